@@ -1,0 +1,3 @@
+from ccds_cli.cli import main
+
+main()

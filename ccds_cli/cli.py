@@ -1,0 +1,100 @@
+"""Entry point: registers one module per command and maps errors to exit codes in one place."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from ccds_cli import __version__
+from ccds_cli.errors import CcdsError, ExitCode
+
+# (command name, module under ccds_cli.commands). Commands export `run`; groups export `app`.
+COMMANDS = [
+    ("init", "init"),
+    ("validate", "validate"),
+    ("render", "render"),
+    ("plan", "plan"),
+    ("up", "up"),
+    ("status", "status"),
+    ("scale", "scale"),
+    ("failover", "failover"),
+    ("cost", "cost"),
+    ("down", "down"),
+    ("doctor", "doctor"),
+    ("probe", "probe"),
+    ("events", "events"),
+]
+GROUPS = [
+    ("sm", "sm", "The stream manager service."),
+    ("node", "node", "Node-side programs (the agent that heartbeats to the stream manager)."),
+]
+
+app = typer.Typer(
+    name="ccds",
+    help="Deploy and operate a Cross-Cloud Distribution System for real-time live video.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"ccds {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Deploy and operate a Cross-Cloud Distribution System for real-time live video."""
+
+
+def _register() -> None:
+    for name, module in COMMANDS:
+        try:
+            mod = importlib.import_module(f"ccds_cli.commands.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"ccds_cli.commands.{module}":
+                continue
+            raise
+        app.command(name, help=(mod.run.__doc__ or "").strip().split("\n")[0] or None)(mod.run)
+    for name, module, helptext in GROUPS:
+        try:
+            mod = importlib.import_module(f"ccds_cli.commands.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"ccds_cli.commands.{module}":
+                continue
+            raise
+        app.add_typer(mod.app, name=name, help=helptext)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; the only place a CcdsError becomes a message and an exit code."""
+    from ccds_cli.output import current
+
+    try:
+        app(args=argv, prog_name="ccds")
+    except CcdsError as exc:
+        out = current()
+        details = None
+        diagnostics = getattr(exc, "diagnostics", None)
+        if diagnostics is not None:
+            details = [d.as_dict() if hasattr(d, "as_dict") else str(d) for d in diagnostics]
+        out.error(exc.message, exc.hint, int(exc.exit_code), details)
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        current().error("interrupted", None, int(ExitCode.INTERRUPTED))
+        sys.exit(int(ExitCode.INTERRUPTED))
+
+
+if __name__ == "__main__":
+    main()
