@@ -1,0 +1,64 @@
+# Network, per-role firewall rules and the node instances of one ccds workspace on GCP.
+
+resource "google_compute_network" "this" {
+  name                    = "${local.prefix}-net"
+  auto_create_subnetworks = false
+  description             = "ccds ${var.deployment} ${var.workspace}"
+}
+
+resource "google_compute_subnetwork" "this" {
+  name          = "${local.prefix}-nodes"
+  network       = google_compute_network.this.id
+  region        = var.region
+  ip_cidr_range = var.network_cidr
+}
+
+# Ingress per (role, protocol, port range), aimed at the role's network tag. GCP's implied
+# rules already allow all egress and deny other ingress, so nothing else is needed.
+resource "google_compute_firewall" "this" {
+  for_each = local.firewall
+
+  name          = each.value.name
+  network       = google_compute_network.this.id
+  description   = each.value.description
+  direction     = "INGRESS"
+  source_ranges = each.value.cidrs
+  target_tags   = [each.value.tag]
+
+  allow {
+    protocol = each.value.protocol
+    ports    = each.value.ports
+  }
+}
+
+# The empty access_config gives each node an ephemeral external IP: media traffic goes
+# straight to origins and edges, never through a NAT or load balancer.
+resource "google_compute_instance" "this" {
+  for_each = local.nodes
+
+  name                      = each.value.name
+  machine_type              = each.value.instance_type
+  zone                      = local.zone
+  tags                      = [each.value.tag]
+  labels                    = each.value.labels
+  allow_stopping_for_update = true
+
+  boot_disk {
+    auto_delete = true
+    initialize_params {
+      image  = each.value.image
+      size   = each.value.disk_gb
+      labels = each.value.labels
+    }
+  }
+
+  network_interface {
+    subnetwork = google_compute_subnetwork.this.id
+    access_config {}
+  }
+
+  metadata = merge(
+    var.pools[each.value.pool].user_data != "" ? { "user-data" = local.user_data[each.value.pool] } : {},
+    var.ssh_public_key != "" ? { "ssh-keys" = "ccds:${trimspace(var.ssh_public_key)}" } : {},
+  )
+}
