@@ -1,0 +1,143 @@
+"""The one interface every cloud implements.
+
+A cloud is data plus a few small functions: how its provider alias in the spec looks (a pydantic
+model), how the Terraform provider is configured from it, which settings its module reads, which
+regions and instance types it has, what it does not support. The core never branches on a cloud's
+name; it asks the cloud. Cloud SDKs (for `check`, `inventory`, prices) are imported lazily inside
+the methods that need them.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from ccds_cli.paths import DATA_DIR
+
+
+class ProviderConfig(BaseModel):
+    """Base of every cloud's provider-alias model (`providers.<alias>` in the spec)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    cloud: str
+    # Private clouds have no built-in region coordinates; the user may give them.
+    location: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class RegionInfo:
+    name: str
+    city: str
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    name: str
+    vcpu: float
+    memory_gb: float
+    flex: bool = False
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of a credential check: never raises, says how to fix."""
+
+    ok: bool
+    reason: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    """One instance as the cloud reports it, mapped to ccds terms."""
+
+    id: str
+    name: str
+    region: str
+    role: str
+    state: str  # ccds state: pending, running, stopped, terminated, unknown
+    public_ip: str = ""
+    private_ip: str = ""
+    launched_at: str = ""
+    workspace: str = ""
+    cloud_state: str = ""  # the cloud's own word for the state
+
+
+@functools.cache
+def _data(filename: str) -> dict[str, Any]:
+    with open(DATA_DIR / filename, encoding="utf-8") as fh:
+        return yaml.safe_load(fh) or {}
+
+
+class Cloud:
+    """Base class; concrete clouds set the class attributes and override what differs."""
+
+    name: ClassVar[str]
+    display: ClassVar[str]
+    provider_model: ClassVar[type[ProviderConfig]]
+    # Terraform provider: local name, registry source, version constraint. None = no provider.
+    tf_provider: ClassVar[tuple[str, str, str] | None]
+    extra: ClassVar[str | None] = None  # pip extra with the SDK: `pip install "ccds[<extra>]"`
+    private: ClassVar[bool] = False  # private clouds accept any region name
+    # Features the cloud's module cannot provide, with the reason (shown to the user).
+    unsupported: ClassVar[dict[str, str]] = {}
+    # Environment variables its credential chain reads (documented, checked by doctor).
+    credential_env: ClassVar[tuple[str, ...]] = ()
+    default_instance_type: ClassVar[str] = ""
+
+    # -- regions and types -------------------------------------------------------------------
+    def regions(self) -> dict[str, RegionInfo]:
+        raw = _data("regions.yaml").get(self.name) or {}
+        return {k: RegionInfo(k, v["city"], float(v["lat"]), float(v["lon"])) for k, v in raw.items()}
+
+    def region_info(self, region: str, alias_cfg: ProviderConfig | None = None) -> RegionInfo | None:
+        """Known region, or a private cloud's region placed where the alias says."""
+        info = self.regions().get(region)
+        if info is None and self.private:
+            loc = alias_cfg.location if alias_cfg is not None else None
+            lat, lon = loc if loc else (0.0, 0.0)
+            info = RegionInfo(region, region, lat, lon)
+        return info
+
+    def instance_types(self) -> dict[str, InstanceType]:
+        raw = _data("instance_types.yaml").get(self.name) or {}
+        return {k: InstanceType(k, float(v["vcpu"]), float(v["memory_gb"]), bool(v.get("flex", False)))
+                for k, v in raw.items()}
+
+    def instance_type(self, name: str) -> InstanceType | None:
+        """Known type, or None (a warning for the user, not an error)."""
+        return self.instance_types().get(name)
+
+    # -- rendering ---------------------------------------------------------------------------
+    def provider_block(self, cfg: ProviderConfig, region: str, tags: dict[str, str]) -> dict[str, Any]:
+        """Arguments of the Terraform `provider` block (never credentials)."""
+        return {}
+
+    def module_settings(self, cfg: ProviderConfig, region: str) -> dict[str, str]:
+        """The module's `settings` map: cloud-specific, non-secret values from the alias."""
+        return {}
+
+    # -- operations (SDK-backed; imported lazily) --------------------------------------------
+    def check(self, cfg: ProviderConfig) -> CheckResult:
+        """Are the credentials there and do they work? Never raises."""
+        return CheckResult(False, f"no credential check for {self.display} yet")
+
+    def inventory(self, cfg: ProviderConfig, deployment: str, regions: list[str]) -> list[InstanceInfo]:
+        """Instances tagged with the deployment in the given regions."""
+        from ccds_cli.errors import CcdsError
+
+        raise CcdsError(f"inventory is not available for {self.display}")
+
+
+def no_extra_fields(**kwargs: Any) -> ConfigDict:
+    return ConfigDict(extra="forbid", frozen=True, **kwargs)
+
+
+__all__ = ["Cloud", "ProviderConfig", "RegionInfo", "InstanceType", "CheckResult", "InstanceInfo",
+           "Literal", "field"]
