@@ -1,0 +1,85 @@
+# OpenStack: one Nova instance per pool x index on its own Neutron port (carrying the role's
+# security group), with a floating IP from the external network.
+
+data "openstack_images_image_v2" "this" {
+  for_each = local.images
+
+  region      = var.region
+  name        = each.key
+  most_recent = true
+}
+
+resource "openstack_compute_keypair_v2" "this" {
+  count = var.ssh_public_key != "" ? 1 : 0
+
+  region     = var.region
+  name       = local.name
+  public_key = trimspace(var.ssh_public_key)
+}
+
+resource "openstack_networking_port_v2" "this" {
+  for_each = local.nodes
+
+  region             = var.region
+  name               = each.value.name
+  network_id         = openstack_networking_network_v2.this.id
+  admin_state_up     = true
+  security_group_ids = [openstack_networking_secgroup_v2.this[each.value.role].id]
+  tags               = local.node_tag_list[each.key]
+
+  fixed_ip {
+    subnet_id = openstack_networking_subnet_v2.this.id
+  }
+}
+
+# With boot_from_volume the root disk is a Cinder volume of disk_gb; otherwise the flavor's disk.
+resource "openstack_compute_instance_v2" "this" {
+  for_each = local.nodes
+
+  region            = var.region
+  name              = each.value.name
+  flavor_name       = each.value.flavor
+  image_id          = local.boot_from_volume ? null : data.openstack_images_image_v2.this[each.value.image].id
+  key_pair          = var.ssh_public_key != "" ? openstack_compute_keypair_v2.this[0].name : null
+  availability_zone = local.availability_zone
+  user_data         = replace(each.value.user_data, "@@CCDS_SECRETS_B64@@", local.secrets_b64)
+  metadata          = local.node_tags[each.key]
+  tags              = local.node_tag_list[each.key]
+
+  dynamic "block_device" {
+    for_each = local.boot_from_volume ? [each.value] : []
+    content {
+      uuid                  = data.openstack_images_image_v2.this[block_device.value.image].id
+      source_type           = "image"
+      destination_type      = "volume"
+      volume_size           = block_device.value.disk_gb
+      boot_index            = 0
+      delete_on_termination = true
+    }
+  }
+
+  network {
+    port = openstack_networking_port_v2.this[each.key].id
+  }
+}
+
+resource "openstack_networking_floatingip_v2" "this" {
+  for_each = local.nodes
+
+  region      = var.region
+  pool        = var.settings["external_network"]
+  description = each.value.name
+  tags        = local.node_tag_list[each.key]
+}
+
+# A floating IP only reaches a port whose subnet is attached to a router on the external
+# network, hence the dependency on the router interface.
+resource "openstack_networking_floatingip_associate_v2" "this" {
+  for_each = local.nodes
+
+  region      = var.region
+  floating_ip = openstack_networking_floatingip_v2.this[each.key].address
+  port_id     = openstack_networking_port_v2.this[each.key].id
+
+  depends_on = [openstack_networking_router_interface_v2.this]
+}

@@ -1,0 +1,99 @@
+# vSphere: clones one VM per pool x index from a cloud-init-ready template onto an existing port
+# group. There is no VPC, security group, load balancer or DNS here; see README.md.
+
+data "vsphere_datacenter" "this" {
+  name = var.settings["datacenter"]
+}
+
+data "vsphere_compute_cluster" "this" {
+  name          = var.settings["cluster"]
+  datacenter_id = data.vsphere_datacenter.this.id
+}
+
+data "vsphere_datastore" "this" {
+  name          = var.settings["datastore"]
+  datacenter_id = data.vsphere_datacenter.this.id
+}
+
+data "vsphere_network" "this" {
+  name          = var.settings["network"]
+  datacenter_id = data.vsphere_datacenter.this.id
+}
+
+data "vsphere_resource_pool" "this" {
+  count         = lookup(var.settings, "resource_pool", "") != "" ? 1 : 0
+  name          = var.settings["resource_pool"]
+  datacenter_id = data.vsphere_datacenter.this.id
+}
+
+data "vsphere_virtual_machine" "template" {
+  for_each      = local.templates
+  name          = each.key
+  datacenter_id = data.vsphere_datacenter.this.id
+}
+
+# Tag categories are global in vCenter, so each workspace owns one category (named after it) and
+# holds its "key:value" tags there; inventory finds nodes by these tags.
+resource "vsphere_tag_category" "this" {
+  name             = local.name
+  description      = "ccds tags of deployment ${var.deployment}, workspace ${var.workspace}"
+  cardinality      = "MULTIPLE"
+  associable_types = ["VirtualMachine"]
+}
+
+resource "vsphere_tag" "this" {
+  for_each    = local.tag_names
+  name        = each.key
+  category_id = vsphere_tag_category.this.id
+  description = "ccds tag ${each.key}"
+}
+
+# Every template disk must be declared when cloning; only the first (boot) disk is grown.
+# cloud-init's VMware datasource reads guestinfo.metadata/userdata; the node agent reads
+# guestinfo.ccds.firewall (the role's ingress rules as JSON) and applies them with nftables.
+resource "vsphere_virtual_machine" "this" {
+  for_each = local.nodes
+
+  name             = each.value.name
+  resource_pool_id = try(data.vsphere_resource_pool.this[0].id, data.vsphere_compute_cluster.this.resource_pool_id)
+  datastore_id     = data.vsphere_datastore.this.id
+  folder           = lookup(var.settings, "folder", "") != "" ? var.settings["folder"] : null
+
+  num_cpus = each.value.num_cpus
+  memory   = each.value.memory_mb
+  guest_id = data.vsphere_virtual_machine.template[each.value.template].guest_id
+  firmware = data.vsphere_virtual_machine.template[each.value.template].firmware
+
+  scsi_type = data.vsphere_virtual_machine.template[each.value.template].scsi_type
+
+  annotation = local.annotations[each.key]
+  tags       = [for t in local.node_tag_names[each.key] : vsphere_tag.this[t].id]
+
+  network_interface {
+    network_id   = data.vsphere_network.this.id
+    adapter_type = data.vsphere_virtual_machine.template[each.value.template].network_interface_types[0]
+  }
+
+  dynamic "disk" {
+    for_each = data.vsphere_virtual_machine.template[each.value.template].disks
+    content {
+      label            = "disk${disk.key}"
+      unit_number      = disk.value.unit_number
+      size             = disk.key == 0 ? max(disk.value.size, each.value.disk_gb) : disk.value.size
+      thin_provisioned = disk.value.thin_provisioned
+      eagerly_scrub    = disk.value.eagerly_scrub
+    }
+  }
+
+  clone {
+    template_uuid = data.vsphere_virtual_machine.template[each.value.template].id
+  }
+
+  extra_config = {
+    "guestinfo.metadata"          = local.guest_metadata[each.key]
+    "guestinfo.metadata.encoding" = "base64"
+    "guestinfo.userdata"          = base64encode(replace(each.value.user_data, "@@CCDS_SECRETS_B64@@", local.secrets_b64))
+    "guestinfo.userdata.encoding" = "base64"
+    "guestinfo.ccds.firewall"     = jsonencode(local.firewall_by_role[each.value.role])
+  }
+}
