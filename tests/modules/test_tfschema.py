@@ -296,3 +296,39 @@ def test_every_schema_loads(name):
 
     data = _load_schema_file(schema_dir() / f"{name}.json")
     assert data["resource"], name
+
+
+def test_attributes_as_blocks_and_comments(tmp_path):
+    """`route { }` is block syntax for a list-of-object attribute; comments are not arguments."""
+    mod = _module(tmp_path, """
+        resource "aws_route_table" "this" {
+          vpc_id = "vpc-1" # inline comment
+          # a comment inside the body
+          route {
+            cidr_block = "0.0.0.0/0"
+            gateway_id = "igw-1"
+          }
+          route {
+            cidr_blok = "10.0.0.0/8"
+          }
+        }
+    """)
+    _only(check_module(mod), "aws_route_table.this.route[1]: unknown argument 'cidr_blok'")
+
+
+def test_description_allowance_only_where_the_dump_lost_it(tmp_path):
+    """aws.json lost every `description` attribute; google.json did not, so it stays strict."""
+    mod = _module(tmp_path, """
+        resource "aws_security_group" "this" {
+          description = "kept by the real provider"
+        }
+        resource "aws_vpc" "this" {
+          cidr_block = "10.0.0.0/16"
+        }
+        resource "google_compute_network" "this" {
+          name        = "n"
+          description = "real google argument"
+          descripton  = "typo"
+        }
+    """)
+    _only(check_module(mod), "google_compute_network.this: unknown argument 'descripton'")
