@@ -65,7 +65,8 @@ locals {
     }
   }
 
-  zone = lookup(var.settings, "zone", "${var.region}-a")
+  # Zone of every instance; empty means the region's first zone that is UP (see main.tf).
+  zone_setting = lookup(var.settings, "zone", "")
 
   # Control plane.
   lb_enabled  = var.control.enabled && length(local.manager_keys) > 0

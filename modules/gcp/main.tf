@@ -1,5 +1,17 @@
 # Network, per-role firewall rules and the node instances of one ccds workspace on GCP.
 
+# "<region>-a" is not a safe default: us-east1 and europe-west1, for instance, have no zone a.
+data "google_compute_zones" "available" {
+  count = local.zone_setting == "" ? 1 : 0
+
+  region = var.region
+  status = "UP"
+}
+
+locals {
+  zone = local.zone_setting != "" ? local.zone_setting : sort(data.google_compute_zones.available[0].names)[0]
+}
+
 resource "google_compute_network" "this" {
   name                    = "${local.prefix}-net"
   auto_create_subnetworks = false
