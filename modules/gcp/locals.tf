@@ -65,7 +65,7 @@ locals {
     }
   }
 
-  # Zone of every instance; empty means the region's first zone that is UP (see main.tf).
+  # Zone of every instance; empty means the region's first zone by name (see main.tf).
   zone_setting = lookup(var.settings, "zone", "")
 
   # Control plane.

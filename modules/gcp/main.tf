@@ -1,11 +1,11 @@
 # Network, per-role firewall rules and the node instances of one ccds workspace on GCP.
 
 # "<region>-a" is not a safe default: us-east1 and europe-west1, for instance, have no zone a.
+# No status filter: a zone going DOWN must not move (replace) every instance on the next plan.
 data "google_compute_zones" "available" {
   count = local.zone_setting == "" ? 1 : 0
 
   region = var.region
-  status = "UP"
 }
 
 locals {
