@@ -32,10 +32,10 @@ data "vsphere_virtual_machine" "template" {
   datacenter_id = data.vsphere_datacenter.this.id
 }
 
-# Tag categories are global in vCenter, so each workspace owns one category (named after it) and
+# Tag categories are global in vCenter, so each workspace owns one category ("<name>-tags") and
 # holds its "key:value" tags there; inventory finds nodes by these tags.
 resource "vsphere_tag_category" "this" {
-  name             = local.name
+  name             = "${local.name}-tags"
   description      = "ccds tags of deployment ${var.deployment}, workspace ${var.workspace}"
   cardinality      = "MULTIPLE"
   associable_types = ["VirtualMachine"]
