@@ -1,0 +1,1 @@
+"""Our own thin runner over terraform/tofu: -json event streams, parallel stages, retries, progress."""

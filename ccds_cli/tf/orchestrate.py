@@ -1,0 +1,297 @@
+"""Run terraform over many workspaces: stages in order, workspaces of a stage in parallel.
+
+Control (stage 0) goes first because its outputs feed node bootstrap; region workspaces
+(stage 1) then run in parallel under `parallelism`. Destroy walks the stages in reverse. A
+failed workspace does not stop its siblings unless `fail_fast` (then nothing new starts); a
+later stage is skipped when an earlier one failed, since it depends on it. Transient cloud
+errors are retried by re-running plan + apply with bounded exponential backoff.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Protocol, Sequence
+
+from ccds_cli.tf.events import Changes, Diagnostic
+from ccds_cli.tf.progress import Progress
+from ccds_cli.tf.retry import RetryPolicy, transient_reason
+from ccds_cli.tf.runner import ProcessRegistry, RunResult, Terraform
+
+PLAN_FILE = "ccds.tfplan"
+DESTROY_PLAN_FILE = "ccds-destroy.tfplan"
+
+
+class Workspace(Protocol):
+    """What we need of a rendered workspace (`ccds_cli.render.RenderedWorkspace` fits)."""
+
+    name: str
+    path: Path
+    kind: str
+    stage: int
+    cloud: str
+
+
+@dataclass
+class WorkspaceResult:
+    """The outcome of one workspace in one operation; also what the ledger stores."""
+
+    name: str
+    kind: str = "region"
+    stage: int = 1
+    cloud: str = ""
+    result: str = "pending"  # ok | failed | skipped | interrupted | planned
+    duration: float = 0.0
+    planned: dict[str, int] = field(default_factory=lambda: {"add": 0, "change": 0, "destroy": 0})
+    changes: dict[str, int] = field(default_factory=lambda: {"add": 0, "change": 0, "destroy": 0})
+    attempts: int = 0
+    retries: list[str] = field(default_factory=list)
+    error: str | None = None
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
+    log: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+class Orchestrator:
+    """Plans and applies (or destroys) a set of workspaces with progress, retries and signals."""
+
+    def __init__(self, workspaces: Sequence[Workspace], *, log_root: Path, secrets: dict[str, str] | None = None,
+                 parallelism: int = 4, fail_fast: bool = False, retry: RetryPolicy | None = None,
+                 progress: Progress | None = None, registry: ProcessRegistry | None = None,
+                 binary: str | None = None, lock_timeout: str = "300s"):
+        self.workspaces = list(workspaces)
+        self.log_root = Path(log_root)
+        self.parallelism = max(1, int(parallelism))
+        self.fail_fast = fail_fast
+        self.retry = retry or RetryPolicy()
+        self.progress = progress
+        self.registry = registry or ProcessRegistry()
+        self._cancel = threading.Event()
+        self._tf = {ws.name: Terraform(ws.path, self.log_root / ws.name, secrets=secrets, binary=binary,
+                                       registry=self.registry, lock_timeout=lock_timeout)
+                    for ws in self.workspaces}
+        self.results = {ws.name: WorkspaceResult(ws.name, ws.kind, ws.stage, ws.cloud) for ws in self.workspaces}
+        self._planned_ok: set[str] = set()
+        for ws in self.workspaces:
+            if progress is not None:
+                progress.add(ws.name)
+
+    def terraform(self, name: str) -> Terraform:
+        return self._tf[name]
+
+    @property
+    def interrupted(self) -> bool:
+        return self.registry.interrupted.is_set()
+
+    # -- public operations ----------------------------------------------------------------------
+    def plan(self, *, destroy: bool = False) -> list[WorkspaceResult]:
+        """init + saved plan for every workspace (all in parallel: planning changes nothing)."""
+        self._run_stage(self.workspaces, lambda ws: self._plan_one(ws, destroy=destroy))
+        return self.ordered()
+
+    def apply(self, *, destroy: bool = False) -> list[WorkspaceResult]:
+        """Apply stage by stage (reverse for destroy), re-planning where a saved plan is missing."""
+        stages = sorted({ws.stage for ws in self.workspaces}, reverse=destroy)
+        earlier_changed = False
+        earlier_failed: str | None = None
+        for stage in stages:
+            batch = [ws for ws in self.workspaces if ws.stage == stage]
+            if earlier_failed or self.interrupted or self._cancel.is_set():
+                why = "interrupted" if self.interrupted else (earlier_failed or "cancelled (--fail-fast)")
+                for ws in batch:
+                    self._skip(ws, why)
+                continue
+            replan = earlier_changed and not destroy
+            runnable = [ws for ws in batch if self.results[ws.name].result != "failed"]  # plan failed: keep
+            self._run_stage(runnable, lambda ws, r=replan: self._converge(ws, destroy=destroy, replan=r))
+            results = [self.results[ws.name] for ws in batch]
+            earlier_changed = earlier_changed or any(sum(r.changes.values()) for r in results)
+            failed = [r.name for r in results if r.result == "failed"]
+            if failed:
+                earlier_failed = f"skipped: stage {stage} failed ({', '.join(failed)})"
+        return self.ordered()
+
+    def ordered(self) -> list[WorkspaceResult]:
+        return [self.results[ws.name] for ws in self.workspaces]
+
+    # -- one workspace --------------------------------------------------------------------------
+    def _plan_one(self, ws: Workspace, *, destroy: bool) -> None:
+        res = self.results[ws.name]
+        tf = self._tf[ws.name]
+        started = time.monotonic()
+        for attempt in range(1, self.retry.retries + 2):
+            res.attempts = attempt
+            self._phase(ws.name, "init")
+            run = tf.init(on_event=self._sink(ws.name))
+            if run.ok:
+                self._phase(ws.name, "plan")
+                run = tf.plan(DESTROY_PLAN_FILE if destroy else PLAN_FILE, destroy=destroy,
+                              on_event=self._sink(ws.name))
+            res.log = str(run.log_path)
+            if run.ok:
+                res.planned = (run.changes or Changes()).as_dict()
+                res.result = "planned"
+                res.duration = time.monotonic() - started
+                self._planned_ok.add(ws.name)
+                self._phase(ws.name, "planned", planned=(run.changes or Changes()).total)
+                return
+            if not self._maybe_retry(ws, run, attempt):
+                break
+        res.duration = time.monotonic() - started
+        self._fail(ws, run)
+
+    def _converge(self, ws: Workspace, *, destroy: bool, replan: bool) -> None:
+        res = self.results[ws.name]
+        tf = self._tf[ws.name]
+        plan_file = DESTROY_PLAN_FILE if destroy else PLAN_FILE
+        need_plan = replan or ws.name not in self._planned_ok
+        started = time.monotonic()
+        run: RunResult | None = None
+        for attempt in range(1, self.retry.retries + 2):
+            res.attempts = attempt
+            if need_plan:
+                self._phase(ws.name, "init")
+                run = tf.init(on_event=self._sink(ws.name))
+                if run.ok:
+                    self._phase(ws.name, "plan")
+                    run = tf.plan(plan_file, destroy=destroy, on_event=self._sink(ws.name))
+                res.log = str(run.log_path)
+                if not run.ok:
+                    if self._maybe_retry(ws, run, attempt):
+                        continue
+                    break
+                res.planned = (run.changes or Changes()).as_dict()
+            need_plan = True
+            if sum(res.planned.values()) == 0:
+                res.result = "ok"
+                res.duration = time.monotonic() - started
+                self._collect_outputs(ws, destroy)
+                self._phase(ws.name, "ok")
+                return
+            planned_total = res.planned["add"] + res.planned["change"] + res.planned["destroy"]
+            self._phase(ws.name, "destroy" if destroy else "apply", planned=planned_total)
+            run = tf.apply(plan_file, on_event=self._sink(ws.name))
+            res.log = str(run.log_path)
+            if run.changes is not None:
+                for key, value in run.changes.as_dict().items():
+                    if key in res.changes:
+                        res.changes[key] += value
+            if run.ok:
+                res.result = "ok"
+                res.duration = time.monotonic() - started
+                self._collect_outputs(ws, destroy)
+                self._phase(ws.name, "ok")
+                return
+            if not self._maybe_retry(ws, run, attempt):
+                break
+        res.duration = time.monotonic() - started
+        self._fail(ws, run)
+
+    def _collect_outputs(self, ws: Workspace, destroy: bool) -> None:
+        if destroy:
+            self.results[ws.name].outputs = {}
+            return
+        try:
+            self.results[ws.name].outputs = self._tf[ws.name].output()
+        except Exception as exc:  # outputs are informative; a failure here must not fail the apply
+            self.results[ws.name].diagnostics.append({"severity": "warning", "summary": f"outputs: {exc}"})
+
+    def _maybe_retry(self, ws: Workspace, run: RunResult, attempt: int) -> bool:
+        """Log and wait for a retry when the failure is transient and tries remain."""
+        if run.interrupted or self.interrupted:
+            return False
+        reason = transient_reason(run.diagnostics)
+        if reason is None or attempt > self.retry.retries:
+            return False
+        delay = 0.0 if reason == "stale plan" else self.retry.delay(attempt)
+        first = run.errors[0] if run.errors else Diagnostic("error", "unknown")
+        message = (f"retry {attempt}/{self.retry.retries} after transient error ({reason}) in {delay:.1f}s: "
+                   f"{first.summary}")
+        self.results[ws.name].retries.append(message)
+        self._tf[ws.name].note(run.log_path, message)
+        self._phase(ws.name, f"retry {attempt}/{self.retry.retries}")
+        if self.progress is not None:
+            self.progress.line(f"{ws.name}: {message}")
+        return not self.registry.interrupted.wait(delay)
+
+    def _fail(self, ws: Workspace, run: RunResult | None) -> None:
+        res = self.results[ws.name]
+        if run is not None:
+            res.diagnostics = [d.as_dict() for d in run.diagnostics]
+            errors = run.errors
+            res.error = "; ".join(str(d) for d in errors[:3]) if errors else f"terraform {run.action} failed"
+        if self.interrupted:
+            res.result = "interrupted"
+        else:
+            res.result = "failed"
+            if self.fail_fast:
+                self._cancel.set()
+        self._phase(ws.name, res.result)
+
+    def _skip(self, ws: Workspace, why: str) -> None:
+        res = self.results[ws.name]
+        res.result = "interrupted" if self.interrupted else "skipped"
+        res.error = why
+        self._phase(ws.name, res.result)
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _run_stage(self, batch: Sequence[Workspace], fn) -> None:
+        def guarded(ws: Workspace) -> None:
+            if self.interrupted or self._cancel.is_set():
+                self._skip(ws, "interrupted" if self.interrupted else "cancelled (--fail-fast)")
+                return
+            try:
+                fn(ws)
+            except Exception as exc:  # one workspace's bug must not hide the others' results
+                res = self.results[ws.name]
+                res.result, res.error = "failed", f"{type(exc).__name__}: {exc}"
+                self._phase(ws.name, "failed")
+                if self.fail_fast:
+                    self._cancel.set()
+
+        with ThreadPoolExecutor(max_workers=min(self.parallelism, max(1, len(batch))),
+                                thread_name_prefix="ccds-tf") as pool:
+            futures = [pool.submit(guarded, ws) for ws in batch]
+            for future in futures:
+                while not future.done():  # short waits keep the main thread responsive to signals
+                    time.sleep(0.05)
+
+    def _phase(self, name: str, phase: str, *, planned: int | None = None) -> None:
+        if self.progress is not None:
+            self.progress.phase(name, phase, planned=planned)
+
+    def _sink(self, name: str):
+        if self.progress is None:
+            return None
+        return lambda event: self.progress.event(name, event)
+
+
+@contextmanager
+def forward_signals(registry: ProcessRegistry, progress: Progress | None = None) -> Iterator[None]:
+    """While active, SIGINT/SIGTERM make terraform stop cleanly (one SIGINT each) instead of killing us."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        count = registry.interrupt()
+        if progress is not None:
+            progress.line(f"{signal.Signals(signum).name} received: asked {count} terraform process(es) to stop; "
+                          "waiting for them to save state")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

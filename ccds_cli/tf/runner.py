@@ -1,0 +1,260 @@
+"""A thin runner over the `terraform` (or `tofu`) binary that streams its `-json` events.
+
+We do not use python-terraform: it is unmaintained since 2019, cannot stream events and its
+`destroy()` passes a flag removed in Terraform 0.15. Each call starts one terraform process in
+its own session (so a terminal Ctrl-C reaches only us and we forward exactly one SIGINT, which
+makes terraform stop cleanly and save state), tees the raw stream to a log file, and hands
+parsed events to a callback for progress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from ccds_cli.errors import CcdsError, MissingTool
+from ccds_cli.tf.events import Changes, Diagnostic, Event, parse_line, raw_diagnostic
+
+INSTALL_HINT = ("install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) or "
+                "OpenTofu (https://opentofu.org/docs/intro/install/), or set CCDS_TERRAFORM to the binary")
+
+EventCallback = Callable[[Event], None]
+
+
+def find_binary() -> str:
+    """`CCDS_TERRAFORM` if set, else `terraform`, else `tofu` on PATH."""
+    named = os.environ.get("CCDS_TERRAFORM")
+    if named:
+        path = shutil.which(named)
+        if path is None:
+            raise MissingTool(f"CCDS_TERRAFORM={named} is not an executable", hint=INSTALL_HINT)
+        return path
+    for name in ("terraform", "tofu"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise MissingTool("no terraform or tofu binary found on PATH", hint=INSTALL_HINT)
+
+
+class Interrupted(CcdsError):
+    """The user pressed Ctrl-C or we got SIGTERM; running terraform processes were stopped cleanly."""
+
+    def __init__(self, message: str = "interrupted; terraform saved its state, re-run to converge"):
+        from ccds_cli.errors import ExitCode
+
+        super().__init__(message, exit_code=ExitCode.INTERRUPTED,
+                         hint="re-run the same command; it converges from the saved state")
+
+
+class ProcessRegistry:
+    """The terraform processes running now, so a signal handler can forward SIGINT to each once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: set[subprocess.Popen] = set()
+        self.interrupted = threading.Event()
+
+    def add(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.add(proc)
+        if self.interrupted.is_set():  # started while we were being interrupted
+            self._signal(proc)
+
+    def remove(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def interrupt(self) -> int:
+        """Mark interrupted and send SIGINT to every running terraform; returns how many."""
+        first = not self.interrupted.is_set()
+        self.interrupted.set()
+        with self._lock:
+            procs = list(self._procs)
+        if first:
+            for proc in procs:
+                self._signal(proc)
+        return len(procs)
+
+    @staticmethod
+    def _signal(proc: subprocess.Popen) -> None:
+        try:
+            proc.send_signal(signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+    @property
+    def running(self) -> int:
+        with self._lock:
+            return len(self._procs)
+
+
+@dataclass
+class RunResult:
+    """What one terraform invocation did."""
+
+    action: str
+    returncode: int
+    duration: float
+    log_path: Path
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    changes: Changes | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.errors
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+
+class Terraform:
+    """terraform in one workspace directory, logging every run under `log_dir`."""
+
+    def __init__(self, workdir: Path, log_dir: Path, *, secrets: dict[str, str] | None = None,
+                 binary: str | None = None, registry: ProcessRegistry | None = None,
+                 lock_timeout: str = "300s", extra_env: dict[str, str] | None = None):
+        self.workdir = Path(workdir)
+        self.log_dir = Path(log_dir)
+        self.binary = binary or find_binary()
+        self.registry = registry or ProcessRegistry()
+        self.lock_timeout = lock_timeout
+        env = dict(os.environ)  # keeps the user's TF_CLI_CONFIG_FILE, credentials, proxies
+        env.update({"TF_IN_AUTOMATION": "1", "TF_INPUT": "0"})
+        if secrets is not None:
+            env["TF_VAR_secrets"] = json.dumps(secrets, sort_keys=True)
+        env.update(extra_env or {})
+        self.env = env
+
+    # -- the commands ---------------------------------------------------------------------------
+    def init(self, on_event: EventCallback | None = None) -> RunResult:
+        result = self._stream("init", ["init", "-json", "-input=false", "-no-color"], on_event)
+        if result.returncode != 0 and any("flag provided but not defined" in d.detail + d.summary
+                                          for d in result.diagnostics):
+            result = self._stream("init", ["init", "-input=false", "-no-color"], on_event)
+        return result
+
+    def plan(self, plan_file: str = "ccds.tfplan", *, destroy: bool = False,
+             on_event: EventCallback | None = None) -> RunResult:
+        """Saved plan with -detailed-exitcode: 0 = no changes, 2 = changes (both succeed)."""
+        args = ["plan", "-json", "-input=false", "-no-color", f"-out={plan_file}", "-detailed-exitcode",
+                f"-lock-timeout={self.lock_timeout}"]
+        if destroy:
+            args.append("-destroy")
+        result = self._stream("plan-destroy" if destroy else "plan", args, on_event)
+        if result.returncode == 2 and not result.errors:
+            result.returncode = 0
+            if result.changes is None:
+                result.changes = Changes(operation="plan")
+        elif result.returncode == 0 and result.changes is None:
+            result.changes = Changes(operation="plan")
+        return result
+
+    def apply(self, plan_file: str = "ccds.tfplan", on_event: EventCallback | None = None) -> RunResult:
+        args = ["apply", "-json", "-input=false", "-no-color", f"-lock-timeout={self.lock_timeout}", plan_file]
+        return self._stream("apply", args, on_event)
+
+    def destroy(self, on_event: EventCallback | None = None) -> RunResult:
+        args = ["destroy", "-json", "-input=false", "-no-color", "-auto-approve",
+                f"-lock-timeout={self.lock_timeout}"]
+        return self._stream("destroy", args, on_event)
+
+    def output(self) -> dict[str, Any]:
+        """Root outputs as {name: value}; {} when there is no state yet."""
+        data = self._capture(["output", "-json", "-no-color"])
+        return {k: v.get("value") for k, v in (data or {}).items() if isinstance(v, dict)}
+
+    def show(self) -> dict[str, Any]:
+        """`terraform show -json` of the current state ({} when empty)."""
+        return self._capture(["show", "-json", "-no-color"]) or {}
+
+    def has_state(self) -> bool:
+        state = self.workdir / "terraform.tfstate"
+        if not state.is_file():
+            return False
+        try:
+            return bool(json.loads(state.read_text()).get("resources"))
+        except ValueError:
+            return True
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _log_path(self, action: str) -> Path:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        return self.log_dir / f"{stamp}-{action}.log"
+
+    def note(self, log_path: Path, message: str) -> None:
+        """Append a ccds line (a retry, an interruption) to a run's log, marked as ours."""
+        with open(log_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"type": "ccds", "@message": message,
+                                 "@timestamp": datetime.now(timezone.utc).isoformat()}) + "\n")
+
+    def _stream(self, action: str, args: list[str], on_event: EventCallback | None) -> RunResult:
+        log_path = self._log_path(action)
+        started = time.monotonic()
+        result = RunResult(action=action, returncode=-1, duration=0.0, log_path=log_path)
+        if self.registry.interrupted.is_set():
+            result.interrupted = True
+            result.diagnostics.append(Diagnostic("error", "interrupted before start"))
+            return result
+        raw_lines: list[str] = []
+        with open(log_path, "w", encoding="utf-8") as log:
+            log.write(json.dumps({"type": "ccds", "@message": "$ " + " ".join([self.binary, *args]),
+                                  "cwd": str(self.workdir)}) + "\n")
+            log.flush()
+            proc = subprocess.Popen([self.binary, *args], cwd=self.workdir, env=self.env,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)
+            self.registry.add(proc)
+            try:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    log.write(line)
+                    log.flush()
+                    event = parse_line(line)
+                    if event is None:
+                        continue
+                    if event.kind == "log" and event.level == "raw":
+                        raw_lines.append(event.message)
+                    elif event.diagnostic is not None:
+                        result.diagnostics.append(event.diagnostic)
+                    elif event.changes is not None:
+                        result.changes = event.changes
+                    elif event.kind == "outputs":
+                        result.outputs = {k: v.get("value") for k, v in (event.raw.get("outputs") or {}).items()
+                                          if isinstance(v, dict) and "value" in v}
+                    if on_event is not None:
+                        on_event(event)
+                proc.wait()
+            finally:
+                if proc.poll() is None:  # our reader failed: stop terraform the safe way
+                    proc.send_signal(signal.SIGINT)
+                    proc.wait()
+                self.registry.remove(proc)
+        result.returncode = proc.returncode
+        result.duration = time.monotonic() - started
+        result.interrupted = self.registry.interrupted.is_set()
+        if proc.returncode not in (0, 2) and not result.errors:
+            result.diagnostics.append(raw_diagnostic("\n".join(raw_lines) or f"terraform {action} failed "
+                                                     f"with exit code {proc.returncode}"))
+        return result
+
+    def _capture(self, args: list[str]) -> Any:
+        proc = subprocess.run([self.binary, *args], cwd=self.workdir, env=self.env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=300, start_new_session=True)
+        if proc.returncode != 0:
+            raise CcdsError(f"terraform {args[0]} failed in {self.workdir.name}: "
+                            f"{raw_diagnostic(proc.stderr or proc.stdout).summary}")
+        text = proc.stdout.strip()
+        return json.loads(text) if text else None
