@@ -1,0 +1,83 @@
+# Control workspace: load balancer in front of the managers, managed PostgreSQL (unless the spec
+# placed a `database` pool on droplets) with its trusted sources, DNS record.
+
+# Only the CIDRs the manager rules allow on api_port may use the API (the LB's own firewall).
+resource "digitalocean_loadbalancer" "api" {
+  count = var.control.enabled ? 1 : 0
+
+  name        = "${local.prefix}-api"
+  region      = var.region
+  vpc_uuid    = digitalocean_vpc.this.id
+  droplet_ids = [for k in sort(keys(local.managers)) : tonumber(digitalocean_droplet.this[k].id)]
+
+  forwarding_rule {
+    entry_port      = local.api_port
+    entry_protocol  = "http"
+    target_port     = local.api_port
+    target_protocol = "http"
+  }
+
+  healthcheck {
+    port                     = local.api_port
+    protocol                 = "http"
+    path                     = "/api/v1/health"
+    check_interval_seconds   = 10
+    response_timeout_seconds = 5
+    healthy_threshold        = 3
+    unhealthy_threshold      = 3
+  }
+
+  dynamic "firewall" {
+    for_each = length(local.lb_cidrs) > 0 ? [1] : []
+    content {
+      allow = [for c in local.lb_cidrs : "cidr:${c}"]
+    }
+  }
+}
+
+resource "digitalocean_database_cluster" "this" {
+  count = local.managed_database ? 1 : 0
+
+  name                 = "${local.prefix}-db"
+  engine               = "pg"
+  version              = var.control.database.version
+  size                 = var.control.database.instance_class != "" ? var.control.database.instance_class : lookup(var.settings, "db_size", "db-s-1vcpu-1gb")
+  node_count           = min(1 + var.control.database.replicas, 3)
+  region               = var.region
+  private_network_uuid = digitalocean_vpc.this.id
+  tags                 = local.base_tags
+}
+
+# Trusted sources: the VPC, the CIDRs of `database` rules, and the manager droplets by id (they
+# connect to the public host name, so their public addresses must be trusted too).
+resource "digitalocean_database_firewall" "this" {
+  count = local.managed_database ? 1 : 0
+
+  cluster_id = digitalocean_database_cluster.this[0].id
+
+  dynamic "rule" {
+    for_each = local.database_cidrs
+    content {
+      type  = "ip_addr"
+      value = rule.value
+    }
+  }
+
+  dynamic "rule" {
+    for_each = sort(keys(local.managers))
+    content {
+      type  = "droplet"
+      value = digitalocean_droplet.this[rule.value].id
+    }
+  }
+}
+
+resource "digitalocean_record" "api" {
+  count = local.dns_enabled ? 1 : 0
+
+  domain = local.dns_zone
+  name   = local.dns_record
+  type   = "A"
+  value  = digitalocean_loadbalancer.api[0].ip
+  ttl    = 300
+}

@@ -1,0 +1,73 @@
+# Values computed from the inputs alone (no provider data), kept apart so tests can evaluate them
+# with plain `terraform apply` and no DigitalOcean provider.
+
+locals {
+  prefix = "${var.deployment}-${var.workspace}"
+
+  # One entry per droplet, keyed "${pool}-${index}" so scaling one pool never touches another.
+  nodes = merge([
+    for pool, p in var.pools : {
+      for i in range(p.count) : "${pool}-${i}" => {
+        name  = "${local.prefix}-${pool}-${i}"
+        pool  = pool
+        index = i
+        role  = p.role
+        size  = p.instance_type
+        image = p.image != "" ? p.image : lookup(var.settings, "image", "ubuntu-22-04-x64")
+      }
+    }
+  ]...)
+
+  # DigitalOcean tags are plain strings of letters, digits, ':', '-' and '_' (at most 255).
+  base_tags = sort([for k, v in var.tags : substr(replace("${k}:${v}", "/[^A-Za-z0-9:_-]/", "_"), 0, 255)])
+  node_tags = {
+    for k, n in local.nodes : k => sort(distinct(concat(local.base_tags, [
+      for t in ["ccds-role:${n.role}", "ccds-pool:${n.pool}"] : substr(replace(t, "/[^A-Za-z0-9:_-]/", "_"), 0, 255)
+    ])))
+  }
+
+  # Keys already registered in the account (ids or fingerprints, comma-separated): DigitalOcean
+  # refuses to register the same public key twice, so a second DO workspace must reuse the first.
+  existing_ssh_keys = compact([for s in split(",", lookup(var.settings, "ssh_key_ids", "")) : trimspace(s)])
+  create_ssh_key    = var.ssh_public_key != "" && length(local.existing_ssh_keys) == 0
+
+  # Firewalls attach to droplets, so one per role that has droplets.
+  roles = toset([for p in values(var.pools) : p.role])
+  inbound_rules = {
+    for role in local.roles : role => [
+      for r in var.firewall_rules : {
+        protocol         = r.protocol
+        port_range       = r.protocol == "icmp" ? null : (r.from_port == r.to_port ? tostring(r.from_port) : "${r.from_port}-${r.to_port}")
+        source_addresses = r.cidrs
+      } if r.role == role && length(r.cidrs) > 0
+    ]
+  }
+
+  secrets_b64 = base64encode(join("", [for k in sort(keys(var.secrets)) : "${k}=${var.secrets[k]}\n"]))
+  user_data   = { for pool, p in var.pools : pool => replace(p.user_data, "@@CCDS_SECRETS_B64@@", local.secrets_b64) }
+
+  # Control plane.
+  api_port         = var.control.api_port
+  managers         = { for k, n in local.nodes : k => n if n.role == "manager" }
+  database_nodes   = { for k, n in local.nodes : k => n if n.role == "database" }
+  managed_database = var.control.enabled && length(local.database_nodes) == 0
+  # Who may reach the API through the load balancer: the CIDRs of manager rules covering api_port.
+  lb_cidrs = distinct(flatten([
+    for r in var.firewall_rules : r.cidrs
+    if r.role == "manager" && r.protocol == "tcp" && r.from_port <= local.api_port && r.to_port >= local.api_port
+  ]))
+  # Trusted sources of the managed database: the VPC plus the CIDRs of `database` rules.
+  database_cidrs = distinct(concat([var.network_cidr], flatten([
+    for r in var.firewall_rules : r.cidrs if r.role == "database"
+  ])))
+
+  dns_zone = trimsuffix(var.control.dns_zone, ".")
+  dns_name = trimsuffix(var.control.dns_name, ".")
+  dns_fqdn = local.dns_zone == "" ? "" : (
+    local.dns_name == "" ? "${var.deployment}.${local.dns_zone}" :
+    (local.dns_name == local.dns_zone || endswith(local.dns_name, ".${local.dns_zone}")) ? local.dns_name :
+    "${local.dns_name}.${local.dns_zone}"
+  )
+  dns_record  = local.dns_fqdn == local.dns_zone ? "@" : trimsuffix(local.dns_fqdn, ".${local.dns_zone}")
+  dns_enabled = var.control.enabled && local.dns_zone != ""
+}

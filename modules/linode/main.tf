@@ -1,0 +1,82 @@
+# Network (VPC + one subnet), Linodes with a public and a VPC interface, one Cloud Firewall per role.
+
+resource "linode_vpc" "this" {
+  label       = local.short
+  region      = var.region
+  description = "ccds ${var.deployment} ${var.workspace}"
+}
+
+resource "linode_vpc_subnet" "this" {
+  vpc_id = tonumber(linode_vpc.this.id)
+  label  = "${local.short}-nodes"
+  ipv4   = var.network_cidr
+}
+
+# eth0 is public (primary, default route); eth1 joins the VPC subnet with an address picked by
+# Linode. Managers also get a 192.168.x private address: NodeBalancer backends are addressed there.
+resource "linode_instance" "this" {
+  for_each = local.nodes
+
+  label           = each.value.label
+  region          = var.region
+  type            = each.value.type
+  image           = each.value.image
+  authorized_keys = var.ssh_public_key != "" ? [trimspace(var.ssh_public_key)] : null
+  private_ip      = each.value.role == "manager"
+  tags            = local.node_tags[each.key]
+
+  metadata {
+    user_data = base64encode(local.user_data[each.value.pool])
+  }
+
+  interface {
+    purpose = "public"
+    primary = true
+  }
+
+  interface {
+    purpose   = "vpc"
+    subnet_id = tonumber(linode_vpc_subnet.this.id)
+  }
+}
+
+# In control, the manager firewall also admits the NodeBalancer range on api_port.
+resource "linode_firewall" "role" {
+  for_each = local.roles
+
+  label           = "${local.short}-${each.key}"
+  inbound_policy  = "DROP"
+  outbound_policy = "ACCEPT"
+  linodes         = [for k, n in local.nodes : tonumber(linode_instance.this[k].id) if n.role == each.key]
+  tags            = local.base_tags
+
+  dynamic "inbound" {
+    for_each = local.inbound_rules[each.key]
+    content {
+      label    = inbound.value.label
+      action   = "ACCEPT"
+      protocol = inbound.value.protocol
+      ports    = inbound.value.ports
+      ipv4     = length(inbound.value.ipv4) > 0 ? inbound.value.ipv4 : null
+      ipv6     = length(inbound.value.ipv6) > 0 ? inbound.value.ipv6 : null
+    }
+  }
+
+  dynamic "inbound" {
+    for_each = var.control.enabled && each.key == "manager" ? [1] : []
+    content {
+      label    = "ccds-nodebalancer"
+      action   = "ACCEPT"
+      protocol = "TCP"
+      ports    = tostring(local.api_port)
+      ipv4     = [local.nodebalancer_cidr]
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = length(local.inbound_rules[each.key]) + (var.control.enabled && each.key == "manager" ? 1 : 0) <= local.max_inbound_rules
+      error_message = "Linode Cloud Firewalls hold at most 25 inbound rules; role ${each.key} has more. Merge port ranges in the spec."
+    }
+  }
+}
