@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ccds_cli.clouds.base import Cloud, ProviderConfig
+from ccds_cli.clouds import _tags
+from ccds_cli.clouds._lazy import require
+from ccds_cli.clouds.base import CheckResult, Cloud, InstanceInfo, ProviderConfig
+
+# Error codes that mean "these credentials are not accepted" rather than "not allowed".
+_AUTH_CODES = {"AuthFailure", "InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken",
+               "ExpiredTokenException", "SignatureDoesNotMatch", "InvalidAccessKeyId", "RequestExpired"}
+_FIX_CREDENTIALS = ("set AWS_PROFILE (or the alias's `profile`), run `aws configure` / `aws sso login`, "
+                    "or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 
 
 class AwsProvider(ProviderConfig):
@@ -21,6 +29,8 @@ class Aws(Cloud):
     extra = "aws"
     credential_env = ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
     default_instance_type = "c5.large"
+    state_map = {"pending": "pending", "running": "running", "stopping": "stopped", "stopped": "stopped",
+                 "shutting-down": "terminated", "terminated": "terminated"}
 
     def provider_block(self, cfg, region, tags):
         block: dict = {"region": region, "default_tags": {"tags": tags}}
@@ -29,6 +39,75 @@ class Aws(Cloud):
         if cfg.assume_role_arn:
             block["assume_role"] = {"role_arn": cfg.assume_role_arn}
         return block
+
+    # -- SDK ---------------------------------------------------------------------------------
+    def _session(self, cfg: AwsProvider):
+        """A boto3 session for the alias: its profile, then the role it assumes (if any)."""
+        boto3 = require("boto3", "aws")
+        session = boto3.Session(profile_name=cfg.profile) if cfg.profile else boto3.Session()
+        if cfg.assume_role_arn:
+            sts = self._client(session, "sts", session.region_name or "us-east-1")
+            creds = sts.assume_role(RoleArn=cfg.assume_role_arn, RoleSessionName="ccds")["Credentials"]
+            session = boto3.Session(aws_access_key_id=creds["AccessKeyId"],
+                                    aws_secret_access_key=creds["SecretAccessKey"],
+                                    aws_session_token=creds["SessionToken"])
+        return session
+
+    def _client(self, session, service: str, region: str):
+        # AWS_ENDPOINT_URL is honoured by boto3 itself; `endpoint` overrides it.
+        return session.client(service, region_name=region, endpoint_url=self.endpoint)
+
+    def _check(self, cfg):
+        require("boto3", "aws")
+        from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError,
+                                         NoCredentialsError, ProfileNotFound)
+
+        try:
+            session = self._session(cfg)
+            region = session.region_name or "us-east-1"
+            ident = self._client(session, "sts", region).get_caller_identity()
+            self._client(session, "ec2", region).describe_instances(MaxResults=5)
+        except ProfileNotFound as exc:
+            return CheckResult(False, str(exc), "create the profile with `aws configure --profile "
+                                                f"{cfg.profile}` or fix `profile` in the spec")
+        except NoCredentialsError:
+            return CheckResult(False, "no AWS credentials found", _FIX_CREDENTIALS)
+        except EndpointConnectionError as exc:
+            return CheckResult(False, f"cannot reach AWS: {exc}", "check the network / AWS_ENDPOINT_URL")
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            message = exc.response.get("Error", {}).get("Message", str(exc))
+            if code in _AUTH_CODES:
+                return CheckResult(False, f"credentials rejected ({code}): {message}", _FIX_CREDENTIALS)
+            return CheckResult(False, f"not allowed ({code}): {message}",
+                               "grant sts:GetCallerIdentity and ec2:Describe* to this identity")
+        except BotoCoreError as exc:
+            return CheckResult(False, f"AWS SDK error: {exc}", _FIX_CREDENTIALS)
+        return CheckResult(True, f"account {ident.get('Account')} as {ident.get('Arn')}")
+
+    def _inventory(self, cfg, deployment, regions):
+        session = self._session(cfg)
+        found: list[InstanceInfo] = []
+        for region in regions:
+            pages = self._client(session, "ec2", region).get_paginator("describe_instances").paginate(
+                Filters=[{"Name": f"tag:{_tags.DEPLOYMENT}", "Values": [deployment]}],
+                PaginationConfig={"PageSize": self.page_size})
+            for page in pages:
+                for reservation in page.get("Reservations", []):
+                    for inst in reservation.get("Instances", []):
+                        found.append(self._info(inst, region))
+        return found
+
+    def _info(self, inst: dict, region: str) -> InstanceInfo:
+        tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+        cloud_state = inst.get("State", {}).get("Name", "")
+        launched = inst.get("LaunchTime")
+        return InstanceInfo(
+            id=inst["InstanceId"], name=tags.get("Name", inst["InstanceId"]), region=region,
+            role=tags.get(_tags.ROLE, ""), state=self.ccds_state(cloud_state),
+            public_ip=inst.get("PublicIpAddress", "") or "", private_ip=inst.get("PrivateIpAddress", "") or "",
+            launched_at=launched.isoformat() if hasattr(launched, "isoformat") else str(launched or ""),
+            workspace=tags.get(_tags.WORKSPACE, ""), cloud_state=cloud_state)
 
 
 CLOUD = Aws()

@@ -76,7 +76,14 @@ def _data(filename: str) -> dict[str, Any]:
 
 
 class Cloud:
-    """Base class; concrete clouds set the class attributes and override what differs."""
+    """Base class; concrete clouds set the class attributes and override what differs.
+
+    SDK-backed operations (`check`, `inventory`) are written by each cloud as `_check` and
+    `_inventory`; the public methods here wrap them so a missing SDK becomes an install hint,
+    `check` never raises and `inventory` only raises `CcdsError`. `endpoint`, `credential` and
+    `transport` override what the SDK would pick itself: private API endpoints, proxies, and
+    tests that point the real SDK at a local server. `CCDS_<CLOUD>_ENDPOINT` sets `endpoint`.
+    """
 
     name: ClassVar[str]
     display: ClassVar[str]
@@ -90,6 +97,25 @@ class Cloud:
     # Environment variables its credential chain reads (documented, checked by doctor).
     credential_env: ClassVar[tuple[str, ...]] = ()
     default_instance_type: ClassVar[str] = ""
+    # The cloud's own instance states -> ccds states (pending, running, stopped, terminated);
+    # anything not listed is "unknown".
+    state_map: ClassVar[dict[str, str]] = {}
+    page_size: int = 100  # instances asked per API page by inventory (tests lower it)
+
+    def __init__(self, *, endpoint: str | None = None, credential: Any = None, transport: Any = None):
+        self._endpoint = endpoint
+        self.credential = credential
+        self.transport = transport
+
+    @property
+    def endpoint(self) -> str | None:
+        import os
+
+        return self._endpoint or os.environ.get(f"CCDS_{self.name.upper()}_ENDPOINT") or None
+
+    def ccds_state(self, cloud_state: str | None) -> str:
+        """Map the cloud's word for an instance state to a ccds state."""
+        return self.state_map.get(str(cloud_state or "").lower(), "unknown")
 
     # -- regions and types -------------------------------------------------------------------
     def regions(self) -> dict[str, RegionInfo]:
@@ -125,14 +151,47 @@ class Cloud:
 
     # -- operations (SDK-backed; imported lazily) --------------------------------------------
     def check(self, cfg: ProviderConfig) -> CheckResult:
-        """Are the credentials there and do they work? Never raises."""
-        return CheckResult(False, f"no credential check for {self.display} yet")
+        """Are the credentials there and do they work (can we list instances)? Never raises."""
+        from ccds_cli.errors import MissingTool
+
+        try:
+            return self._check(cfg)
+        except MissingTool as exc:
+            return CheckResult(False, exc.message, exc.hint or "")
+        except Exception as exc:  # a credential check reports, it never crashes doctor
+            return CheckResult(False, f"{self.display} check failed: {type(exc).__name__}: {exc}",
+                               f"see the {self.display} credential documentation")
 
     def inventory(self, cfg: ProviderConfig, deployment: str, regions: list[str]) -> list[InstanceInfo]:
-        """Instances tagged with the deployment in the given regions."""
+        """Instances tagged with the deployment in the given regions, sorted by region and name.
+
+        Raises `MissingTool` without the SDK and `CcdsError` when the cloud API refuses.
+        """
+        from ccds_cli.errors import CcdsError
+
+        try:
+            found = self._inventory(cfg, deployment, list(regions))
+        except CcdsError:
+            raise
+        except Exception as exc:
+            raise CcdsError(f"{self.display} inventory failed: {type(exc).__name__}: {exc}",
+                            hint=f"run `ccds doctor` to check the {self.display} credentials") from exc
+        return sorted(found, key=lambda i: (i.region, i.name, i.id))
+
+    def _check(self, cfg: ProviderConfig) -> CheckResult:
+        return CheckResult(False, f"no credential check for {self.display}")
+
+    def _inventory(self, cfg: ProviderConfig, deployment: str, regions: list[str]) -> list[InstanceInfo]:
         from ccds_cli.errors import CcdsError
 
         raise CcdsError(f"inventory is not available for {self.display}")
+
+    # -- prices (shipped catalog, ccds_cli/data/prices/<cloud>.yaml) --------------------------
+    def hourly_price(self, instance_type: str, region: str, cfg: ProviderConfig | None = None) -> float | None:
+        """On-demand USD per hour of one instance, or None when the catalog does not know it."""
+        from ccds_cli.cost.catalog import catalog
+
+        return catalog(self.name).hourly(instance_type, region, cfg, self)
 
 
 def no_extra_fields(**kwargs: Any) -> ConfigDict:

@@ -25,7 +25,7 @@ class Local(Cloud):
         "dns": "no DNS on the local cloud",
     }
 
-    def check(self, cfg):
+    def _check(self, cfg):
         return CheckResult(True, "no credentials needed")
 
 
