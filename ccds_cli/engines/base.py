@@ -1,0 +1,55 @@
+"""Media engine adapters: which ports each role opens, and how a cloud node is bootstrapped.
+
+The ports become firewall rules in the plan; the bootstrap becomes cloud-init user data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+# Who may reach a port: publishers (publish_cidrs), viewers (viewer_cidrs), the cluster (the
+# region's own network and the control plane), admins (admin_cidrs).
+AUDIENCES = ("publishers", "viewers", "cluster", "admins")
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    protocol: str  # tcp | udp
+    from_port: int
+    to_port: int
+    audience: str  # one of AUDIENCES
+    roles: tuple[str, ...]
+
+
+class Engine:
+    kind: ClassVar[str]
+    ports: ClassVar[tuple[Port, ...]]
+    # protocol -> URL template for a stream on a node; {host} {app} {stream}
+    playback: ClassVar[dict[str, str]] = {}
+
+    def ports_for(self, role: str) -> list[Port]:
+        return [p for p in self.ports if role in p.roles]
+
+    def bootstrap(self, role: str, ctx: "BootstrapContext") -> str:
+        """cloud-init user data for a cloud node of this role."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class BootstrapContext:
+    deployment: str
+    region_key: str
+    provider: str
+    cloud_region: str
+    capacity: int
+    engine_version: str | None
+    manager_url_expr: str  # a Terraform expression string such as "${var.manager_url}"
+    ccds_version: str
+    lat: float
+    lon: float
+    archive_url: str | None = None
+
+
+MEDIA_ROLES = ("origin", "relay", "edge", "transcoder")

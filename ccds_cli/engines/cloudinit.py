@@ -1,0 +1,101 @@
+"""cloud-init user data for cloud nodes, shared by every engine.
+
+The text ends up inside a `.tf.json` string, where `${` and `%{` are Terraform template syntax:
+everything is escaped except the manager URL, which is the root module's `var.manager_url` (the
+control workspace's output, known only after it is applied). Secrets are not in here: the module
+replaces `@@CCDS_SECRETS_B64@@` with the base64 of the sensitive `secrets` variable.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import yaml
+
+from ccds_cli.engines.base import BootstrapContext
+
+MANAGER_PLACEHOLDER = "@@CCDS_MANAGER_URL@@"
+SECRETS_PLACEHOLDER = "@@CCDS_SECRETS_B64@@"
+
+FIND_ORIGIN = """\
+# Edges and relays pull from an origin of their region: ask the stream manager which (bounded wait).
+. /etc/ccds/node.env
+. /etc/ccds/agent.env
+origin=""
+for i in $(seq 1 120); do
+  origin=$(curl -fsS -H "Authorization: Bearer $node_token" \\
+    "$CCDS_MANAGER_URL/api/v1/nodes?role=origin&region=$CCDS_REGION&state=INSERVICE" \\
+    | python3 -c 'import json,sys; n=json.load(sys.stdin); n=n.get("nodes", n) if isinstance(n, dict) else n; print(n[0]["private_host"] if n else "")' \\
+    2>/dev/null || true)
+  [ -n "$origin" ] && break
+  sleep 5
+done
+[ -n "$origin" ] || { echo "ccds: no origin in service in $CCDS_REGION" >&2; exit 1; }
+sed -i "s/@ORIGIN@/$origin/g" @CONFIG@
+"""
+
+
+def node_user_data(engine: str, role: str, ctx: BootstrapContext, *, files: dict[str, str], install: str,
+                   stats_url: str, endpoints: dict[str, str], service: str | None = None,
+                   needs_origin: bool = False) -> str:
+    """The cloud-config text (already escaped for a .tf.json string)."""
+    service = service or engine
+    agent_env = {
+        "CCDS_MANAGER_URL": MANAGER_PLACEHOLDER,
+        "CCDS_DEPLOYMENT": ctx.deployment,
+        "CCDS_REGION": ctx.region_key,
+        "CCDS_PROVIDER": ctx.provider,
+        "CCDS_ROLE": role,
+        "CCDS_ENGINE": engine,
+        "CCDS_CAPACITY": str(ctx.capacity),
+        "CCDS_LAT": str(ctx.lat),
+        "CCDS_LON": str(ctx.lon),
+    }
+    agent_args = [
+        "--manager", "$CCDS_MANAGER_URL", "--deployment", ctx.deployment, "--region", ctx.region_key,
+        "--provider", ctx.provider, "--role", role, "--name", "$(hostname)", "--engine", engine,
+        "--stats-url", stats_url, "--public-host", "$public", "--private-host", "$private",
+        "--capacity", str(ctx.capacity), "--lat", str(ctx.lat), "--lon", str(ctx.lon),
+    ]
+    for proto, prefix in endpoints.items():
+        agent_args += ["--endpoint", f"{proto}={prefix}"]
+    agent_cmd = " ".join(a if a.startswith("$") else shlex.quote(a) for a in agent_args)
+    agent_cmd = agent_cmd.replace("{public}", "$public")
+    script = ["#!/bin/sh", "set -eu", "export DEBIAN_FRONTEND=noninteractive",
+              "apt-get update -q && apt-get install -y -q curl python3-venv python3-pip", install]
+    if needs_origin:
+        config_path = next(iter(files))
+        script.append(FIND_ORIGIN.replace("@CONFIG@", config_path))
+    script += [
+        f"python3 -m venv /opt/ccds && /opt/ccds/bin/pip install -q 'ccds=={ctx.ccds_version}'",
+        "cat > /usr/local/sbin/ccds-agent <<'AGENT'",
+        "#!/bin/sh",
+        ". /etc/ccds/node.env; . /etc/ccds/agent.env",
+        "public=$(curl -fsS https://checkip.amazonaws.com 2>/dev/null || hostname -I | cut -d' ' -f1)",
+        "private=$(hostname -I | cut -d' ' -f1)",
+        f"CCDS_NODE_TOKEN=$node_token exec /opt/ccds/bin/ccds node agent {agent_cmd}",
+        "AGENT",
+        "chmod 0755 /usr/local/sbin/ccds-agent",
+        "cat > /etc/systemd/system/ccds-agent.service <<'UNIT'",
+        "[Unit]", f"Description=ccds node agent\nAfter={service}.service", "[Service]",
+        "ExecStart=/usr/local/sbin/ccds-agent", "Restart=always", "RestartSec=3",
+        "[Install]", "WantedBy=multi-user.target", "UNIT",
+        "systemctl daemon-reload",
+        f"systemctl enable --now {service}.service ccds-agent.service",
+    ]
+    write_files = [
+        {"path": "/etc/ccds/node.env", "permissions": "0600", "encoding": "b64", "content": SECRETS_PLACEHOLDER},
+        {"path": "/etc/ccds/agent.env", "permissions": "0644",
+         "content": "".join(f"{k}={v}\n" for k, v in agent_env.items())},
+    ]
+    write_files += [{"path": p, "permissions": "0644", "content": c} for p, c in files.items()]
+    write_files.append({"path": "/usr/local/sbin/ccds-bootstrap", "permissions": "0755",
+                        "content": "\n".join(script) + "\n"})
+    doc = {"write_files": write_files, "runcmd": [["/usr/local/sbin/ccds-bootstrap"]]}
+    text = "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
+    return tf_escape(text).replace(MANAGER_PLACEHOLDER, "${var.manager_url}")
+
+
+def tf_escape(text: str) -> str:
+    """Make literal text safe inside a Terraform template string."""
+    return text.replace("${", "$${").replace("%{", "%%{")

@@ -1,0 +1,91 @@
+"""MediaMTX (default on clouds): WHIP/WHEP, SRT, RTMP, RTSP, LL-HLS from one Go binary."""
+
+from __future__ import annotations
+
+from ccds_cli.engines.base import Engine, Port
+from ccds_cli.engines.cloudinit import node_user_data
+
+_ALL = ("origin", "relay", "edge", "transcoder")
+
+
+class MediaMtx(Engine):
+    kind = "mediamtx"
+    default_version = "1.15.0"
+    ports = (
+        Port("rtmp-ingest", "tcp", 1935, 1935, "publishers", ("origin",)),
+        Port("srt-ingest", "udp", 8890, 8890, "publishers", ("origin",)),
+        Port("whip", "tcp", 8889, 8889, "publishers", ("origin",)),
+        Port("webrtc-media-in", "udp", 8189, 8189, "publishers", ("origin",)),
+        Port("whep", "tcp", 8889, 8889, "viewers", ("edge",)),
+        Port("webrtc-media", "udp", 8189, 8189, "viewers", ("edge",)),
+        Port("hls", "tcp", 8888, 8888, "viewers", ("edge",)),
+        Port("srt-play", "udp", 8890, 8890, "viewers", ("edge",)),
+        Port("rtmp-play", "tcp", 1935, 1935, "viewers", ("edge",)),
+        Port("srt-cluster", "udp", 8890, 8890, "cluster", _ALL),
+        Port("rtsp-cluster", "tcp", 8554, 8554, "cluster", _ALL),
+        Port("rtmp-cluster", "tcp", 1935, 1935, "cluster", _ALL),
+        Port("api", "tcp", 9997, 9998, "cluster", _ALL),
+        Port("api-admin", "tcp", 9997, 9998, "admins", _ALL),
+        Port("ssh", "tcp", 22, 22, "admins", _ALL),
+    )
+    playback = {
+        "webrtc": "http://{host}:8889/{app}/{stream}/whep",
+        "srt": "srt://{host}:8890?streamid=read:{app}/{stream}",
+        "rtmp": "rtmp://{host}:1935/{app}/{stream}",
+        "hls": "http://{host}:8888/{app}/{stream}/index.m3u8",
+    }
+
+    def bootstrap(self, role, ctx):
+        version = ctx.engine_version or self.default_version
+        config = MTX_CONFIG
+        if role in ("edge", "relay"):
+            config += MTX_PULL
+        install = MTX_INSTALL.replace("@VERSION@", version)
+        return node_user_data(self.kind, role, ctx, files={"/etc/mediamtx/mediamtx.yml": config},
+                              install=install, stats_url="http://127.0.0.1:9997/v3/paths/list",
+                              endpoints={"webrtc": "http://{public}:8889", "srt": "srt://{public}:8890",
+                                         "rtmp": "rtmp://{public}:1935", "hls": "http://{public}:8888"},
+                              needs_origin=role in ("edge", "relay"))
+
+
+MTX_INSTALL = """\
+set -eu
+arch=$(uname -m); case "$arch" in x86_64) a=amd64;; aarch64) a=arm64v8;; *) a=$arch;; esac
+curl -fsSL -o /tmp/mediamtx.tgz \\
+  "https://github.com/bluenviron/mediamtx/releases/download/v@VERSION@/mediamtx_v@VERSION@_linux_$a.tar.gz"
+tar -xzf /tmp/mediamtx.tgz -C /usr/local/bin mediamtx
+cat > /etc/systemd/system/mediamtx.service <<'UNIT'
+[Unit]
+Description=MediaMTX media server (ccds)
+After=network-online.target
+[Service]
+EnvironmentFile=-/etc/ccds/engine.env
+ExecStart=/usr/local/bin/mediamtx /etc/mediamtx/mediamtx.yml
+Restart=always
+[Install]
+WantedBy=multi-user.target
+UNIT
+"""
+
+MTX_CONFIG = """\
+logLevel: info
+api: yes
+apiAddress: :9997
+metrics: yes
+metricsAddress: :9998
+rtmp: yes
+srt: yes
+webrtc: yes
+hls: yes
+hlsVariant: lowLatency
+rtsp: yes
+paths:
+"""
+
+# Edges and relays pull every stream on demand from their region's origin, which the bootstrap
+# asks the stream manager for and writes in place of @ORIGIN@.
+MTX_PULL = """\
+  "~^(.+)$":
+    source: srt://@ORIGIN@:8890?streamid=read:$G1
+    sourceOnDemand: yes
+"""

@@ -1,0 +1,52 @@
+"""nginx with the RTMP module (Debian packages): the local cloud's engine, also usable on clouds."""
+
+from __future__ import annotations
+
+from ccds_cli.engines.base import Engine, Port
+from ccds_cli.engines.cloudinit import node_user_data
+
+_ALL = ("origin", "relay", "edge", "transcoder")
+
+
+class NginxRtmp(Engine):
+    kind = "nginx-rtmp"
+    ports = (
+        Port("rtmp-ingest", "tcp", 1935, 1935, "publishers", ("origin",)),
+        Port("rtmp-play", "tcp", 1935, 1935, "viewers", ("edge",)),
+        Port("rtmp-cluster", "tcp", 1935, 1935, "cluster", _ALL),
+        Port("stat", "tcp", 8080, 8080, "cluster", _ALL),
+        Port("stat-admin", "tcp", 8080, 8080, "admins", _ALL),
+        Port("ssh", "tcp", 22, 22, "admins", _ALL),
+    )
+    playback = {"rtmp": "rtmp://{host}:1935/{app}/{stream}"}
+
+    def bootstrap(self, role, ctx):
+        pull = "            pull rtmp://@ORIGIN@:1935/live;\n" if role in ("edge", "relay") else ""
+        conf = NGINX_CONF.replace("@PULL@", pull)
+        return node_user_data(self.kind, role, ctx, files={"/etc/nginx/nginx.conf": conf},
+                              install="apt-get install -y -q nginx-light libnginx-mod-rtmp",
+                              stats_url="http://127.0.0.1:8080/stat", service="nginx",
+                              endpoints={"rtmp": "rtmp://{public}:1935/live"},
+                              needs_origin=role in ("edge", "relay"))
+
+
+NGINX_CONF = """\
+load_module modules/ngx_rtmp_module.so;
+worker_processes auto;
+events { worker_connections 4096; }
+rtmp {
+    server {
+        listen 1935;
+        application live {
+            live on;
+@PULL@        }
+    }
+}
+http {
+    server {
+        listen 8080;
+        location /stat { rtmp_stat all; }
+        location /health { return 200 "ok"; }
+    }
+}
+"""

@@ -1,0 +1,42 @@
+"""Red5 Pro (licensed): ports from its node defaults; the server archive comes from the user."""
+
+from __future__ import annotations
+
+from ccds_cli.engines.base import Engine, Port
+from ccds_cli.engines.cloudinit import node_user_data
+
+_ALL = ("origin", "relay", "edge", "transcoder")
+
+
+class Red5Pro(Engine):
+    kind = "red5pro"
+    ports = (
+        Port("http", "tcp", 5080, 5080, "publishers", ("origin",)),
+        Port("rtmp", "tcp", 1935, 1936, "publishers", ("origin",)),
+        Port("rtsp", "tcp", 8554, 8554, "publishers", ("origin",)),
+        Port("srt", "tcp", 8000, 8100, "publishers", ("origin",)),
+        Port("srt-udp", "udp", 8000, 8100, "publishers", ("origin",)),
+        Port("webrtc-media-in", "udp", 40000, 65535, "publishers", ("origin",)),
+        Port("http-play", "tcp", 5080, 5080, "viewers", ("edge",)),
+        Port("rtmp-play", "tcp", 1935, 1936, "viewers", ("edge",)),
+        Port("rtsp-play", "tcp", 8554, 8554, "viewers", ("edge",)),
+        Port("webrtc-media", "udp", 40000, 65535, "viewers", ("edge",)),
+        Port("cluster-http", "tcp", 5080, 5080, "cluster", _ALL),
+        Port("cluster-rtmp", "tcp", 1935, 1936, "cluster", _ALL),
+        Port("ssh", "tcp", 22, 22, "admins", _ALL),
+    )
+    playback = {"webrtc": "https://{host}:5080/live/{stream}", "rtmp": "rtmp://{host}:1935/{app}/{stream}"}
+
+    def bootstrap(self, role, ctx):
+        install = (
+            "apt-get install -y -q openjdk-17-jre-headless unzip\n"
+            f"curl -fsSL -o /tmp/red5pro.zip {ctx.archive_url or '$RED5PRO_ARCHIVE_URL'}\n"
+            "unzip -q -o /tmp/red5pro.zip -d /opt && ln -sfn /opt/red5pro* /opt/red5pro\n"
+            ". /etc/ccds/node.env\n"
+            "printf '%s' \"$red5pro_license\" > /opt/red5pro/LICENSE.KEY\n"
+            "cat > /etc/systemd/system/red5pro.service <<'UNIT'\n[Unit]\nDescription=Red5 Pro (ccds)\n"
+            "[Service]\nWorkingDirectory=/opt/red5pro\nExecStart=/opt/red5pro/red5.sh\nRestart=always\n"
+            "[Install]\nWantedBy=multi-user.target\nUNIT\n")
+        return node_user_data(self.kind, role, ctx, files={}, install=install,
+                              stats_url="http://127.0.0.1:5080/api/v1/server/stats",
+                              endpoints={"rtmp": "rtmp://{public}:1935/live"})

@@ -1,0 +1,219 @@
+"""Render the plan into self-contained Terraform root modules (`main.tf.json` + module copy).
+
+Written from Python data, never string-templated HCL; deterministic (sorted keys, no
+timestamps), so the same spec renders byte-identical files. Nothing secret is written: secrets
+reach Terraform as `TF_VAR_secrets` in the environment, the manager URL as `TF_VAR_manager_url`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ccds_cli import __version__, clouds, engines
+from ccds_cli.engines.base import BootstrapContext
+from ccds_cli.engines.cloudinit import SECRETS_PLACEHOLDER, tf_escape
+from ccds_cli.paths import modules_dir
+from ccds_cli.plan import DeploymentPlan, WorkspacePlan, instance_type_for
+
+MODULE_FILES = ("*.tf", "README.md")
+
+
+@dataclass
+class RenderedWorkspace:
+    name: str
+    path: Path
+    cloud: str
+    kind: str
+    stage: int
+    region_keys: list[str]
+
+
+def backend_block(spec, ws_name: str) -> dict[str, Any]:
+    st = spec.state
+    key = f"{spec.name}/{ws_name}.tfstate"
+    if st.backend == "local":
+        return {"local": {"path": "terraform.tfstate"}}
+    if st.backend == "pg":
+        return {"pg": {"schema_name": f"{st.schema_prefix}_{spec.name}_{ws_name}".replace("-", "_").replace(".", "_")}}
+    if st.backend == "s3":
+        block = {"bucket": st.bucket, "key": f"{st.key_prefix}/{key}", "region": st.region, "encrypt": True,
+                 "use_lockfile": st.use_lockfile}
+        if st.dynamodb_table:
+            block["dynamodb_table"] = st.dynamodb_table
+        return {"s3": block}
+    if st.backend == "gcs":
+        return {"gcs": {"bucket": st.bucket, "prefix": f"{st.prefix}/{spec.name}/{ws_name}"}}
+    return {"azurerm": {"storage_account_name": st.storage_account_name, "container_name": st.container_name,
+                        "resource_group_name": st.resource_group_name, "key": f"{st.key_prefix}/{key}"}}
+
+
+def ssh_public_key(loaded) -> str:
+    sec = loaded.spec.security
+    if sec.ssh_public_key:
+        return sec.ssh_public_key.strip()
+    if sec.ssh_public_key_file:
+        return (loaded.path.parent / sec.ssh_public_key_file).expanduser().read_text().strip()
+    return ""
+
+
+def module_workspace_name(ws: WorkspacePlan, key: str, control_index: int) -> str:
+    if key != "control":
+        return key
+    return "control" if control_index == 0 else f"control-{control_index + 1}"
+
+
+def render(loaded, plan: DeploymentPlan, out_dir: Path) -> list[RenderedWorkspace]:
+    """Write one directory per workspace under `out_dir`; return them in apply order."""
+    spec = loaded.spec
+    out_dir.mkdir(parents=True, exist_ok=True)
+    local_root = out_dir.parent / "local"
+    rendered = []
+    control_index = 0
+    for index, ws in enumerate(plan.workspaces):
+        cloud = clouds.get(ws.cloud)
+        cfg = spec.providers[ws.provider_alias]
+        ws_dir = out_dir / ws.name
+        ws_dir.mkdir(parents=True, exist_ok=True)
+        tags_base = {"ccds-deployment": spec.name, "managed-by": "ccds"}
+        modules: dict[str, Any] = {}
+        for key in ws.region_keys:
+            name = module_workspace_name(ws, key, control_index)
+            tags = dict(tags_base, **{"ccds-workspace": name})
+            settings = dict(cloud.module_settings(cfg, ws.cloud_region))
+            if cloud.name == "local":
+                settings.update({
+                    "state_dir": str((local_root / ws.name).resolve()),
+                    "python": sys.executable,
+                    "base_port": str(cfg.base_port + 100 * index),
+                    "manager_url": "${var.manager_url}",
+                    "engine": plan.engine,
+                })
+            modules[key] = {
+                "source": f"./modules/{cloud.name}",
+                "deployment": spec.name,
+                "workspace": name,
+                "region": ws.cloud_region,
+                "network_cidr": str(spec.control.network.cidr if key == "control" else spec.regions[key].network.cidr),
+                "pools": _pools(loaded, plan, ws, key, cloud, cfg),
+                "firewall_rules": [r.as_tf() for r in ws.rules[key]],
+                "ssh_public_key": ssh_public_key(loaded),
+                "tags": tags,
+                "secrets": "${var.secrets}",
+                "settings": settings,
+                "control": _control(ws, spec) if key == "control" else {},
+            }
+        if ws.kind == "control":
+            control_index += 1
+        root = _root(spec, ws, cloud, cfg, modules)
+        (ws_dir / "main.tf.json").write_text(json.dumps(root, indent=2, sort_keys=True) + "\n")
+        _copy_module(cloud.name, ws_dir / "modules" / cloud.name)
+        rendered.append(RenderedWorkspace(ws.name, ws_dir, cloud.name, ws.kind, ws.stage, list(ws.region_keys)))
+    return rendered
+
+
+def _root(spec, ws: WorkspacePlan, cloud, cfg, modules: dict[str, Any]) -> dict[str, Any]:
+    terraform: dict[str, Any] = {"required_version": ">= 1.5", "backend": backend_block(spec, ws.name)}
+    root: dict[str, Any] = {"terraform": terraform}
+    if cloud.tf_provider is not None:
+        local_name, source, version = cloud.tf_provider
+        terraform["required_providers"] = {local_name: {"source": source, "version": version}}
+        tags = {"ccds-deployment": spec.name, "managed-by": "ccds"}
+        block = cloud.provider_block(cfg, ws.cloud_region, tags)
+        root["provider"] = {local_name: block}
+    root["variable"] = {
+        "secrets": {"type": "map(string)", "sensitive": True, "default": {},
+                    "description": "Generated by ccds; passed as TF_VAR_secrets, never written to disk here."},
+        "manager_url": {"type": "string", "default": "",
+                        "description": "Stream manager API URL (the control workspace's output)."},
+    }
+    if ws.kind == "control" and not (ws.control or {}).get("primary"):
+        root["variable"]["database_host"] = {
+            "type": "string", "default": "",
+            "description": "Database address from the primary control workspace's output."}
+    root["module"] = modules
+    node_lists = ", ".join(
+        f'[for n in module.{k}.nodes : merge(n, {{region_key = "{k}"}})]' for k in sorted(modules))
+    root["output"] = {
+        "nodes": {"value": f"${{concat({node_lists})}}"},
+        "endpoints": {"value": "${{" + ", ".join(f'"{k}" = module.{k}.endpoints' for k in sorted(modules)) + "}}"},
+    }
+    return root
+
+
+def _control(ws: WorkspacePlan, spec) -> dict[str, Any]:
+    ctl = spec.control
+    info = ws.control or {}
+    return {
+        "enabled": True,
+        "api_port": ctl.api_port,
+        "database": {
+            "engine": ctl.database.engine if info.get("database") else "none",
+            "replicas": ctl.database.replicas,
+            "instance_class": ctl.database.instance_type or "",
+            "storage_gb": ctl.database.storage_gb,
+            "version": ctl.database.version,
+        },
+        "dns_zone": info.get("dns_zone", ""),
+        "dns_name": info.get("dns_name", ""),
+    }
+
+
+def _pools(loaded, plan, ws: WorkspacePlan, key: str, cloud, cfg) -> dict[str, Any]:
+    spec = loaded.spec
+    pools: dict[str, Any] = {}
+    for role, count in sorted(ws.pools[key].items()):
+        if key == "control":
+            itype = (spec.control.database.instance_type if role == "database" else spec.control.instance_type) \
+                or cloud.default_instance_type
+            pools[role] = {"role": role, "count": count, "instance_type": itype, "image": "", "disk_gb": 30,
+                           "user_data": "" if cloud.name == "local" else _control_user_data(role, spec, ws)}
+            continue
+        pool = spec.regions[key].pools[role]
+        itype = instance_type_for(spec, key, role, cloud.name)
+        pools[role] = {
+            "role": role, "count": count, "instance_type": itype,
+            "image": pool.image if (pool.image and cloud.name == clouds.get(
+                spec.providers[spec.regions[key].placement.split("/")[0]].cloud).name) else "",
+            "disk_gb": pool.disk_gb,
+            "user_data": "" if cloud.name == "local" else _node_user_data(spec, ws, key, role, cloud, cfg, pool.capacity),
+        }
+    return pools
+
+
+def _node_user_data(spec, ws, key, role, cloud, cfg, capacity) -> str:
+    info = cloud.region_info(ws.cloud_region, cfg)
+    ctx = BootstrapContext(
+        deployment=spec.name, region_key=key, provider=ws.provider_alias, cloud_region=ws.cloud_region,
+        capacity=capacity, engine_version=spec.engine.version, manager_url_expr="${var.manager_url}",
+        ccds_version=__version__, lat=info.lat if info else 0.0, lon=info.lon if info else 0.0,
+        archive_url=spec.engine.archive_url)
+    return engines.get(spec.engine.kind).bootstrap(role, ctx)
+
+
+def _control_user_data(role: str, spec, ws: WorkspacePlan) -> str:
+    from ccds_cli.engines.control import database_user_data, manager_user_data
+
+    if role == "database":
+        return tf_escape(database_user_data(spec))
+    from ccds_cli.engines.control import DB_HOST_VAR
+
+    return tf_escape(manager_user_data(spec, ws, __version__)).replace(DB_HOST_VAR, "${var.database_host}")
+
+
+def _copy_module(cloud_name: str, dest: Path) -> None:
+    """Copy the module so the workspace is self-contained; replace a stale copy."""
+    src = modules_dir() / cloud_name
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for pattern in MODULE_FILES:
+        for f in sorted(src.glob(pattern)):
+            shutil.copyfile(f, dest / f.name)
+
+
+__all__ = ["render", "RenderedWorkspace", "SECRETS_PLACEHOLDER"]

@@ -1,0 +1,171 @@
+"""Checks that need the whole spec: what a careful reviewer would catch before anything runs."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Any
+
+from ccds_cli import clouds
+from ccds_cli.spec.loader import LoadedSpec, did_you_mean
+from ccds_cli.spec.yamlpos import Diagnostic, field_name
+
+
+class _Collector:
+    def __init__(self, loaded: LoadedSpec):
+        self.loaded = loaded
+        self.errors: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
+
+    def add(self, path: tuple, message: str, severity: str = "error") -> None:
+        line, col = self.loaded.where(path)
+        diag = Diagnostic(str(self.loaded.path), line, col, field_name(path), message, severity)
+        (self.errors if severity == "error" else self.warnings).append(diag)
+
+
+def parse_placement(value: str) -> tuple[str, str] | None:
+    alias, sep, region = value.partition("/")
+    return (alias, region) if sep and alias and region and "/" not in region else None
+
+
+def check_placement(c: _Collector, path: tuple, value: str) -> tuple[str, Any, str] | None:
+    """Placement `alias/region`: a declared alias and a region its cloud has."""
+    spec = c.loaded.spec
+    parsed = parse_placement(value)
+    if parsed is None:
+        c.add(path, f"{value!r} is not a placement; expected 'provider-alias/region', e.g. aws-main/us-east-1")
+        return None
+    alias, region = parsed
+    cfg = spec.providers.get(alias)
+    if cfg is None:
+        c.add(path, f"provider alias {alias!r} is not declared under providers{did_you_mean(alias, spec.providers)}"
+              f" (declared: {', '.join(sorted(spec.providers))})")
+        return None
+    cloud = clouds.get(cfg.cloud)
+    if cloud.region_info(region, cfg) is None:
+        known = cloud.regions()
+        c.add(path, f"{region!r} is not a region of {cloud.display}{did_you_mean(region, known)}"
+              f" ({len(known)} known; see docs/spec.md)")
+        return None
+    return alias, cfg, region
+
+
+def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    spec = loaded.spec
+    c = _Collector(loaded)
+    engine_kind = spec.engine.kind
+
+    if engine_kind == "red5pro" and not spec.engine.license_env:
+        c.add(("engine",), "red5pro needs license_env: the environment variable that holds the license key")
+
+    # Where each cloud is used, for engine support and network overlap.
+    used: dict[str, set[str]] = {}  # cloud -> region keys (and "control")
+
+    def note_cloud(cfg: Any, owner: str, path: tuple) -> None:
+        cloud = clouds.get(cfg.cloud)
+        used.setdefault(cfg.cloud, set()).add(owner)
+        reason = cloud.unsupported.get(f"engine:{engine_kind}")
+        if reason:
+            c.add(path, f"engine {engine_kind!r} cannot run on {cloud.display}: {reason}")
+
+    for key, region in spec.regions.items():
+        base = ("regions", key)
+        placed = check_placement(c, base + ("placement",), region.placement)
+        if placed:
+            note_cloud(placed[1], key, base + ("placement",))
+            check_instance_types(c, base, region, placed[1])
+        for i, target in enumerate(region.failover):
+            fpath = base + ("failover", i)
+            got = check_placement(c, fpath, target)
+            if got:
+                note_cloud(got[1], key, fpath)  # instance types map to the closest size there
+            if target == region.placement:
+                c.add(fpath, "a failover target must differ from the region's placement")
+        if len(set(region.failover)) != len(region.failover):
+            c.add(base + ("failover",), "the same failover target is listed twice")
+        for role in ("origin", "edge"):
+            if role not in region.pools:
+                c.add(base + ("pools",), f"every region needs an {role!r} pool (publishers reach origins, "
+                      "viewers reach edges)")
+        for role, pool in region.pools.items():
+            if pool.min > pool.max:
+                c.add(base + ("pools", role, "min"), f"min ({pool.min}) is greater than max ({pool.max})")
+        if region.scale_in_at >= region.scale_out_at:
+            c.add(base + ("scale_in_at",), f"scale_in_at ({region.scale_in_at}) must be below scale_out_at "
+                  f"({region.scale_out_at}) or pools would flap")
+
+    if spec.control is not None:
+        for i, target in enumerate(spec.control.placement):
+            got = check_placement(c, ("control", "placement", i), target)
+            if got:
+                note_cloud(got[1], "control", ("control", "placement", i))
+        if len(set(spec.control.placement)) != len(spec.control.placement):
+            c.add(("control", "placement"), "the same placement is listed twice")
+        if spec.control.dns_zone and spec.security.tls is None:
+            c.add(("control", "dns_zone"), "a DNS zone needs security.tls.domain: the record name to create")
+
+    check_networks(c, used)
+
+    for section in ("peak_viewers", "publishers"):
+        for key in getattr(spec.traffic, section):
+            if key not in spec.regions:
+                c.add(("traffic", section, key),
+                      f"{key!r} is not a region of this spec{did_you_mean(key, spec.regions)}")
+    for i, event in enumerate(spec.events):
+        for key in event.expected_viewers:
+            if key not in spec.regions:
+                c.add(("events", i, "expected_viewers", key),
+                      f"{key!r} is not a region of this spec{did_you_mean(key, spec.regions)}")
+        if event.duration.total_seconds() <= 0:
+            c.add(("events", i, "duration"), "an event needs a positive duration")
+    names = [e.name for e in spec.events]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            c.add(("events", i, "name"), f"event name {name!r} is used twice")
+
+    if spec.security.auth.kind == "round-trip" and not spec.security.auth.url:
+        c.add(("security", "auth", "url"), "round-trip auth needs the url of your validation endpoint")
+    if spec.security.ssh_public_key and spec.security.ssh_public_key_file:
+        c.add(("security", "ssh_public_key_file"), "give ssh_public_key or ssh_public_key_file, not both")
+    if spec.security.ssh_public_key_file:
+        key_path = (loaded.path.parent / spec.security.ssh_public_key_file).expanduser()
+        if not key_path.is_file():
+            c.add(("security", "ssh_public_key_file"), f"no such file: {key_path}")
+        elif "PRIVATE KEY" in key_path.read_text(errors="replace"):
+            c.add(("security", "ssh_public_key_file"), "this is a private key; give the .pub file")
+    if not spec.security.admin_cidrs:
+        c.add(("security",), "no admin_cidrs: SSH and node admin ports are closed to everyone", "warning")
+    return c.errors, c.warnings
+
+
+def check_instance_types(c: _Collector, base: tuple, region: Any, cfg: Any) -> None:
+    cloud = clouds.get(cfg.cloud)
+    if cloud.private or not cloud.instance_types():
+        return
+    for role, pool in region.pools.items():
+        itype = pool.instance_type
+        if itype and cloud.instance_type(itype) is None:
+            c.add(base + ("pools", role, "instance_type"),
+                  f"{itype!r} is not an instance type ccds knows for {cloud.display}"
+                  f"{did_you_mean(itype, cloud.instance_types())}; it is passed through as is", "warning")
+
+
+def check_networks(c: _Collector, used: dict[str, set[str]]) -> None:
+    """Networks of workspaces that share a cloud could be peered: they must not overlap."""
+    spec = c.loaded.spec
+    nets: dict[str, Any] = {k: r.network.cidr for k, r in spec.regions.items()}
+    if spec.control is not None:
+        nets["control"] = spec.control.network.cidr
+
+    def path_of(owner: str) -> tuple:
+        return ("control", "network", "cidr") if owner == "control" else ("regions", owner, "network", "cidr")
+
+    reported: set[tuple[str, str]] = set()
+    for owners in used.values():
+        for a, b in combinations(sorted(owners), 2):
+            if (a, b) in reported or a not in nets or b not in nets:
+                continue
+            if nets[a].overlaps(nets[b]):
+                reported.add((a, b))
+                c.add(path_of(b), f"network {nets[b]} overlaps {nets[a]} of "
+                      f"{'the control plane' if a == 'control' else 'region ' + repr(a)}, which runs on the "
+                      "same cloud (their networks could be peered)")

@@ -1,0 +1,228 @@
+"""The spec (ccds.yaml) as pydantic models: the user's contract (see docs/spec.md).
+
+Field names follow ../DESIGN.md; unknown keys are errors. Semantic checks that need the whole
+spec (placements, overlapping networks, ...) live in `checks.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from ipaddress import IPv4Network
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints,
+                      field_validator)
+
+from ccds_cli import clouds
+
+NAME_RE = r"^[a-z][a-z0-9-]{1,30}$"
+ROLES = ("origin", "relay", "edge", "transcoder")
+
+Name = Annotated[str, StringConstraints(pattern=NAME_RE)]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+Role = Literal["origin", "relay", "edge", "transcoder"]
+
+_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`4h`, `30m`, `1h30m`, `90s`, `2d` (or a number of seconds) -> timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as 4h, 30m or 1h30m")
+    m = _DURATION_RE.match(value.strip())
+    if not value.strip() or not m or not any(m.groups()):
+        raise ValueError(f"{value!r} is not a duration; expected e.g. 4h, 30m, 1h30m, 90s")
+    d, h, mi, s = (int(g or 0) for g in m.groups())
+    return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _strict_network(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid IPv4 CIDR ({exc})") from None
+    return value
+
+
+Cidr = Annotated[IPv4Network, BeforeValidator(_strict_network)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Engine(Model):
+    kind: Literal["mediamtx", "nginx-rtmp", "red5pro"] = "mediamtx"
+    version: str | None = None
+    license_env: str | None = None  # red5pro: environment variable holding the license key
+    archive_url: str | None = None  # red5pro: where nodes download the server archive
+
+
+class LocalState(Model):
+    backend: Literal["local"] = "local"
+
+
+class PgState(Model):
+    backend: Literal["pg"]
+    conn_str_env: str = "PG_CONN_STR"  # the connection string stays in the environment
+    schema_prefix: str = "ccds"
+
+
+class S3State(Model):
+    backend: Literal["s3"]
+    bucket: str
+    region: str
+    key_prefix: str = "ccds"
+    dynamodb_table: str | None = None
+    use_lockfile: bool = True
+
+
+class GcsState(Model):
+    backend: Literal["gcs"]
+    bucket: str
+    prefix: str = "ccds"
+
+
+class AzurermState(Model):
+    backend: Literal["azurerm"]
+    storage_account_name: str
+    container_name: str
+    resource_group_name: str
+    key_prefix: str = "ccds"
+
+
+StateConfig = Annotated[Union[LocalState, PgState, S3State, GcsState, AzurermState],
+                        Field(discriminator="backend")]
+
+
+class Database(Model):
+    engine: Literal["postgres", "sqlite"] = "postgres"
+    replicas: int = Field(1, ge=0, le=5)
+    instance_type: str | None = None
+    storage_gb: int = Field(20, ge=10, le=65536)
+    version: str = "15"
+
+
+class Network(Model):
+    cidr: Cidr
+
+
+class Control(Model):
+    placement: list[str] = Field(min_length=1)
+    stream_managers: int = Field(2, ge=1, le=20)
+    instance_type: str | None = None
+    database: Database = Database()
+    network: Network = Network(cidr=IPv4Network("10.250.0.0/16"))
+    api_port: int = Field(8080, ge=1, le=65535)
+    dns_zone: str | None = None  # a zone the cloud manages; the record is security.tls.domain
+
+
+class Pool(Model):
+    instance_type: str | None = None
+    min: int = Field(1, ge=0, le=10000)
+    max: int = Field(1, ge=0, le=10000)
+    capacity: int = Field(ge=1, le=1_000_000)  # connections per node (publishers, viewers, children)
+    image: str | None = None
+    disk_gb: int = Field(30, ge=8, le=16384)
+
+
+class Region(Model):
+    placement: str
+    failover: list[str] = []
+    network: Network
+    pools: dict[Role, Pool] = Field(min_length=1)
+    scale_out_at: float = Field(0.6, gt=0, le=1)
+    scale_in_at: float = Field(0.1, ge=0, lt=1)
+    relay_fanout: int = Field(8, ge=1, le=1000)  # edges one origin/relay feeds before relays are added
+
+
+class Auth(Model):
+    kind: Literal["none", "round-trip"] = "none"
+    url: str | None = None
+    timeout_s: float = Field(2.0, gt=0, le=30)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("expected an http:// or https:// URL")
+        return v
+
+
+class Tls(Model):
+    domain: str
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, v: str) -> str:
+        if not re.match(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", v):
+            raise ValueError(f"{v!r} is not a DNS name")
+        return v
+
+
+class Security(Model):
+    publish_cidrs: list[Cidr] = [IPv4Network("0.0.0.0/0")]
+    viewer_cidrs: list[Cidr] = [IPv4Network("0.0.0.0/0")]
+    admin_cidrs: list[Cidr] = []
+    auth: Auth = Auth()
+    tls: Tls | None = None
+    ssh_public_key: str | None = None  # the key text (public, not a secret)
+    ssh_public_key_file: str | None = None  # or a path to it, relative to the spec
+
+    @field_validator("ssh_public_key")
+    @classmethod
+    def _pubkey(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-\S+) [A-Za-z0-9+/=]+", v):
+            raise ValueError("expected an OpenSSH public key ('ssh-ed25519 AAAA...'); never a private key")
+        return v
+
+
+class Traffic(Model):
+    bitrate_kbps: int = Field(4500, ge=1, le=200_000)
+    peak_viewers: dict[str, Annotated[int, Field(ge=0)]] = {}
+    publishers: dict[str, Annotated[int, Field(ge=0)]] = {}  # concurrent publishers per region
+    hours_per_month: float = Field(120, ge=0, le=744)
+
+
+def _aware(v: datetime) -> datetime:
+    if v.tzinfo is None:
+        raise ValueError("give the time zone, e.g. 2026-12-05T01:00:00Z")
+    return v
+
+
+class Event(Model):
+    name: Identifier
+    start: Annotated[datetime, AfterValidator(_aware)]
+    duration: Duration
+    expected_viewers: dict[str, Annotated[int, Field(ge=0)]] = {}
+    prestage: Duration = timedelta(minutes=30)
+
+
+def _provider_union() -> Any:
+    models = tuple(c.provider_model for c in clouds.all_clouds())
+    return Annotated[Union[models], Field(discriminator="cloud")]  # type: ignore[valid-type]
+
+
+ProviderAny = _provider_union()
+
+
+class Spec(Model):
+    version: Literal[1]
+    name: Name
+    engine: Engine = Engine()
+    state: StateConfig = LocalState()
+    providers: dict[Identifier, ProviderAny] = Field(min_length=1)  # type: ignore[valid-type]
+    control: Control | None = None
+    regions: dict[Name, Region] = Field(min_length=1)
+    security: Security = Security()
+    traffic: Traffic = Traffic()
+    events: list[Event] = []
