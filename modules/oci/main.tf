@@ -143,7 +143,7 @@ resource "oci_core_instance" "this" {
 
   source_details {
     source_type             = "image"
-    source_id               = each.value.image != "" ? each.value.image : data.oci_core_images.ubuntu[each.value.shape].images[0].id
+    source_id               = each.value.image != "" ? each.value.image : try(data.oci_core_images.ubuntu[each.value.shape].images[0].id, "")
     boot_volume_size_in_gbs = tostring(each.value.disk_gb)
   }
 
@@ -161,6 +161,11 @@ resource "oci_core_instance" "this" {
 
   lifecycle {
     ignore_changes = [source_details[0].source_id]
+
+    precondition {
+      condition     = each.value.image != "" || length(try(data.oci_core_images.ubuntu[each.value.shape].images, [])) > 0
+      error_message = "No Canonical Ubuntu 22.04 image is offered for shape ${each.value.shape}; set the pool's image or settings.image_id."
+    }
 
     precondition {
       condition     = local.availability_domain != ""

@@ -17,7 +17,7 @@ output "endpoints" {
   value = {
     api = var.control.enabled ? "http://${local.lb_public_ip}:${local.api_port}" : ""
     database_host = (
-      local.managed_database ? try(oci_psql_db_system.this[0].network_details[0].primary_db_endpoint_private_ip, "") :
+      local.managed_database ? try(coalesce(oci_psql_db_system.this[0].network_details[0].primary_db_endpoint_private_ip, ""), "") :
       length(local.database_nodes) > 0 ? oci_core_instance.this[sort(keys(local.database_nodes))[0]].private_ip : ""
     )
     database_port = local.managed_database || length(local.database_nodes) > 0 ? "5432" : ""
