@@ -64,7 +64,7 @@ class Output:
         if self._err is None:
             from rich.console import Console
 
-            self._err = Console(stderr=True, highlight=False)
+            self._err = Console(stderr=True, highlight=False, soft_wrap=True)
         return self._err
 
     def warn(self, message: str) -> None:

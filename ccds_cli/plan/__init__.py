@@ -124,8 +124,10 @@ def build_plan(spec, overrides: dict[tuple[str, str], int] | None = None,
             pools = {"manager": ctl.stream_managers}
             if db_vm:
                 pools["database"] = 1
-            ws = WorkspacePlan(f"control.{alias}.{cloud_region}", "control", 0, cloud.name, alias, cloud_region,
-                               ["control"], {"control": pools})
+            # The primary goes first (its outputs: manager URL, database address); other control
+            # placements need the primary's database, so they run beside the regions.
+            ws = WorkspacePlan(f"control.{alias}.{cloud_region}", "control", 0 if primary else 1, cloud.name,
+                               alias, cloud_region, ["control"], {"control": pools})
             ws.rules["control"] = control_rules(spec.security, ctl.api_port, all_cidrs, db_vm)
             ws.control = {
                 "primary": primary,
