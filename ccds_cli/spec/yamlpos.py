@@ -28,8 +28,7 @@ class Diagnostic:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}"
-        prefix = "" if self.severity == "error" else f"{self.severity}: "
-        return f"{where}: {prefix}{self.field + ': ' if self.field else ''}{self.message}"
+        return f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "column": self.col, "field": self.field,
