@@ -1,0 +1,116 @@
+"""The agent loop: register, heartbeat every `interval`, re-register when forgotten, deregister on stop.
+
+Bounded by a stop event (set by SIGTERM/SIGINT): every wait is `stop.wait(...)`, every HTTP call
+has a timeout, so the process always leaves within about one interval plus one request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict, dataclass, field
+
+import httpx
+
+from ccds_cli.agent.stats import StatsReader
+
+log = logging.getLogger("ccds.agent")
+
+
+@dataclass
+class AgentConfig:
+    manager: str
+    token: str
+    deployment: str
+    region: str
+    provider: str
+    role: str
+    name: str
+    engine: str
+    stats_url: str
+    public_host: str
+    private_host: str
+    capacity: int
+    lat: float | None = None
+    lon: float | None = None
+    endpoints: dict[str, str] = field(default_factory=dict)
+    interval: float = 2.0
+
+    def registration(self) -> dict:
+        d = asdict(self)
+        for k in ("manager", "token", "interval"):
+            d.pop(k)
+        return d
+
+
+class Agent:
+    def __init__(self, cfg: AgentConfig, reader: StatsReader, client: httpx.Client | None = None):
+        self.cfg = cfg
+        self.reader = reader
+        self.api = cfg.manager.rstrip("/") + "/api/v1"
+        self.client = client or httpx.Client(timeout=5.0)
+        self.headers = {"Authorization": f"Bearer {cfg.token}"}
+        self.node_id: str | None = None
+        self.state: str | None = None
+        self.peers: set[str] = set()
+        self.beats = 0
+
+    def register(self) -> bool:
+        try:
+            resp = self.client.post(f"{self.api}/nodes", json=self.cfg.registration(), headers=self.headers)
+        except httpx.HTTPError as exc:
+            log.warning("manager unreachable (%s); retrying", exc)
+            return False
+        if resp.status_code != 201:
+            log.error("registration refused: %s %s", resp.status_code, resp.text[:200])
+            return False
+        body = resp.json()
+        self.node_id, self.state = body["id"], body["state"]
+        log.info("registered as %s (%s)", self.node_id, self.state)
+        return True
+
+    def heartbeat(self) -> bool:
+        """One beat; False when the manager did not take it (the caller re-registers on 404)."""
+        try:
+            s = self.reader.read(self.client, self.peers)
+            payload = {"engine_ok": True, **asdict(s)}
+        except Exception as exc:  # an unreadable engine is reported, not fatal: the manager decides
+            payload = {"engine_ok": False, "error": str(exc)[:300]}
+        try:
+            resp = self.client.post(f"{self.api}/nodes/{self.node_id}/heartbeat", json=payload,
+                                    headers=self.headers)
+        except httpx.HTTPError as exc:
+            log.warning("heartbeat failed: %s", exc)
+            return False
+        if resp.status_code == 404:
+            log.warning("manager forgot this node; registering again")
+            self.node_id = None
+            return False
+        if resp.status_code != 200:
+            log.error("heartbeat refused: %s %s", resp.status_code, resp.text[:200])
+            return False
+        body = resp.json()
+        if body["state"] != self.state:
+            log.info("state %s -> %s", self.state, body["state"])
+        self.state, self.peers = body["state"], set(body.get("peers") or [])
+        self.beats += 1
+        return True
+
+    def deregister(self) -> None:
+        if self.node_id is None:
+            return
+        try:
+            self.client.delete(f"{self.api}/nodes/{self.node_id}", headers=self.headers, timeout=3.0)
+        except httpx.HTTPError as exc:
+            log.warning("could not deregister: %s", exc)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if self.node_id is None:
+                if not self.register():
+                    stop.wait(min(self.cfg.interval, 2.0))
+                    continue
+            if not self.heartbeat() and self.node_id is None:
+                continue  # forgotten: register again right away
+            stop.wait(self.cfg.interval)
+        self.deregister()

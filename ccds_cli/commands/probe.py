@@ -1,0 +1,90 @@
+"""`ccds probe`: push a synthetic stream through origin and edge and measure it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ccds_cli.commands._common import OutputMode, OutputOpt, SpecArg, StateDirOpt
+
+
+def _from_state(spec: Path, state_dir: Path | None) -> tuple[str | None, str | None]:
+    """Manager URL and admin token from the deployment's state (needs the spec and deploy modules)."""
+    try:
+        from ccds_cli.spec import load_spec
+    except ImportError:
+        return None, None
+    from ccds_cli.paths import state_root
+
+    loaded = load_spec(spec)
+    root = state_root(loaded.path, state_dir) / loaded.spec.name
+    token = None
+    secrets_file = root / "secrets.json"
+    if secrets_file.is_file():
+        token = json.loads(secrets_file.read_text()).get("admin_token")
+    try:
+        from ccds_cli.deploy import manager_url
+    except ImportError:
+        return None, token
+    return manager_url(loaded, root), token
+
+
+def _human(result: dict, console) -> None:
+    mark = "[green]ok[/green]" if result["ok"] else "[red]FAILED[/red]"
+    console.print(f"probe {result['stream']}: {mark}")
+    console.print(f"  origin {result['origin'] or '-'}  ({result['publish_url'] or '-'})")
+    console.print(f"  edge   {result['edge'] or '-'}  ({result['play_url'] or '-'})")
+    if result["frames"]:
+        console.print(f"  time to first frame {result['time_to_first_frame_ms']} ms, "
+                      f"end-to-end latency p50 {result['latency_ms_p50']} ms (max {result['latency_ms_max']} ms), "
+                      f"{result['frames']} frames ({result['damaged_frames']} damaged)")
+    if result["error"]:
+        console.print(f"  [red]{result['error']}[/red]")
+
+
+def run(
+    spec: SpecArg,
+    manager: Annotated[str | None, typer.Option(help="Stream manager URL (default: from the deployment state).")]
+        = None,
+    region: Annotated[str | None, typer.Option(help="Region key to publish and play in.")] = None,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 30.0,
+    state_dir: StateDirOpt = None,
+    output: OutputOpt = OutputMode.text,
+) -> None:
+    """Publish a test stream through the deployment and report time-to-first-frame and latency."""
+    from dataclasses import asdict
+
+    from ccds_cli.commands._common import start
+    from ccds_cli.errors import BadInput, CcdsError, ExitCode, MissingTool
+    from ccds_cli.sm.client import ManagerClient
+    from ccds_cli.sm.probe import run_probe
+    import shutil
+
+    out = start("probe", output)
+    if not shutil.which("ffmpeg"):
+        raise MissingTool("ffmpeg is needed to publish and play the probe stream",
+                          hint="apt-get install ffmpeg")
+    token = os.environ.get("CCDS_ADMIN_TOKEN")
+    if manager is None:
+        manager, state_token = _from_state(spec, state_dir)
+        token = token or state_token
+    elif token is None:
+        try:  # the admin token only adds the manager's view to the report; --manager alone is enough
+            token = _from_state(spec, state_dir)[1]
+        except CcdsError:
+            token = None
+    if not manager:
+        raise BadInput("no stream manager URL for this deployment", hint="pass --manager URL (or run `ccds up`)")
+    if timeout <= 0:
+        raise BadInput("--timeout must be positive")
+    out.info(f"probing through {manager} ...")
+    with ManagerClient(manager, token) as client:
+        result = asdict(run_probe(client, manager, region=region, timeout=timeout))
+    code = ExitCode.OK if result["ok"] else ExitCode.UNHEALTHY
+    out.emit(result, _human, ok=result["ok"], exit_code=int(code))
+    if code != ExitCode.OK:
+        raise typer.Exit(int(code))

@@ -1,0 +1,57 @@
+"""The FastAPI application factory: wires settings, store, leader and routers; nothing else."""
+
+from __future__ import annotations
+
+import contextlib
+
+import httpx
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from ccds_cli import __version__
+from ccds_cli.sm.leader import Leader
+from ccds_cli.sm.routes import events, health, nodes, streams
+from ccds_cli.sm.settings import Settings
+from ccds_cli.sm.store import NoCapacity, Store, StoreError
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    """Build the app; the schema is migrated before the first request is served."""
+    store = store or Store(settings)
+    store.migrate()
+    leader = Leader(store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if settings.run_background:
+            leader.start()
+        try:
+            yield
+        finally:
+            leader.stop()
+            app.state.http.close()
+
+    app = FastAPI(title="ccds stream manager", version=__version__, lifespan=lifespan,
+                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    app.state.settings = settings
+    app.state.store = store
+    app.state.leader = leader
+    app.state.http = httpx.Client()
+
+    @app.exception_handler(StoreError)
+    async def _store_error(_: Request, exc: StoreError):
+        headers = {"Retry-After": str(settings.retry_after)} if isinstance(exc, NoCapacity) else None
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(sa.exc.DBAPIError)
+    async def _db_down(_: Request, exc: sa.exc.DBAPIError):
+        """A lost database connection is transient (failover, restart): tell the client to retry."""
+        if not exc.connection_invalidated and not isinstance(exc, sa.exc.OperationalError):
+            raise exc
+        return JSONResponse({"detail": "database unavailable, retry"}, status_code=503,
+                            headers={"Retry-After": str(settings.retry_after)})
+
+    for router in (nodes.router, streams.router, events.router, health.router):
+        app.include_router(router, prefix="/api/v1")
+    return app

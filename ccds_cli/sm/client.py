@@ -1,0 +1,68 @@
+"""A small HTTP client for the stream manager API, for `ccds probe`, `ccds status` and tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class ManagerError(Exception):
+    def __init__(self, status: int, detail: str, retry_after: float | None = None):
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class ManagerClient:
+    """Thin wrapper: raises `ManagerError` for non-2xx answers and keeps Retry-After."""
+
+    def __init__(self, base_url: str, admin_token: str | None = None, timeout: float = 5.0):
+        self.base = base_url.rstrip("/") + "/api/v1"
+        headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
+        self.http = httpx.Client(timeout=timeout, headers=headers)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> "ManagerClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        resp = self.http.request(method, self.base + path, **kw)
+        if resp.status_code >= 300:
+            try:
+                detail = resp.json().get("detail", resp.text)
+            except ValueError:
+                detail = resp.text
+            ra = resp.headers.get("retry-after")
+            raise ManagerError(resp.status_code, str(detail), float(ra) if ra else None)
+        return resp.json()
+
+    def health(self) -> dict:
+        return self._call("GET", "/health")
+
+    def nodes(self, **filters: Any) -> list[dict]:
+        return self._call("GET", "/nodes", params={k: v for k, v in filters.items() if v is not None})
+
+    def streams(self) -> list[dict]:
+        return self._call("GET", "/streams")
+
+    def events(self, after: int = 0, limit: int = 200) -> list[dict]:
+        return self._call("GET", "/events", params={"after": after, "limit": limit})
+
+    def publish(self, app: str, stream: str, region: str | None = None, **creds: Any) -> dict:
+        body = {"region": region, **creds}
+        return self._call("POST", f"/streams/{app}/{stream}/publish", json=body)
+
+    def subscribe(self, app: str, stream: str, region: str | None = None, lat: float | None = None,
+                  lon: float | None = None, **creds: Any) -> dict:
+        params = {k: v for k, v in {"region": region, "lat": lat, "lon": lon, **creds}.items() if v is not None}
+        return self._call("GET", f"/streams/{app}/{stream}/subscribe", params=params)
+
+    def set_state(self, node: str, state: str, reason: str = "") -> dict:
+        return self._call("PUT", f"/nodes/{node}/state", json={"state": state, "reason": reason})

@@ -1,0 +1,1 @@
+"""One router module per resource; `app.py` mounts them under /api/v1."""

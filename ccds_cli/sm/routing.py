@@ -1,0 +1,166 @@
+"""Publish -> origin and subscribe -> edge decisions.
+
+Candidates are ranked from a plain read (requested region first, then by distance, then least
+loaded), then each is tried in its own short transaction that locks the node row and re-counts
+its load before taking a slot. Taking one lock at a time means two managers can never deadlock,
+and re-counting under the lock means concurrent subscribes can never push an edge past capacity.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sqlalchemy as sa
+
+from ccds_cli.sm.geo import distance_km
+from ccds_cli.sm.store import NoCapacity, NotFound, Store, nodes_t, res_t, streams_t
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def stream_urls(endpoints: dict[str, str], app: str, name: str) -> dict[str, str]:
+    """`rtmp=rtmp://h:1935/live` -> `rtmp://h:1935/live/<name>`; `{app}`/`{stream}` templates also work."""
+    urls = {}
+    for proto, prefix in sorted((endpoints or {}).items()):
+        if "{stream}" in prefix or "{app}" in prefix:
+            urls[proto] = prefix.replace("{app}", app).replace("{stream}", name)
+        else:
+            urls[proto] = f"{prefix.rstrip('/')}/{name}"
+    return urls
+
+
+def _rank(store: Store, candidates: list[dict], region: str | None, lat: float | None,
+          lon: float | None) -> list[dict]:
+    """Order candidates: requested region, then nearest regions, least loaded first within a region."""
+    coords = store.region_coords()
+    ref = (lat, lon) if lat is not None and lon is not None else coords.get(region) if region else None
+
+    def key(c: dict) -> tuple:
+        load = c["load"] / c["capacity"] if c["capacity"] > 0 else 1.0
+        if region and c["region"] == region:
+            return (0, 0.0, "", load, c["name"])
+        here = (c["lat"], c["lon"]) if c["lat"] is not None and c["lon"] is not None else coords.get(c["region"])
+        if ref is not None and here is not None:
+            return (1, round(distance_km(ref, here), 0), c["region"], load, c["name"])
+        if ref is None and not region:
+            return (1, 0.0, "", load, c["name"])  # nothing to be near to: least loaded anywhere
+        return (2, 0.0, c["region"], load, c["name"])
+
+    return sorted(candidates, key=key)
+
+
+def _alive(store: Store, role: str):
+    return sa.and_(store._scope(nodes_t), nodes_t.c.role == role, nodes_t.c.state == "INSERVICE",
+                   nodes_t.c.last_heartbeat >= store.fresh_after())
+
+
+def _origin_load(now: float, ttl: float, fresh: float):
+    """Streams held by an origin: live ones plus those assigned recently and not yet seen live."""
+    return (sa.select(sa.func.count()).where(
+        streams_t.c.origin_node_id == nodes_t.c.id,
+        sa.or_(streams_t.c.last_live_at >= fresh, streams_t.c.assigned_at >= now - ttl))
+        .scalar_subquery())
+
+
+def _edge_reserved(now: float):
+    return (sa.select(sa.func.count()).where(res_t.c.node_id == nodes_t.c.id, res_t.c.expires_at > now)
+            .scalar_subquery())
+
+
+_CANDIDATE_COLS = (nodes_t.c.id, nodes_t.c.name, nodes_t.c.region, nodes_t.c.provider, nodes_t.c.capacity,
+                   nodes_t.c.lat, nodes_t.c.lon, nodes_t.c.endpoints, nodes_t.c.engine, nodes_t.c.public_host,
+                   nodes_t.c.private_host, nodes_t.c.stats_url)
+
+
+def _node_out(c: dict) -> dict:
+    return {k: c[k] for k in ("id", "name", "region", "provider", "engine", "public_host", "private_host")}
+
+
+def publish(store: Store, app: str, name: str, region: str | None = None, lat: float | None = None,
+            lon: float | None = None) -> dict[str, Any]:
+    """Pick the least-loaded INSERVICE origin (requested region, else nearest) and record the stream."""
+    now, s = store.clock(), store.settings
+    fresh = store.fresh_after()
+    deployment = store.deployment or "default"
+    with store.read() as conn:
+        existing = conn.execute(sa.select(streams_t, nodes_t.c.state, nodes_t.c.last_heartbeat)
+                                .select_from(streams_t.outerjoin(nodes_t, nodes_t.c.id == streams_t.c.origin_node_id))
+                                .where(streams_t.c.deployment == deployment, streams_t.c.app == app,
+                                       streams_t.c.name == name)).first()
+        load = sa.func.max(nodes_t.c.publishers, _origin_load(now, s.reservation_ttl, fresh)) \
+            if not store.postgres else sa.func.greatest(nodes_t.c.publishers, _origin_load(now, s.reservation_ttl, fresh))
+        rows = conn.execute(sa.select(*_CANDIDATE_COLS, load.label("load")).where(_alive(store, "origin"))).all()
+    if existing is not None and existing.state == "INSERVICE" and existing.last_heartbeat >= fresh:
+        keep = [dict(r._mapping) for r in rows if r.id == existing.origin_node_id]
+        if keep:  # a reconnecting publisher goes back to the origin that already holds its stream
+            with store.tx() as conn:
+                conn.execute(streams_t.update().where(streams_t.c.id == existing.id).values(assigned_at=now))
+            return _publish_answer(keep[0], existing.id, app, name)
+    candidates = [dict(r._mapping) for r in rows if r.load < r.capacity]
+    for c in _rank(store, candidates, region, lat, lon):
+        with store.tx() as conn:
+            locked = conn.execute(sa.select(nodes_t.c.state, nodes_t.c.capacity, nodes_t.c.last_heartbeat, load)
+                                  .where(nodes_t.c.id == c["id"]).with_for_update()).first()
+            if locked is None or locked.state != "INSERVICE" or locked.last_heartbeat < fresh \
+                    or locked[3] >= locked.capacity:
+                continue
+            if existing is None:
+                try:
+                    with conn.begin_nested():
+                        sid = conn.execute(streams_t.insert().values(
+                            deployment=deployment, app=app, name=name, origin_node_id=c["id"], region=c["region"],
+                            created_at=now, assigned_at=now, last_live_at=None)
+                            .returning(streams_t.c.id)).scalar_one()
+                except sa.exc.IntegrityError:  # another manager registered it a moment ago: retry the read
+                    return publish(store, app, name, region, lat, lon)
+            else:
+                sid = existing.id
+                conn.execute(streams_t.update().where(streams_t.c.id == sid).values(
+                    origin_node_id=c["id"], region=c["region"], assigned_at=now, last_live_at=None))
+            return _publish_answer(c, sid, app, name)
+    raise NoCapacity("no INSERVICE origin with spare capacity" + (f" in or near region {region}" if region else ""))
+
+
+def _publish_answer(c: dict, sid: int, app: str, name: str) -> dict:
+    return {"app": app, "stream": name, "stream_id": sid, "node": _node_out(c),
+            "urls": stream_urls(c["endpoints"], app, name)}
+
+
+def subscribe(store: Store, app: str, name: str, region: str | None = None, lat: float | None = None,
+              lon: float | None = None) -> dict[str, Any]:
+    """Pick an INSERVICE edge with a free viewer slot and reserve that slot."""
+    now, s = store.clock(), store.settings
+    fresh = store.fresh_after()
+    deployment = store.deployment or "default"
+    with store.read() as conn:
+        stream = conn.execute(sa.select(streams_t.c.id, streams_t.c.origin_node_id, nodes_t.c.state,
+                                        nodes_t.c.last_heartbeat, nodes_t.c.name)
+                              .select_from(streams_t.outerjoin(nodes_t, nodes_t.c.id == streams_t.c.origin_node_id))
+                              .where(streams_t.c.deployment == deployment, streams_t.c.app == app,
+                                     streams_t.c.name == name)).first()
+        if stream is None:
+            raise NotFound(f"stream {app}/{name} is not published")
+        if stream.state != "INSERVICE" or stream.last_heartbeat < fresh:
+            raise NoCapacity(f"the origin of {app}/{name} is unavailable; the publisher has to reconnect")
+        load = (nodes_t.c.subscribers + _edge_reserved(now)).label("load")
+        rows = conn.execute(sa.select(*_CANDIDATE_COLS, load).where(_alive(store, "edge"))).all()
+    candidates = [dict(r._mapping) for r in rows if r.load < r.capacity]
+    for c in _rank(store, candidates, region, lat, lon):
+        with store.tx() as conn:
+            locked = conn.execute(sa.select(nodes_t.c.state, nodes_t.c.capacity, nodes_t.c.last_heartbeat,
+                                            nodes_t.c.subscribers).where(nodes_t.c.id == c["id"])
+                                  .with_for_update()).first()
+            if locked is None or locked.state != "INSERVICE" or locked.last_heartbeat < fresh:
+                continue
+            reserved = conn.execute(sa.select(sa.func.count()).where(res_t.c.node_id == c["id"],
+                                                                     res_t.c.expires_at > now)).scalar_one()
+            if locked.subscribers + reserved >= locked.capacity:
+                continue
+            rid = conn.execute(res_t.insert().values(node_id=c["id"], stream_id=stream.id, created_at=now,
+                                                     expires_at=now + s.reservation_ttl)
+                               .returning(res_t.c.id)).scalar_one()
+        return {"app": app, "stream": name, "node": _node_out(c), "origin": stream.name,
+                "urls": stream_urls(c["endpoints"], app, name), "reservation": rid,
+                "reserved_until": now + s.reservation_ttl}
+    raise NoCapacity("no INSERVICE edge with spare capacity" + (f" in or near region {region}" if region else ""))

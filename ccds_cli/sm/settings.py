@@ -1,0 +1,48 @@
+"""One settings object for the stream manager, filled from the CLI and the environment."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+from pydantic import BaseModel, Field
+
+# Heartbeat window before a silent node is declared FAULT. Agents heartbeat every 2 s by default, so
+# 6 s is three missed beats: fast enough for local failure tests, and overridable with
+# `ccds sm serve --heartbeat-timeout` (Red5 Pro uses 60 s on clouds).
+DEFAULT_HEARTBEAT_TIMEOUT = 6.0
+
+
+class Settings(BaseModel):
+    """Everything `create_app` needs; tests build one directly."""
+
+    database_url: str = "sqlite:///ccds-sm.db"
+    admin_token: str = ""
+    node_token: str = ""
+    deployment: str | None = None
+    heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
+    # A subscribe reserves a viewer slot until the edge's own heartbeat can count the viewer:
+    # reservations younger than `connect_grace` survive a heartbeat, all expire after `reservation_ttl`.
+    reservation_ttl: float = 20.0
+    connect_grace: float = 4.0
+    retry_after: int = 2
+    auth_url: str | None = None
+    auth_timeout: float = 2.0
+    # Leader election: how often followers try to take the lock and the leader runs its checks.
+    leader_poll: float = 0.5
+    instance_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    run_background: bool = True  # tests drive `Leader.tick()` themselves
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        """Tokens come from the environment only, never from the command line (ps would show them)."""
+        values = {
+            "admin_token": os.environ.get("CCDS_ADMIN_TOKEN", ""),
+            "node_token": os.environ.get("CCDS_NODE_TOKEN", ""),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")

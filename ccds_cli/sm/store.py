@@ -1,0 +1,388 @@
+"""Data access for the stream manager: node registry, heartbeats, events, health. No HTTP here.
+
+Every write runs in one short transaction. On SQLite there is one process, so a process-wide lock
+makes it the single writer; on PostgreSQL rows are locked (`FOR UPDATE`) where a decision depends
+on what other managers may be writing at the same moment. Routing lives in `routing.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from typing import Any, Callable, Iterator
+
+import sqlalchemy as sa
+
+from ccds_cli.sm import migrations
+from ccds_cli.sm.models import Event, Lease, Node, Reservation, Stream
+from ccds_cli.sm.settings import Settings
+
+nodes_t = Node.__table__
+streams_t = Stream.__table__
+res_t = Reservation.__table__
+events_t = Event.__table__
+leases_t = Lease.__table__
+
+LIVE_STATES = ("STARTING", "INSERVICE", "SUNSET")  # states a silent node is declared FAULT from
+ADMIN_STATES = ("INSERVICE", "SUNSET", "TERMINATED")  # what an operator may set by hand
+
+
+class StoreError(Exception):
+    status = 400
+
+
+class NotFound(StoreError):
+    status = 404
+
+
+class NoCapacity(StoreError):
+    """Nothing can take the request now; the caller answers 503 with Retry-After."""
+
+    status = 503
+
+
+class Invalid(StoreError):
+    status = 400
+
+
+def make_engine(url: str) -> sa.Engine:
+    """SQLite in WAL mode (readers never wait for the writer); PostgreSQL with a pre-pinged pool."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI hook
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8, pool_timeout=10,
+                            connect_args={"connect_timeout": 5})
+
+
+def node_dict(row: Any) -> dict:
+    return dict(row._mapping)
+
+
+class Store:
+    """The stream manager's state. `clock` is injectable so tests can age heartbeats."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time):
+        self.settings = settings
+        self.clock = clock
+        self.engine = make_engine(settings.database_url)
+        self.postgres = self.engine.dialect.name == "postgresql"
+        self._writer = threading.Lock() if not self.postgres else None
+        self.deployment = settings.deployment
+        self._coords_cache: tuple[float, dict] = (0.0, {})
+
+    def migrate(self) -> list[int]:
+        return migrations.upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[sa.Connection]:
+        """One write transaction (serialised in-process on SQLite)."""
+        if self._writer is None:
+            with self.engine.begin() as conn:
+                yield conn
+        else:
+            with self._writer, self.engine.begin() as conn:
+                yield conn
+
+    def read(self) -> sa.Connection:
+        return self.engine.connect()
+
+    def _scope(self, table: sa.Table):
+        return table.c.deployment == self.deployment if self.deployment else sa.true()
+
+    def fresh_after(self) -> float:
+        return self.clock() - self.settings.heartbeat_timeout
+
+    # --- events -------------------------------------------------------------------------------
+
+    def _event(self, conn: sa.Connection, node: dict, kind: str, from_state: str | None,
+               to_state: str | None, reason: str) -> None:
+        conn.execute(events_t.insert().values(
+            at=self.clock(), deployment=node["deployment"], node_id=node["id"], node_name=node["name"],
+            kind=kind, from_state=from_state, to_state=to_state, reason=reason[:500],
+            instance=self.settings.instance_id))
+
+    def _transition(self, conn: sa.Connection, node: dict, to_state: str, reason: str,
+                    only_from: tuple[str, ...] | None = None) -> bool:
+        """Change a node's state and record the event; `only_from` guards against racing writers."""
+        stmt = nodes_t.update().where(nodes_t.c.id == node["id"])
+        if only_from:
+            stmt = stmt.where(nodes_t.c.state.in_(only_from))
+        changed = conn.execute(stmt.values(state=to_state, state_changed_at=self.clock())).rowcount
+        if changed:
+            self._event(conn, node, "state", node["state"], to_state, reason)
+        return bool(changed)
+
+    def events(self, after_id: int = 0, limit: int = 200, node: str | None = None) -> list[dict]:
+        q = sa.select(events_t).where(events_t.c.id > after_id, self._scope(events_t))
+        if node:
+            q = q.where(sa.or_(events_t.c.node_id == node, events_t.c.node_name == node))
+        with self.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q.order_by(events_t.c.id).limit(limit))]
+
+    # --- node registry ------------------------------------------------------------------------
+
+    def register(self, reg: dict) -> dict:
+        """Create or refresh a node by (deployment, name); it starts (again) in STARTING."""
+        if self.deployment and reg["deployment"] != self.deployment:
+            raise Invalid(f"node belongs to deployment {reg['deployment']!r}; this manager serves "
+                          f"{self.deployment!r}")
+        now = self.clock()
+        values = {k: reg[k] for k in ("region", "provider", "role", "engine", "public_host", "private_host",
+                                      "capacity", "lat", "lon", "endpoints", "stats_url")}
+        with self.tx() as conn:
+            row = conn.execute(sa.select(nodes_t).where(nodes_t.c.deployment == reg["deployment"],
+                                                        nodes_t.c.name == reg["name"])
+                               .with_for_update()).one_or_none()
+            if row is None:
+                node = {"id": str(uuid.uuid4()), "deployment": reg["deployment"], "name": reg["name"],
+                        "state": "STARTING", **values, "publishers": 0, "subscribers": 0, "relays": 0,
+                        "bw_in": 0, "bw_out": 0, "streams": [], "engine_ok": False, "registered_at": now,
+                        "last_heartbeat": now, "state_changed_at": now}
+                conn.execute(nodes_t.insert().values(**node))
+                self._event(conn, node, "state", None, "STARTING", "registered")
+                return node
+            node = node_dict(row)
+            conn.execute(nodes_t.update().where(nodes_t.c.id == node["id"])
+                         .values(**values, registered_at=now, last_heartbeat=now, engine_ok=False))
+            if node["state"] != "STARTING":
+                self._transition(conn, node, "STARTING", "re-registered")
+            node.update(values, state="STARTING", last_heartbeat=now)
+            return node
+
+    def heartbeat(self, node_id: str, hb: dict) -> dict:
+        """Store a node's counters and move it along its lifecycle; unknown nodes must re-register."""
+        now = self.clock()
+        with self.tx() as conn:
+            row = conn.execute(sa.select(nodes_t).where(nodes_t.c.id == node_id).with_for_update()).one_or_none()
+            if row is None or row.state == "TERMINATED":
+                raise NotFound(f"node {node_id} is not registered")
+            node = node_dict(row)
+            conn.execute(nodes_t.update().where(nodes_t.c.id == node_id).values(
+                publishers=hb["publishers"], subscribers=hb["subscribers"], relays=hb["relays"],
+                bw_in=hb["bw_in"], bw_out=hb["bw_out"], streams=hb["streams"], engine_ok=hb["engine_ok"],
+                last_heartbeat=now))
+            state = node["state"]
+            if hb["engine_ok"] and state == "STARTING":
+                self._transition(conn, node, "INSERVICE", "engine answering")
+                state = "INSERVICE"
+            elif hb["engine_ok"] and state == "FAULT":
+                self._transition(conn, node, "INSERVICE", "heartbeats resumed")
+                state = "INSERVICE"
+            elif not hb["engine_ok"] and state == "INSERVICE":
+                self._transition(conn, node, "FAULT", f"engine stats unreadable: {hb.get('error') or '?'}")
+                state = "FAULT"
+            # The edge now counts viewers it was promised a while ago: drop those reservations.
+            conn.execute(res_t.delete().where(res_t.c.node_id == node_id,
+                                              res_t.c.created_at < now - self.settings.connect_grace))
+            if node["role"] in ("origin", "transcoder"):
+                self._note_live_streams(conn, node, hb["streams"], now)
+            peers = conn.execute(sa.select(nodes_t.c.public_host, nodes_t.c.private_host).where(
+                nodes_t.c.deployment == node["deployment"], nodes_t.c.role.in_(("relay", "edge")),
+                nodes_t.c.state != "TERMINATED")).all()
+        hosts = sorted({h for p in peers for h in p if h})
+        return {"id": node_id, "state": state, "peers": hosts}
+
+    def _note_live_streams(self, conn: sa.Connection, node: dict, streams: list[dict], now: float) -> None:
+        """Streams an origin reports as publishing are live there (registered if published directly)."""
+        for s in streams:
+            if not s.get("publishing"):
+                continue
+            updated = conn.execute(streams_t.update().where(
+                streams_t.c.deployment == node["deployment"], streams_t.c.app == s["app"],
+                streams_t.c.name == s["name"]).values(origin_node_id=node["id"], region=node["region"],
+                                                       last_live_at=now)).rowcount
+            if not updated:
+                try:
+                    with conn.begin_nested():  # a publish on another manager may insert it first
+                        conn.execute(streams_t.insert().values(
+                            deployment=node["deployment"], app=s["app"], name=s["name"],
+                            origin_node_id=node["id"], region=node["region"], created_at=now, assigned_at=now,
+                            last_live_at=now))
+                except sa.exc.IntegrityError:
+                    pass
+
+    def deregister(self, node_id: str, reason: str = "deregistered by its agent") -> dict:
+        with self.tx() as conn:
+            row = conn.execute(sa.select(nodes_t).where(nodes_t.c.id == node_id).with_for_update()).one_or_none()
+            if row is None:
+                raise NotFound(f"node {node_id} is not registered")
+            node = node_dict(row)
+            if node["state"] != "TERMINATED":
+                self._transition(conn, node, "TERMINATED", reason)
+            conn.execute(res_t.delete().where(res_t.c.node_id == node_id))
+            node["state"] = "TERMINATED"
+            return node
+
+    def set_state(self, node_ref: str, state: str, reason: str) -> dict:
+        """Operator action: SUNSET drains a node, INSERVICE puts it back, TERMINATED retires it."""
+        if state not in ADMIN_STATES:
+            raise Invalid(f"state must be one of {', '.join(ADMIN_STATES)}")
+        with self.tx() as conn:
+            node = self._find(conn, node_ref, lock=True)
+            if state == "INSERVICE" and node["last_heartbeat"] < self.fresh_after():
+                raise Invalid(f"node {node['name']} is not heartbeating; it cannot be put in service")
+            if node["state"] != state:
+                self._transition(conn, node, state, reason or "set by operator")
+                node["state"] = state
+            return node
+
+    def _find(self, conn: sa.Connection, node_ref: str, lock: bool = False) -> dict:
+        q = sa.select(nodes_t).where(sa.or_(nodes_t.c.id == node_ref, nodes_t.c.name == node_ref),
+                                     self._scope(nodes_t))
+        row = conn.execute(q.with_for_update() if lock else q).first()
+        if row is None:
+            raise NotFound(f"node {node_ref} not found")
+        return node_dict(row)
+
+    def get_node(self, node_ref: str) -> dict:
+        with self.read() as conn:
+            return self._find(conn, node_ref)
+
+    def list_nodes(self, region: str | None = None, role: str | None = None, state: str | None = None,
+                   include_terminated: bool = False) -> list[dict]:
+        q = sa.select(nodes_t).where(self._scope(nodes_t))
+        for col, val in ((nodes_t.c.region, region), (nodes_t.c.role, role), (nodes_t.c.state, state)):
+            if val:
+                q = q.where(col == val)
+        if not include_terminated and state != "TERMINATED":
+            q = q.where(nodes_t.c.state != "TERMINATED")
+        now = self.clock()
+        with self.read() as conn:
+            reserved = dict(conn.execute(sa.select(res_t.c.node_id, sa.func.count()).where(
+                res_t.c.expires_at > now).group_by(res_t.c.node_id)).all())
+            rows = [node_dict(r) for r in conn.execute(q.order_by(nodes_t.c.region, nodes_t.c.role,
+                                                                  nodes_t.c.name))]
+        for n in rows:
+            n["reserved"] = reserved.get(n["id"], 0)
+            n["heartbeat_age"] = round(now - n["last_heartbeat"], 3)
+        return rows
+
+    def region_coords(self) -> dict[str, tuple[float, float]]:
+        """Mean coordinates of each spec region's nodes (cached for a second: geography is slow)."""
+        at, cached = self._coords_cache
+        if self.clock() - at < 1.0:
+            return cached
+        with self.read() as conn:
+            rows = conn.execute(sa.select(nodes_t.c.region, sa.func.avg(nodes_t.c.lat), sa.func.avg(nodes_t.c.lon))
+                                .where(self._scope(nodes_t), nodes_t.c.lat.is_not(None),
+                                       nodes_t.c.lon.is_not(None), nodes_t.c.state != "TERMINATED")
+                                .group_by(nodes_t.c.region)).all()
+        coords = {r[0]: (float(r[1]), float(r[2])) for r in rows}
+        self._coords_cache = (self.clock(), coords)
+        return coords
+
+    # --- streams and health -------------------------------------------------------------------
+
+    def list_streams(self) -> list[dict]:
+        """The registry with live state and viewer counts summed over every node that serves it."""
+        fresh = self.fresh_after()
+        with self.read() as conn:
+            streams = [dict(r._mapping) for r in conn.execute(
+                sa.select(streams_t).where(self._scope(streams_t)).order_by(streams_t.c.app, streams_t.c.name))]
+            nodes = conn.execute(sa.select(nodes_t.c.id, nodes_t.c.name, nodes_t.c.role, nodes_t.c.state,
+                                           nodes_t.c.streams, nodes_t.c.last_heartbeat)
+                                 .where(self._scope(nodes_t), nodes_t.c.state != "TERMINATED")).all()
+        names = {n.id: n.name for n in nodes}
+        viewers: dict[tuple[str, str], int] = {}
+        edges: dict[tuple[str, str], list[str]] = {}
+        for n in nodes:
+            if n.last_heartbeat < fresh:
+                continue
+            for s in n.streams or []:
+                key = (s.get("app", ""), s.get("name", ""))
+                viewers[key] = viewers.get(key, 0) + int(s.get("subscribers", 0))
+                if n.role in ("edge", "relay") and (s.get("subscribers") or s.get("publishing")):
+                    edges.setdefault(key, []).append(n.name)
+        for s in streams:
+            key = (s["app"], s["name"])
+            s["viewers"] = viewers.get(key, 0)
+            s["origin"] = names.get(s["origin_node_id"], s["origin_node_id"])
+            s["live"] = bool(s["last_live_at"] and s["last_live_at"] >= fresh)
+            s["edges"] = sorted(edges.get(key, []))
+        return streams
+
+    def lease(self, name: str = "leader") -> dict | None:
+        with self.read() as conn:
+            row = conn.execute(sa.select(leases_t).where(leases_t.c.name == name)).first()
+        return dict(row._mapping) if row else None
+
+    def health(self) -> dict:
+        """A summary anyone may read: counts only, no addresses or stream names."""
+        fresh = self.fresh_after()
+        counts: dict[str, dict[str, int]] = {}
+        with self.read() as conn:
+            rows = conn.execute(sa.select(nodes_t.c.role, nodes_t.c.state, nodes_t.c.last_heartbeat,
+                                          nodes_t.c.subscribers)
+                                .where(self._scope(nodes_t), nodes_t.c.state != "TERMINATED")).all()
+            n_streams = conn.execute(sa.select(sa.func.count()).select_from(streams_t).where(
+                self._scope(streams_t), streams_t.c.last_live_at >= fresh)).scalar_one()
+        viewers = 0
+        for r in rows:
+            state = r.state if (r.last_heartbeat >= fresh or r.state == "FAULT") else "FAULT"
+            counts.setdefault(r.role, {}).setdefault(state, 0)
+            counts[r.role][state] += 1
+            viewers += r.subscribers if r.role == "edge" and state == "INSERVICE" else 0
+        serving = {role: c.get("INSERVICE", 0) for role, c in counts.items()}
+        if not rows:
+            status = "empty"
+        elif serving.get("origin", 0) and serving.get("edge", 0):
+            status = "ok"
+        else:
+            status = "degraded"
+        lease = self.lease()
+        return {"status": status, "deployment": self.deployment, "nodes": counts, "live_streams": n_streams,
+                "viewers": viewers, "instance": self.settings.instance_id,
+                "leader": lease["holder"] if lease and lease["expires_at"] >= self.clock() else None}
+
+    # --- leader work --------------------------------------------------------------------------
+
+    def detect_faults(self) -> list[dict]:
+        """Declare silent nodes FAULT. Only the leader calls this; the guarded UPDATE keeps it idempotent."""
+        stale_before = self.fresh_after()
+        with self.tx() as conn:
+            rows = conn.execute(sa.select(nodes_t).where(self._scope(nodes_t), nodes_t.c.state.in_(LIVE_STATES),
+                                                         nodes_t.c.last_heartbeat < stale_before)).all()
+            faulted = []
+            for r in rows:
+                node = node_dict(r)
+                age = self.clock() - node["last_heartbeat"]
+                stmt_guard = nodes_t.c.last_heartbeat < stale_before
+                changed = conn.execute(nodes_t.update().where(nodes_t.c.id == node["id"], stmt_guard,
+                                                              nodes_t.c.state.in_(LIVE_STATES))
+                                       .values(state="FAULT", state_changed_at=self.clock())).rowcount
+                if changed:
+                    self._event(conn, node, "state", node["state"], "FAULT",
+                                f"no heartbeat for {age:.1f}s (timeout {self.settings.heartbeat_timeout:g}s)")
+                    conn.execute(res_t.delete().where(res_t.c.node_id == node["id"]))
+                    faulted.append(node)
+        return faulted
+
+    def purge_reservations(self) -> int:
+        with self.tx() as conn:
+            return conn.execute(res_t.delete().where(res_t.c.expires_at <= self.clock())).rowcount
+
+    def renew_lease(self, name: str, holder: str, ttl: float) -> None:
+        """Advertise the current leader (the lock itself is the advisory lock / the single process)."""
+        now = self.clock()
+        with self.tx() as conn:
+            row = conn.execute(sa.select(leases_t).where(leases_t.c.name == name).with_for_update()).first()
+            if row is None:
+                conn.execute(leases_t.insert().values(name=name, holder=holder, acquired_at=now,
+                                                      renewed_at=now, expires_at=now + ttl))
+            else:
+                acquired = row.acquired_at if row.holder == holder else now
+                conn.execute(leases_t.update().where(leases_t.c.name == name).values(
+                    holder=holder, acquired_at=acquired, renewed_at=now, expires_at=now + ttl))
