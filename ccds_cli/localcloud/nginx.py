@@ -1,0 +1,125 @@
+"""nginx with the RTMP module as a local media node: finding the binary and module, writing config.
+
+Each node is its own nginx master with its own prefix, config, pid file, logs and temp paths in
+the node directory, so nodes never share state with each other or with a system nginx.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+from ccds_cli.errors import MissingTool
+
+INSTALL_HINT = "install it: apt-get install nginx-light libnginx-mod-rtmp (Debian/Ubuntu)"
+MODULE_FILE = "ngx_rtmp_module.so"
+MODULE_DIRS = (
+    "/usr/lib/nginx/modules",
+    "/usr/lib64/nginx/modules",
+    "/usr/share/nginx/modules",
+    "/usr/local/lib/nginx/modules",
+    "/usr/local/nginx/modules",
+    "/etc/nginx/modules",
+    "/opt/homebrew/lib/nginx/modules",
+)
+TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def nginx_binary() -> str:
+    """`$CCDS_NGINX`, else `nginx` on PATH or in /usr/sbin (often not on a user's PATH)."""
+    for candidate in (os.environ.get("CCDS_NGINX"), shutil.which("nginx"), "/usr/sbin/nginx",
+                      "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise MissingTool("nginx not found", hint=INSTALL_HINT)
+
+
+@lru_cache(maxsize=None)
+def _build_info(binary: str) -> str:
+    proc = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=10)
+    return proc.stdout + proc.stderr
+
+
+def rtmp_module(binary: str) -> str | None:
+    """Path of the dynamic RTMP module to `load_module`, or None when compiled in statically."""
+    info = _build_info(binary)
+    if re.search(r"--add-module=\S*rtmp", info):
+        return None
+    dirs = [os.environ.get("CCDS_NGINX_MODULES", "")]
+    match = re.search(r"--modules-path=(\S+)", info)
+    if match:
+        dirs.append(match.group(1))
+    dirs.extend(MODULE_DIRS)
+    for directory in filter(None, dirs):
+        path = Path(directory) / MODULE_FILE
+        if path.is_file():
+            return str(path)
+    raise MissingTool(f"the nginx RTMP module ({MODULE_FILE}) was not found",
+                      hint=INSTALL_HINT + "; or point CCDS_NGINX_MODULES at its directory")
+
+
+def render_config(node_dir: Path, *, name: str, role: str, rtmp_port: int, http_port: int,
+                  pull: str | None, module: str | None, host: str = "127.0.0.1") -> str:
+    """nginx.conf of one node: RTMP `live` app (pulling from `pull` on demand) + /stat, /health."""
+    d = node_dir
+    lines = [f"# ccds local cloud: node {name} ({role}). Generated; rewritten on every start."]
+    if module:
+        lines.append(f"load_module {module};")
+    lines += [
+        "worker_processes 1;",
+        f"pid {d}/nginx.pid;",
+        f"error_log {d}/logs/error.log warn;",
+        "events { worker_connections 1024; }",
+        "",
+        "rtmp {",
+        "    server {",
+        f"        listen {host}:{rtmp_port};",
+        "        chunk_size 4096;",
+        "        application live {",
+        "            live on;",
+    ]
+    if pull:
+        lines.append(f"            pull {pull};")
+    lines += [
+        "        }",
+        "    }",
+        "}",
+        "",
+        "http {",
+        f"    access_log {d}/logs/access.log;",
+    ]
+    lines += [f"    {t}_temp_path {d}/tmp/{t};" for t in TEMP_PATHS]
+    lines += [
+        "    server {",
+        f"        listen {host}:{http_port};",
+        "        location = /stat { rtmp_stat all; }",
+        "        location = /health { default_type text/plain; return 200 \"ok\\n\"; }",
+        "    }",
+        "}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def prepare(node_dir: Path, **kwargs) -> tuple[list[str], Path]:
+    """Write the config and directories; return the argv that runs the master in the foreground."""
+    binary = nginx_binary()
+    module = rtmp_module(binary)
+    for sub in ("logs", *(f"tmp/{t}" for t in TEMP_PATHS)):
+        (node_dir / sub).mkdir(parents=True, exist_ok=True)
+    conf = node_dir / "nginx.conf"
+    conf.write_text(render_config(node_dir, module=module, **kwargs))
+    argv = [binary, "-p", f"{node_dir}/", "-e", f"{node_dir}/logs/error.log", "-c", str(conf),
+            "-g", "daemon off;"]
+    return argv, conf
+
+
+def check_config(argv: list[str]) -> str | None:
+    """`nginx -t` with the same arguments: None when valid, else nginx's own message."""
+    test = [a for a in argv if a not in ("-g", "daemon off;")] + ["-t", "-q"]
+    proc = subprocess.run(test, capture_output=True, text=True, timeout=30)
+    return None if proc.returncode == 0 else (proc.stderr or proc.stdout).strip()
