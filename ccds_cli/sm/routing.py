@@ -82,7 +82,7 @@ def publish(store: Store, app: str, name: str, region: str | None = None, lat: f
     """Pick the least-loaded INSERVICE origin (requested region, else nearest) and record the stream."""
     now, s = store.clock(), store.settings
     fresh = store.fresh_after()
-    deployment = store.deployment or "default"
+    deployment = store.stream_scope
     with store.read() as conn:
         existing = conn.execute(sa.select(streams_t, nodes_t.c.state, nodes_t.c.last_heartbeat)
                                 .select_from(streams_t.outerjoin(nodes_t, nodes_t.c.id == streams_t.c.origin_node_id))
@@ -132,7 +132,7 @@ def subscribe(store: Store, app: str, name: str, region: str | None = None, lat:
     """Pick an INSERVICE edge with a free viewer slot and reserve that slot."""
     now, s = store.clock(), store.settings
     fresh = store.fresh_after()
-    deployment = store.deployment or "default"
+    deployment = store.stream_scope
     with store.read() as conn:
         stream = conn.execute(sa.select(streams_t.c.id, streams_t.c.origin_node_id, nodes_t.c.state,
                                         nodes_t.c.last_heartbeat, nodes_t.c.name)

@@ -78,6 +78,8 @@ class Store:
         self.postgres = self.engine.dialect.name == "postgresql"
         self._writer = threading.Lock() if not self.postgres else None
         self.deployment = settings.deployment
+        # Streams are keyed by the manager's deployment; a manager started without one keeps one registry.
+        self.stream_scope = settings.deployment or "default"
         self._coords_cache: tuple[float, dict] = (0.0, {})
 
     def migrate(self) -> list[int]:
@@ -201,14 +203,14 @@ class Store:
             if not s.get("publishing"):
                 continue
             updated = conn.execute(streams_t.update().where(
-                streams_t.c.deployment == node["deployment"], streams_t.c.app == s["app"],
+                streams_t.c.deployment == self.stream_scope, streams_t.c.app == s["app"],
                 streams_t.c.name == s["name"]).values(origin_node_id=node["id"], region=node["region"],
                                                        last_live_at=now)).rowcount
             if not updated:
                 try:
                     with conn.begin_nested():  # a publish on another manager may insert it first
                         conn.execute(streams_t.insert().values(
-                            deployment=node["deployment"], app=s["app"], name=s["name"],
+                            deployment=self.stream_scope, app=s["app"], name=s["name"],
                             origin_node_id=node["id"], region=node["region"], created_at=now, assigned_at=now,
                             last_live_at=now))
                 except sa.exc.IntegrityError:
