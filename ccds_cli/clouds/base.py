@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ccds_cli.paths import DATA_DIR
 
@@ -26,6 +26,14 @@ class ProviderConfig(BaseModel):
     cloud: str
     # Private clouds have no built-in region coordinates; the user may give them.
     location: tuple[float, float] | None = None
+
+
+class Pricing(BaseModel):
+    """A private cloud's own cost (`providers.<alias>.pricing`): ccds cannot know it, so 0 unless given."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    vcpu_hour: float = Field(0.0, ge=0)  # USD per vCPU-hour
+    gb_month: float = Field(0.0, ge=0)  # USD per GB of memory per month
 
 
 @dataclass(frozen=True)
@@ -198,5 +206,5 @@ def no_extra_fields(**kwargs: Any) -> ConfigDict:
     return ConfigDict(extra="forbid", frozen=True, **kwargs)
 
 
-__all__ = ["Cloud", "ProviderConfig", "RegionInfo", "InstanceType", "CheckResult", "InstanceInfo",
+__all__ = ["Cloud", "ProviderConfig", "Pricing", "RegionInfo", "InstanceType", "CheckResult", "InstanceInfo",
            "Literal", "field"]
