@@ -113,9 +113,15 @@ def prepare(node_dir: Path, **kwargs) -> tuple[list[str], Path]:
         (node_dir / sub).mkdir(parents=True, exist_ok=True)
     conf = node_dir / "nginx.conf"
     conf.write_text(render_config(node_dir, module=module, **kwargs))
-    argv = [binary, "-p", f"{node_dir}/", "-e", f"{node_dir}/logs/error.log", "-c", str(conf),
-            "-g", "daemon off;"]
+    argv = [binary, "-p", f"{node_dir}/", "-c", str(conf), "-g", "daemon off;"]
+    if _version(binary) >= (1, 19, 5):  # `-e` (start-up error log) is newer than Ubuntu 22.04's 1.18
+        argv[3:3] = ["-e", f"{node_dir}/logs/error.log"]
     return argv, conf
+
+
+def _version(binary: str) -> tuple[int, ...]:
+    match = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", _build_info(binary))
+    return tuple(int(x) for x in match.groups()) if match else (0, 0, 0)
 
 
 def check_config(argv: list[str]) -> str | None:

@@ -5,7 +5,7 @@ locals {
   name      = "${var.deployment}-${var.workspace}"
   state_dir = trimsuffix(var.settings["state_dir"], "/")
   python    = lookup(var.settings, "python", "python3")
-  base_port = tonumber(lookup(var.settings, "base_port", "19350"))
+  base_port = tonumber(lookup(var.settings, "base_port", "19300"))
   host      = "127.0.0.1"
 
   # Ports: pool number p (position in the sorted pool names) owns base_port + 100*p .. +99 and

@@ -94,7 +94,7 @@ variable "settings" {
   }
 
   validation {
-    condition     = can(tonumber(lookup(var.settings, "base_port", "19350"))) && tonumber(lookup(var.settings, "base_port", "19350")) >= 1024 && tonumber(lookup(var.settings, "base_port", "19350")) <= 64000
+    condition     = can(tonumber(lookup(var.settings, "base_port", "19300"))) && tonumber(lookup(var.settings, "base_port", "19300")) >= 1024 && tonumber(lookup(var.settings, "base_port", "19300")) <= 64000
     error_message = "settings.base_port must be a number from 1024 to 64000."
   }
 
