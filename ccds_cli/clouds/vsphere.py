@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from typing import Literal
 
-from ccds_cli.clouds.base import Cloud, ProviderConfig
+from ccds_cli.clouds import _tags
+from ccds_cli.clouds._lazy import require
+from ccds_cli.clouds.base import CheckResult, Cloud, InstanceInfo, Pricing, ProviderConfig
+
+_FIX_LOGIN = "export VSPHERE_USER and VSPHERE_PASSWORD (a vCenter user with read access to the datacenter)"
+_PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
 class VsphereProvider(ProviderConfig):
@@ -18,6 +25,7 @@ class VsphereProvider(ProviderConfig):
     folder: str | None = None
     resource_pool: str | None = None
     allow_unverified_ssl: bool = False
+    pricing: Pricing = Pricing()  # what ccds cost charges per vCPU-hour / GB-month (default 0)
 
 
 class Vsphere(Cloud):
@@ -34,6 +42,7 @@ class Vsphere(Cloud):
         "load_balancer": "vSphere has no load balancer resource: put your own VIP in front of the managers",
         "dns": "DNS records are not managed on vSphere",
     }
+    state_map = {"poweredon": "running", "poweredoff": "stopped", "suspended": "stopped"}
 
     def provider_block(self, cfg, region, tags):
         return {"vsphere_server": cfg.server, "allow_unverified_ssl": cfg.allow_unverified_ssl}
@@ -44,6 +53,89 @@ class Vsphere(Cloud):
             if getattr(cfg, key):
                 settings[key] = getattr(cfg, key)
         return settings
+
+    # -- SDK ---------------------------------------------------------------------------------
+    def _connect(self, cfg):
+        connect = require("pyVim.connect", "vsphere")
+        host, _, port = (self.endpoint or cfg.server).removeprefix("https://").partition(":")
+        return connect.SmartConnect(host=host, port=int(port or 443), user=os.environ.get("VSPHERE_USER", ""),
+                                    pwd=os.environ.get("VSPHERE_PASSWORD", ""),
+                                    disableSslCertValidation=cfg.allow_unverified_ssl)
+
+    def _check(self, cfg):
+        require("pyVim.connect", "vsphere")
+        import ssl
+
+        from pyVim.connect import Disconnect
+        from pyVmomi import vim
+
+        if not (os.environ.get("VSPHERE_USER") and os.environ.get("VSPHERE_PASSWORD")):
+            return CheckResult(False, "VSPHERE_USER / VSPHERE_PASSWORD are not set", _FIX_LOGIN)
+        try:
+            si = self._connect(cfg)
+        except vim.fault.InvalidLogin as exc:
+            return CheckResult(False, f"vCenter refused the login: {exc.msg}", _FIX_LOGIN)
+        except ssl.SSLError as exc:
+            return CheckResult(False, f"TLS to {cfg.server} failed: {exc}",
+                               "install the vCenter CA certificate, or set allow_unverified_ssl: true")
+        except OSError as exc:
+            return CheckResult(False, f"cannot reach vCenter {cfg.server}: {exc}", "check `server` and the network")
+        try:
+            dc = si.content.searchIndex.FindByInventoryPath(cfg.datacenter)
+            if dc is None:
+                return CheckResult(False, f"datacenter {cfg.datacenter!r} not found or not visible",
+                                   "fix `datacenter` in the spec or grant read access to it")
+            about = si.content.about
+            return CheckResult(True, f"{about.fullName}: datacenter {cfg.datacenter} visible")
+        finally:
+            Disconnect(si)
+
+    def _inventory(self, cfg, deployment, regions):
+        require("pyVim.connect", "vsphere")
+        from pyVim.connect import Disconnect
+        from pyVmomi import vim
+
+        si = self._connect(cfg)
+        try:
+            content = si.content
+            root = content.searchIndex.FindByInventoryPath(cfg.datacenter) or content.rootFolder
+            view = content.viewManager.CreateContainerView(root, [vim.VirtualMachine], True)
+            try:
+                found = []
+                for vm in view.view:
+                    if not vm.name.startswith(f"{deployment}-"):
+                        continue
+                    props = {"id": vm._moId, "name": vm.name, "annotation": vm.config.annotation if vm.config else "",
+                             "power_state": str(vm.runtime.powerState),
+                             "ip": vm.guest.ipAddress if vm.guest else "",
+                             "created": vm.config.createDate if vm.config else None}
+                    info = self.info_from_props(props, deployment, regions)
+                    if info is not None:
+                        found.append(info)
+                return found
+            finally:
+                view.Destroy()
+        finally:
+            Disconnect(si)
+
+    def info_from_props(self, props: dict, deployment: str, regions: list[str]) -> InstanceInfo | None:
+        """One VM's properties -> InstanceInfo, or None when the VM is not the deployment's.
+
+        A ccds VM is named `<deployment>-...` and its notes hold `ccds-deployment=<deployment>`.
+        """
+        tags = _tags.from_lines(props.get("annotation"))
+        if tags.get(_tags.DEPLOYMENT) != deployment:
+            return None
+        ip = props.get("ip") or ""
+        public = ip if ip and not any(ipaddress.ip_address(ip) in n for n in _PRIVATE) else ""
+        created = props.get("created")
+        # A vSphere alias is one vCenter datacenter; with one spec region there, that is the region.
+        region = regions[0] if len(regions) == 1 else ""
+        return InstanceInfo(
+            id=str(props["id"]), name=props["name"], region=region, role=tags.get(_tags.ROLE, ""),
+            state=self.ccds_state(props.get("power_state")), public_ip=public, private_ip=ip,
+            launched_at=created.isoformat() if hasattr(created, "isoformat") else str(created or ""),
+            workspace=tags.get(_tags.WORKSPACE, ""), cloud_state=str(props.get("power_state") or ""))
 
 
 CLOUD = Vsphere()
