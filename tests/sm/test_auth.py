@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import ADMIN, NODE
+from smhelp import ADMIN, NODE
 
 ADMIN_GETS = ["/api/v1/nodes", "/api/v1/streams", "/api/v1/events", "/api/v1/nodes/e1"]
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from pgserver import PgServer, free_port
+from sm_pg import PgServer, free_port
 
 pytestmark = pytest.mark.slow
 

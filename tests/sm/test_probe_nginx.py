@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pgserver import free_port
+from sm_pg import free_port
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (shutil.which("nginx") and shutil.which("ffmpeg")

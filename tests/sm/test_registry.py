@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from ccds_cli.sm import migrations
 from ccds_cli.sm.models import Base
-from conftest import ADMIN, NODE
+from smhelp import ADMIN, NODE
 
 
 def _states(mgr, name):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from conftest import ADMIN
+from smhelp import ADMIN
 
 
 def test_publish_balances_streams_across_origins(mgr):

@@ -1,0 +1,56 @@
+"""Helpers for the stream manager tests (a unique module name: `conftest` is ambiguous across test dirs)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from ccds_cli.sm.store import Store
+
+ADMIN = {"Authorization": "Bearer admin-secret"}
+NODE = {"Authorization": "Bearer node-secret"}
+
+
+class Clock:
+    def __init__(self, t: float = 1_800_000_000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class Manager:
+    """A TestClient plus helpers to bring nodes into service."""
+
+    def __init__(self, client: TestClient, store: Store, clock: Clock):
+        self.client, self.store, self.clock = client, store, clock
+        self.app = client.app
+
+    def register(self, name: str, role: str = "edge", region: str = "r1", capacity: int = 10,
+                 lat: float | None = None, lon: float | None = None, port: int = 1935, **extra) -> str:
+        body = {"deployment": "demo", "name": name, "region": region, "provider": "local", "role": role,
+                "engine": "nginx-rtmp", "public_host": f"{name}.example", "private_host": f"10.0.0.{port % 250}",
+                "capacity": capacity, "lat": lat, "lon": lon,
+                "endpoints": {"rtmp": f"rtmp://{name}.example:{port}/live"}, "stats_url": "", **extra}
+        resp = self.client.post("/api/v1/nodes", json=body, headers=NODE)
+        assert resp.status_code == 201, resp.text
+        return resp.json()["id"]
+
+    def beat(self, node_id: str, **counters) -> dict:
+        body = {"engine_ok": True, **counters}
+        resp = self.client.post(f"/api/v1/nodes/{node_id}/heartbeat", json=body, headers=NODE)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def up(self, name: str, role: str = "edge", **kw) -> str:
+        node_id = self.register(name, role, **kw)
+        assert self.beat(node_id)["state"] == "INSERVICE"
+        return node_id
+
+    def publish(self, stream: str, **body):
+        return self.client.post(f"/api/v1/streams/live/{stream}/publish", json=body)
+
+    def subscribe(self, stream: str, **params):
+        return self.client.get(f"/api/v1/streams/live/{stream}/subscribe", params=params)
