@@ -1,0 +1,202 @@
+# Control workspace: an application load balancer on api_port in front of the manager nodes, an
+# RDS PostgreSQL instance they share, and an optional Route53 alias. All of it has count 0 unless
+# var.control.enabled.
+
+locals {
+  control  = var.control.enabled
+  api_port = var.control.api_port
+  managers = { for k, n in local.nodes : k => n if n.role == "manager" }
+  # ALB / target group names: at most 32 characters, no trailing hyphen.
+  lb_name = trimsuffix(substr(local.name, 0, 28), "-")
+
+  # Who may reach the API: whatever ccds allows to reach the managers on api_port.
+  api_cidrs = distinct(flatten([
+    for r in var.firewall_rules : r.cidrs
+    if r.role == "manager" && r.protocol == "tcp" && r.from_port <= local.api_port && r.to_port >= local.api_port
+  ]))
+
+  # The database is public only when a `database` rule admits addresses outside the VPC (stream
+  # managers in another cloud sharing this database); otherwise it stays private.
+  vpc_prefix = tonumber(split("/", var.network_cidr)[1])
+  db_cidrs   = distinct(flatten([for r in var.firewall_rules : r.cidrs if r.role == "database"]))
+  db_public = anytrue([
+    for c in local.db_cidrs : strcontains(c, ":") || tonumber(split("/", c)[1]) < local.vpc_prefix ||
+    cidrhost("${split("/", c)[0]}/${local.vpc_prefix}", 0) != cidrhost(var.network_cidr, 0)
+  ])
+
+  dns_enabled = local.control && var.control.dns_zone != ""
+  dns_label   = var.control.dns_name != "" ? var.control.dns_name : var.deployment
+}
+
+resource "aws_security_group" "lb" {
+  count = local.control ? 1 : 0
+
+  name        = "${local.name}-lb"
+  description = "ccds API load balancer of ${local.name}"
+  vpc_id      = aws_vpc.this.id
+  tags        = merge(var.tags, { Name = "${local.name}-lb" })
+}
+
+resource "aws_vpc_security_group_ingress_rule" "lb" {
+  for_each = toset(local.control ? local.api_cidrs : [])
+
+  security_group_id = aws_security_group.lb[0].id
+  description       = "stream manager API"
+  cidr_ipv4         = strcontains(each.key, ":") ? null : each.key
+  cidr_ipv6         = strcontains(each.key, ":") ? each.key : null
+  ip_protocol       = "tcp"
+  from_port         = local.api_port
+  to_port           = local.api_port
+  tags              = merge(var.tags, { Name = "${local.name}-lb-${each.key}" })
+}
+
+resource "aws_vpc_security_group_egress_rule" "lb" {
+  count = local.control ? 1 : 0
+
+  security_group_id = aws_security_group.lb[0].id
+  description       = "all egress (health checks and forwarding to managers)"
+  cidr_ipv4         = "0.0.0.0/0"
+  ip_protocol       = "-1"
+  tags              = merge(var.tags, { Name = "${local.name}-lb-egress" })
+}
+
+# Plumbing inside the VPC that ccds cannot express as CIDRs: the load balancer reaches the
+# managers, and the managers reach the database.
+resource "aws_vpc_security_group_ingress_rule" "manager_from_lb" {
+  count = local.control && contains(tolist(local.sg_roles), "manager") ? 1 : 0
+
+  security_group_id            = aws_security_group.role["manager"].id
+  referenced_security_group_id = aws_security_group.lb[0].id
+  description                  = "API from the load balancer"
+  ip_protocol                  = "tcp"
+  from_port                    = local.api_port
+  to_port                      = local.api_port
+  tags                         = merge(var.tags, { Name = "${local.name}-manager-from-lb" })
+}
+
+resource "aws_vpc_security_group_ingress_rule" "database_from_manager" {
+  count = local.control && contains(tolist(local.sg_roles), "manager") ? 1 : 0
+
+  security_group_id            = aws_security_group.role["database"].id
+  referenced_security_group_id = aws_security_group.role["manager"].id
+  description                  = "PostgreSQL from the stream managers"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  tags                         = merge(var.tags, { Name = "${local.name}-database-from-manager" })
+}
+
+resource "aws_lb" "this" {
+  count = local.control ? 1 : 0
+
+  name               = "${local.lb_name}-api"
+  load_balancer_type = "application"
+  internal           = false
+  security_groups    = [aws_security_group.lb[0].id]
+  subnets            = aws_subnet.public[*].id
+  tags               = merge(var.tags, { Name = "${local.name}-api" })
+}
+
+resource "aws_lb_target_group" "this" {
+  count = local.control ? 1 : 0
+
+  name        = "${local.lb_name}-sm"
+  port        = local.api_port
+  protocol    = "HTTP"
+  target_type = "instance"
+  vpc_id      = aws_vpc.this.id
+  tags        = merge(var.tags, { Name = "${local.name}-sm" })
+
+  health_check {
+    path                = "/api/v1/health"
+    port                = "traffic-port"
+    protocol            = "HTTP"
+    matcher             = "200"
+    interval            = 10
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+}
+
+resource "aws_lb_target_group_attachment" "manager" {
+  for_each = local.control ? local.managers : {}
+
+  target_group_arn = aws_lb_target_group.this[0].arn
+  target_id        = aws_instance.node[each.key].id
+  port             = local.api_port
+}
+
+resource "aws_lb_listener" "this" {
+  count = local.control ? 1 : 0
+
+  load_balancer_arn = aws_lb.this[0].arn
+  port              = local.api_port
+  protocol          = "HTTP"
+  tags              = merge(var.tags, { Name = "${local.name}-api" })
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.this[0].arn
+  }
+}
+
+resource "aws_db_subnet_group" "this" {
+  count = local.control ? 1 : 0
+
+  name       = local.name
+  subnet_ids = aws_subnet.public[*].id
+  tags       = merge(var.tags, { Name = local.name })
+}
+
+resource "aws_db_instance" "this" {
+  count = local.control ? 1 : 0
+
+  identifier             = "${local.name}-db"
+  engine                 = "postgres"
+  engine_version         = var.control.database.version
+  instance_class         = var.control.database.instance_class != "" ? var.control.database.instance_class : "db.t4g.micro"
+  allocated_storage      = var.control.database.storage_gb
+  storage_type           = "gp3"
+  storage_encrypted      = true
+  db_name                = "ccds"
+  username               = "ccds"
+  password               = lookup(var.secrets, "db_password", "")
+  db_subnet_group_name   = aws_db_subnet_group.this[0].name
+  vpc_security_group_ids = [aws_security_group.role["database"].id]
+  publicly_accessible    = local.db_public
+  # replicas > 1: a synchronous standby in the second AZ with automatic failover.
+  multi_az                = var.control.database.replicas > 1
+  backup_retention_period = 7
+  apply_immediately       = true
+  # `ccds down` must be able to finish unattended; take a snapshot first when the data matters.
+  skip_final_snapshot = true
+  tags                = merge(var.tags, { Name = "${local.name}-db", "ccds-role" = "database" })
+
+  lifecycle {
+    precondition {
+      condition     = length(lookup(var.secrets, "db_password", "")) >= 8
+      error_message = "control.enabled needs secrets[\"db_password\"] (8 characters at least)."
+    }
+  }
+}
+
+data "aws_route53_zone" "this" {
+  count = local.dns_enabled ? 1 : 0
+
+  name         = var.control.dns_zone
+  private_zone = false
+}
+
+resource "aws_route53_record" "api" {
+  count = local.dns_enabled ? 1 : 0
+
+  zone_id = data.aws_route53_zone.this[0].zone_id
+  name    = local.dns_label
+  type    = "A"
+
+  alias {
+    name                   = aws_lb.this[0].dns_name
+    zone_id                = aws_lb.this[0].zone_id
+    evaluate_target_health = true
+  }
+}

@@ -1,0 +1,82 @@
+# Nodes: one aws_instance per pool x index, keyed "<pool>-<index>" so scaling one pool never
+# touches another pool's instances.
+
+locals {
+  nodes = merge({}, [
+    for pool, p in var.pools : {
+      for i in range(p.count) : "${pool}-${i}" => {
+        pool          = pool
+        role          = p.role
+        index         = i
+        instance_type = p.instance_type
+        image         = p.image
+        disk_gb       = p.disk_gb
+        user_data     = p.user_data
+        # Graviton families (c7g, m6gd, t4g, ...) need the arm64 image.
+        arch = can(regex("^[a-z]+[0-9]+g[a-z]*\\.", p.instance_type)) ? "arm64" : "amd64"
+      }
+    }
+  ]...)
+
+  default_image_arches = toset([for n in values(local.nodes) : n.arch if n.image == ""])
+
+  # Cloud-init decodes this into /etc/ccds/node.env (see ../README.md).
+  secrets_b64 = base64encode(join("", [for k in sort(keys(var.secrets)) : "${k}=${var.secrets[k]}\n"]))
+}
+
+# Ubuntu 22.04 LTS from Canonical, only looked up when some pool leaves `image` empty.
+data "aws_ami" "ubuntu" {
+  for_each = local.default_image_arches
+
+  owners      = ["099720109477"]
+  most_recent = true
+
+  filter {
+    name   = "name"
+    values = ["ubuntu/images/hvm-ssd*/ubuntu-jammy-22.04-${each.key}-server-*"]
+  }
+
+  filter {
+    name   = "virtualization-type"
+    values = ["hvm"]
+  }
+}
+
+resource "aws_instance" "node" {
+  for_each = local.nodes
+
+  ami                    = each.value.image != "" ? each.value.image : data.aws_ami.ubuntu[each.value.arch].id
+  instance_type          = each.value.instance_type
+  subnet_id              = aws_subnet.public[each.value.index % 2].id
+  vpc_security_group_ids = [aws_security_group.role[each.value.role].id]
+  key_name               = try(aws_key_pair.this[0].key_name, null)
+  user_data              = each.value.user_data == "" ? null : replace(each.value.user_data, "@@CCDS_SECRETS_B64@@", local.secrets_b64)
+
+  root_block_device {
+    volume_size = each.value.disk_gb
+    volume_type = "gp3"
+    encrypted   = true
+  }
+
+  metadata_options {
+    http_endpoint = "enabled"
+    http_tokens   = "required"
+  }
+
+  tags = merge(var.tags, {
+    Name        = "${local.name}-${each.key}"
+    "ccds-role" = each.value.role
+    "ccds-pool" = each.value.pool
+  })
+  volume_tags = merge(var.tags, {
+    Name        = "${local.name}-${each.key}"
+    "ccds-role" = each.value.role
+    "ccds-pool" = each.value.pool
+  })
+
+  lifecycle {
+    # Canonical publishes a new AMI every few weeks; without this every apply (a `ccds scale`
+    # adding one edge) would replace every running node mid-event. New nodes get the new image.
+    ignore_changes = [ami]
+  }
+}

@@ -1,0 +1,30 @@
+# Outputs shared by every ccds cloud module; try() keeps them valid when parts are absent.
+
+output "nodes" {
+  description = "Every instance this module created."
+  value = [
+    for k, i in aws_instance.node : {
+      id         = i.id
+      name       = try(i.tags["Name"], "${local.name}-${k}")
+      pool       = local.nodes[k].pool
+      role       = local.nodes[k].role
+      public_ip  = try(coalesce(i.public_ip, ""), "")
+      private_ip = try(coalesce(i.private_ip, ""), "")
+    }
+  ]
+}
+
+output "endpoints" {
+  description = "api (load balancer URL), database_host, database_port, dns_name; empty when absent."
+  value = {
+    api           = try("http://${local.dns_enabled ? aws_route53_record.api[0].fqdn : aws_lb.this[0].dns_name}:${local.api_port}", "")
+    database_host = try(aws_db_instance.this[0].address, "")
+    database_port = try(tostring(aws_db_instance.this[0].port), "")
+    dns_name      = try(aws_route53_record.api[0].fqdn, "")
+  }
+}
+
+output "network_id" {
+  description = "ID of the VPC."
+  value       = aws_vpc.this.id
+}

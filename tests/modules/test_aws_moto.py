@@ -1,0 +1,282 @@
+"""modules/aws for real: the AWS provider from the local mirror against a moto server.
+
+A root module shaped like the ones ccds renders (main.tf.json + a copy of modules/aws, secrets
+through TF_VAR_secrets) is validated, applied, inspected through boto3, re-planned after a scale
+change and destroyed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tfhelp import free_port, terraform, terraform_env
+from tfschema import check_workspace
+
+MODULE = Path(__file__).resolve().parents[2] / "modules" / "aws"
+REGION = "us-east-1"
+SERVICES = ["ec2", "elbv2", "rds", "route53", "sts", "iam"]
+SECRETS = {"db_password": "s3cret-pass-word", "node_token": "tok-123"}
+USER_DATA = "#cloud-config\nwrite_files:\n- path: /etc/ccds/node.env\n  encoding: b64\n  content: @@CCDS_SECRETS_B64@@\n"
+CANONICAL = "099720109477"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def _client(service: str, url: str):
+    return boto3.client(service, region_name=REGION, endpoint_url=url,
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def _ssh_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                         serialization.PublicFormat.OpenSSH).decode() + " ccds@test"
+
+
+def _write_root(ws: Path, url: str, module_args: dict) -> None:
+    """The root module ccds would render: provider for moto, one call of modules/aws."""
+    root = {
+        "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.0, < 6.0"}}},
+        "provider": {"aws": {
+            "region": REGION,
+            "access_key": "test",
+            "secret_key": "test",
+            "skip_credentials_validation": True,
+            "skip_requesting_account_id": True,
+            "skip_metadata_api_check": True,
+            "max_retries": 2,  # a moto gap should fail fast, not back off for minutes
+            "endpoints": [{svc: url for svc in SERVICES}],
+        }},
+        "variable": {"secrets": {"type": "map(string)", "sensitive": True, "default": {}}},
+        "module": {"ccds": {"source": "./modules/aws", "secrets": "${var.secrets}", **module_args}},
+        "output": {
+            "nodes": {"value": "${module.ccds.nodes}"},
+            "endpoints": {"value": "${module.ccds.endpoints}"},
+            "network_id": {"value": "${module.ccds.network_id}"},
+        },
+    }
+    (ws / "main.tf.json").write_text(json.dumps(root, indent=2))
+
+
+def _workspace(tmp_path: Path, url: str, module_args: dict) -> tuple[Path, dict[str, str]]:
+    """Write a ccds-like workspace with a copy of modules/aws, init and validate it."""
+    ws = tmp_path / "ws"
+    shutil.copytree(MODULE, ws / "modules" / "aws")
+    _write_root(ws, url, module_args)
+    env = terraform_env(tmp_path / "tfcli", {
+        "TF_VAR_secrets": json.dumps(SECRETS),
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    })
+    assert check_workspace(ws) == []
+    terraform(["init", "-no-color"], ws, env)
+    terraform(["validate", "-no-color"], ws, env)
+    return ws, env
+
+
+def _outputs(ws: Path, env: dict[str, str]) -> dict:
+    raw = json.loads(terraform(["output", "-json", "-no-color"], ws, env).stdout)
+    return {k: v["value"] for k, v in raw.items()}
+
+
+def _instances(ec2, deployment: str, states=("pending", "running")) -> list[dict]:
+    pages = ec2.describe_instances(Filters=[
+        {"Name": "tag:ccds-deployment", "Values": [deployment]},
+        {"Name": "instance-state-name", "Values": list(states)},
+    ])
+    return [i for r in pages["Reservations"] for i in r["Instances"]]
+
+
+def _explicit_image(ec2) -> str:
+    """moto ships no Ubuntu 22.04, so the node test names an x86_64 image it does have."""
+    images = ec2.describe_images(Filters=[{"Name": "architecture", "Values": ["x86_64"]},
+                                          {"Name": "virtualization-type", "Values": ["hvm"]}])["Images"]
+    assert images, "moto has no x86_64 hvm image"
+    return sorted(images, key=lambda i: i["ImageId"])[0]["ImageId"]
+
+
+def _publish_canonical_jammy() -> str:
+    """Publish two Canonical-owned Ubuntu 22.04 AMIs in moto's region, as AWS has them.
+
+    moto's bundled images stop at Ubuntu 16.04, so the module's real default lookup (owner
+    Canonical, jammy name pattern, most recent) is exercised against these; the newer must win.
+    """
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.amis import Ami
+
+    backend = ec2_backends[DEFAULT_ACCOUNT_ID][REGION]
+    for ami_id, stamp in (("ami-0a1b2c3d4e5f60001", "20240101"), ("ami-0a1b2c3d4e5f60002", "20250301")):
+        backend.amis[ami_id] = Ami(
+            backend, ami_id=ami_id, owner_id=CANONICAL, architecture="x86_64",
+            virtualization_type="hvm", root_device_type="ebs", root_device_name="/dev/sda1",
+            name=f"ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-{stamp}",
+            creation_date=datetime.strptime(stamp, "%Y%m%d").replace(tzinfo=timezone.utc),
+        )
+    return "ami-0a1b2c3d4e5f60002"
+
+
+def _base_args(deployment: str, workspace: str) -> dict:
+    return {
+        "deployment": deployment,
+        "workspace": workspace,
+        "region": REGION,
+        "network_cidr": "10.20.0.0/16",
+        "tags": {"ccds-deployment": deployment, "ccds-workspace": workspace},
+    }
+
+
+def test_nodes_apply_scale_destroy(tmp_path, moto_url):
+    ec2 = _client("ec2", moto_url)
+    image = _explicit_image(ec2)
+    rules = [
+        {"role": "origin", "protocol": "tcp", "from_port": 1935, "to_port": 1935,
+         "cidrs": ["0.0.0.0/0"], "description": "rtmp ingest"},
+        {"role": "origin", "protocol": "icmp", "from_port": 0, "to_port": 0,
+         "cidrs": ["10.20.0.0/16"], "description": "ping"},
+        {"role": "edge", "protocol": "udp", "from_port": 8189, "to_port": 8189,
+         "cidrs": ["0.0.0.0/0"], "description": "webrtc media"},
+        {"role": "edge", "protocol": "tcp", "from_port": 22, "to_port": 22,
+         "cidrs": ["203.0.113.0/24", "198.51.100.0/24"], "description": "ssh"},
+        {"role": "relay", "protocol": "tcp", "from_port": 1, "to_port": 2,
+         "cidrs": ["0.0.0.0/0"], "description": "no relay pool: no group, no rule"},
+    ]
+    pools = {
+        "origin": {"role": "origin", "count": 1, "instance_type": "t3.small", "image": image,
+                   "user_data": USER_DATA},
+        "edge": {"role": "edge", "count": 2, "instance_type": "t3.medium", "image": image, "disk_gb": 40},
+    }
+    args = {**_base_args("wp-nodes", "na-east"), "pools": pools, "firewall_rules": rules,
+            "ssh_public_key": _ssh_key()}
+    ws, env = _workspace(tmp_path, moto_url, args)
+    terraform(["apply", "-auto-approve", "-no-color"], ws, env)
+
+    out = _outputs(ws, env)
+    nodes = {n["name"]: n for n in out["nodes"]}
+    assert sorted(nodes) == ["wp-nodes-na-east-edge-0", "wp-nodes-na-east-edge-1", "wp-nodes-na-east-origin-0"]
+    assert all(n["id"].startswith("i-") and n["private_ip"].startswith("10.20.") for n in nodes.values())
+    assert out["endpoints"] == {"api": "", "database_host": "", "database_port": "", "dns_name": ""}
+    assert out["network_id"].startswith("vpc-")
+
+    instances = _instances(ec2, "wp-nodes")
+    assert len(instances) == 3
+    groups = {}
+    for inst in instances:
+        tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
+        assert tags["ccds-workspace"] == "na-east"
+        assert tags["Name"] == f"wp-nodes-na-east-{tags['ccds-pool']}-{tags['Name'][-1]}"
+        assert tags["ccds-role"] == tags["ccds-pool"]
+        assert inst["KeyName"] == "wp-nodes-na-east"
+        assert inst["ImageId"] == image
+        assert inst["VpcId"] == out["network_id"]
+        (sg,) = inst["SecurityGroups"]
+        groups[tags["ccds-role"]] = sg["GroupId"]
+    assert len(set(groups.values())) == 2
+
+    def ingress(role):
+        found = ec2.describe_security_group_rules(
+            Filters=[{"Name": "group-id", "Values": [groups[role]]}])["SecurityGroupRules"]
+        return sorted((r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("CidrIpv4"))
+                      for r in found if not r["IsEgress"])
+
+    assert ingress("origin") == [("icmp", -1, -1, "10.20.0.0/16"), ("tcp", 1935, 1935, "0.0.0.0/0")]
+    assert ingress("edge") == [("tcp", 22, 22, "198.51.100.0/24"), ("tcp", 22, 22, "203.0.113.0/24"),
+                               ("udp", 8189, 8189, "0.0.0.0/0")]
+    vpc_groups = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [out["network_id"]]}])["SecurityGroups"]
+    assert not any(g["GroupName"].endswith("-relay") for g in vpc_groups)
+
+    origin_id = nodes["wp-nodes-na-east-origin-0"]["id"]
+    user_data = ec2.describe_instance_attribute(InstanceId=origin_id, Attribute="userData")
+    text = base64.b64decode(user_data["UserData"]["Value"]).decode()
+    (b64,) = [line.split("content: ", 1)[1] for line in text.splitlines() if "content: " in line]
+    assert base64.b64decode(b64).decode() == "db_password=s3cret-pass-word\nnode_token=tok-123\n"
+
+    # Scaling one pool adds exactly one instance and touches nothing else.
+    args["pools"]["edge"]["count"] = 3
+    _write_root(ws, moto_url, args)
+    terraform(["plan", "-no-color", "-out", "scale.plan"], ws, env)
+    plan = json.loads(terraform(["show", "-json", "scale.plan"], ws, env).stdout)
+    changes = {c["address"]: c["change"]["actions"] for c in plan["resource_changes"]
+               if c["change"]["actions"] != ["no-op"]}
+    assert changes == {'module.ccds.aws_instance.node["edge-2"]': ["create"]}
+
+    terraform(["destroy", "-auto-approve", "-no-color"], ws, env)
+    assert _instances(ec2, "wp-nodes") == []
+    assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [out["network_id"]]}])["Vpcs"] == []
+
+
+def test_control_apply_destroy(tmp_path, moto_url):
+    newest = _publish_canonical_jammy()
+    route53 = _client("route53", moto_url)
+    zone_id = route53.create_hosted_zone(Name="live.example.com", CallerReference="ccds-test")["HostedZone"]["Id"]
+    rules = [
+        {"role": "manager", "protocol": "tcp", "from_port": 8080, "to_port": 8080,
+         "cidrs": ["0.0.0.0/0"], "description": "stream manager api"},
+        {"role": "database", "protocol": "tcp", "from_port": 5432, "to_port": 5432,
+         "cidrs": ["10.30.0.0/20"], "description": "postgres from managers"},
+    ]
+    args = {**_base_args("wp-ctl", "control"), "network_cidr": "10.30.0.0/16",
+            "pools": {"manager": {"role": "manager", "count": 1, "instance_type": "t3.small"}},
+            "firewall_rules": rules,
+            "control": {"enabled": True, "api_port": 8080, "database": {"replicas": 2},
+                        "dns_zone": "live.example.com", "dns_name": "api"}}
+    ws, env = _workspace(tmp_path, moto_url, args)
+    terraform(["apply", "-auto-approve", "-no-color"], ws, env)
+    out = _outputs(ws, env)
+
+    ec2 = _client("ec2", moto_url)
+    (inst,) = _instances(ec2, "wp-ctl")
+    assert inst["ImageId"] == newest  # the module's own Ubuntu 22.04 lookup picked the newest
+
+    elb = _client("elbv2", moto_url)
+    (lb,) = [x for x in elb.describe_load_balancers()["LoadBalancers"] if x["LoadBalancerName"] == "wp-ctl-control-api"]
+    (tg,) = elb.describe_target_groups(LoadBalancerArn=lb["LoadBalancerArn"])["TargetGroups"]
+    assert tg["HealthCheckPath"] == "/api/v1/health" and tg["Port"] == 8080
+    targets = elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
+    assert [t["Target"]["Id"] for t in targets] == [inst["InstanceId"]]
+    (listener,) = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    assert listener["Port"] == 8080
+
+    rds = _client("rds", moto_url)
+    (db,) = rds.describe_db_instances(DBInstanceIdentifier="wp-ctl-control-db")["DBInstances"]
+    assert db["Engine"] == "postgres" and db["MultiAZ"] is True
+    assert db["PubliclyAccessible"] is False  # database rules stay inside the VPC
+    assert out["endpoints"]["database_host"] == db["Endpoint"]["Address"]
+    assert out["endpoints"]["database_port"] == str(db["Endpoint"]["Port"])
+
+    records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    (alias,) = [r for r in records if r["Type"] == "A"]
+    assert alias["Name"].rstrip(".") == "api.live.example.com"
+    assert out["endpoints"]["dns_name"] == "api.live.example.com"
+    assert out["endpoints"]["api"] == "http://api.live.example.com:8080"
+
+    terraform(["destroy", "-auto-approve", "-no-color"], ws, env)
+    assert _instances(ec2, "wp-ctl") == []
+    assert [x for x in elb.describe_load_balancers()["LoadBalancers"] if x["LoadBalancerName"] == "wp-ctl-control-api"] == []
+    assert rds.describe_db_instances()["DBInstances"] == []
