@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,18 @@ def test_agent_needs_token(state, monkeypatch):
     with pytest.raises(BadInput, match="CCDS_NODE_TOKEN"):
         node.start(spec)
     assert not {base, base + 1} & listening_ports()  # nginx started first, then was stopped again
+
+
+def test_start_after_crash_restarts_the_node(state):
+    """A node whose nginx died (crash, OOM, reboot) is started afresh by the next `start`."""
+    base = free_base_port(span=10)
+    spec = node.NodeSpec(state_dir=state, name="o", role="origin", rtmp_port=base, http_port=base + 1)
+    first = node.start(spec)
+    os.kill(first["pids"][0], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while node.status(state, "o")["running"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert node.status(state, "o")["running"] is False
+    again = node.start(spec)
+    assert again["action"] == "started" and again["pids"] != first["pids"]
+    assert port_open(base) and port_open(base + 1)
