@@ -26,7 +26,7 @@ def run(
     out = start("cost", output)
     loaded = load_spec(spec)
     for w in loaded.warnings:
-        out.warn(w)
+        out.warn(str(w))
     if refresh:
         from ccds_cli.cost.refresh import refresh_aws
 

@@ -125,7 +125,10 @@ def _private_size(instance_type: str, cloud: Any) -> tuple[float | None, float]:
 
 @functools.cache
 def catalog(cloud: str) -> Catalog:
-    path = DATA_DIR / "prices" / f"{cloud}.yaml"
+    from ccds_cli.cost.refresh import cache_dir
+
+    refreshed = cache_dir() / f"{cloud}.yaml"  # written by `ccds cost --refresh`
+    path = refreshed if refreshed.is_file() else DATA_DIR / "prices" / f"{cloud}.yaml"
     if not path.is_file():
         return Catalog(cloud, {})
     with open(path, encoding="utf-8") as fh:
