@@ -95,8 +95,16 @@ def _v1_initial(op: Operations) -> None:
     )
 
 
+def _v2_reserved_counter(op: Operations) -> None:
+    """Keep each edge's open reservations on its row, so routing reads one row instead of counting."""
+    with op.batch_alter_table("nodes") as batch:  # batch mode: SQLite cannot ALTER freely
+        batch.add_column(sa.Column("reserved", sa.Integer, nullable=False, server_default="0"))
+    op.execute("UPDATE nodes SET reserved = (SELECT count(*) FROM reservations r WHERE r.node_id = nodes.id)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Operations], None]]] = [
     (1, "initial schema: nodes, streams, reservations, events, leases", _v1_initial),
+    (2, "nodes.reserved: open viewer reservations per node", _v2_reserved_counter),
 ]
 
 _VERSION_TABLE = sa.Table(
@@ -113,8 +121,8 @@ def current_version(conn: sa.Connection) -> int:
     return conn.execute(sa.select(sa.func.coalesce(sa.func.max(_VERSION_TABLE.c.version), 0))).scalar_one()
 
 
-def upgrade(engine: sa.Engine) -> list[int]:
-    """Apply every step newer than the database's version; returns the versions applied."""
+def upgrade(engine: sa.Engine, target: int | None = None) -> list[int]:
+    """Apply every step newer than the database's version (up to `target`); returns those applied."""
     applied: list[int] = []
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
@@ -126,7 +134,7 @@ def upgrade(engine: sa.Engine) -> list[int]:
             raise RuntimeError(f"database schema version {have} is newer than this ccds ({latest}); upgrade ccds")
         ops = Operations(MigrationContext.configure(conn))
         for version, description, step in MIGRATIONS:
-            if version <= have:
+            if version <= have or (target is not None and version > target):
                 continue
             step(ops)
             conn.execute(_VERSION_TABLE.insert().values(version=version, description=description,

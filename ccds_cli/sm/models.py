@@ -43,6 +43,7 @@ class Node(Base):
     publishers: Mapped[int] = mapped_column(Integer, default=0)
     subscribers: Mapped[int] = mapped_column(Integer, default=0)
     relays: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)  # rows in `reservations` for this node
     bw_in: Mapped[int] = mapped_column(Integer, default=0)
     bw_out: Mapped[int] = mapped_column(Integer, default=0)
     streams: Mapped[list] = mapped_column(JSON, default=list)

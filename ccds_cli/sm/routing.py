@@ -1,9 +1,9 @@
 """Publish -> origin and subscribe -> edge decisions.
 
-Candidates are ranked from a plain read (requested region first, then by distance, then least
-loaded), then each is tried in its own short transaction that locks the node row and re-counts
-its load before taking a slot. Taking one lock at a time means two managers can never deadlock,
-and re-counting under the lock means concurrent subscribes can never push an edge past capacity.
+Candidates are ranked requested region first, then by distance, then least loaded. A publish
+tries each origin in its own short transaction that locks the row and re-counts its streams; a
+subscribe takes an edge's slot with one conditional UPDATE (see `subscribe`). Either way a
+manager holds at most one node lock at a time, so several managers can never deadlock.
 """
 
 from __future__ import annotations
@@ -61,11 +61,6 @@ def _origin_load(now: float, ttl: float, fresh: float):
         streams_t.c.origin_node_id == nodes_t.c.id,
         sa.or_(streams_t.c.last_live_at >= fresh, streams_t.c.assigned_at >= now - ttl))
         .scalar_subquery())
-
-
-def _edge_reserved(now: float):
-    return (sa.select(sa.func.count()).where(res_t.c.node_id == nodes_t.c.id, res_t.c.expires_at > now)
-            .scalar_subquery())
 
 
 _CANDIDATE_COLS = (nodes_t.c.id, nodes_t.c.name, nodes_t.c.region, nodes_t.c.provider, nodes_t.c.capacity,
@@ -127,40 +122,59 @@ def _publish_answer(c: dict, sid: int, app: str, name: str) -> dict:
             "urls": stream_urls(c["endpoints"], app, name)}
 
 
+def _edges(conn: sa.Connection, store: Store, region: str | None, limit: int | None) -> list[dict]:
+    """INSERVICE edges with a free slot; with `limit`, the least loaded first (the common, fast path)."""
+    load = nodes_t.c.subscribers + nodes_t.c.reserved
+    q = sa.select(*_CANDIDATE_COLS, load.label("load")).where(_alive(store, "edge"), load < nodes_t.c.capacity)
+    if region:
+        q = q.where(nodes_t.c.region == region)
+    if limit:
+        q = q.order_by(sa.cast(load, sa.Float) / nodes_t.c.capacity, nodes_t.c.name).limit(limit)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def _edge_order(conn: sa.Connection, store: Store, region: str | None, lat: float | None, lon: float | None):
+    """Yield candidates: the requested region's least loaded first, then everything else ranked."""
+    tried: set[str] = set()
+    if region or lat is None or lon is None:
+        for c in _edges(conn, store, region, limit=4):
+            tried.add(c["id"])
+            yield c
+    for c in _rank(store, _edges(conn, store, None, limit=None), region, lat, lon):
+        if c["id"] not in tried:
+            yield c
+
+
 def subscribe(store: Store, app: str, name: str, region: str | None = None, lat: float | None = None,
               lon: float | None = None) -> dict[str, Any]:
-    """Pick an INSERVICE edge with a free viewer slot and reserve that slot."""
+    """Pick an INSERVICE edge with a free viewer slot and reserve that slot.
+
+    The slot is taken with one conditional UPDATE (`reserved + subscribers < capacity`): PostgreSQL
+    re-checks the condition on the latest row version after waiting for a concurrent writer, so two
+    managers can never overfill an edge; a failed UPDATE holds no lock, so no deadlock either.
+    """
     now, s = store.clock(), store.settings
     fresh = store.fresh_after()
-    deployment = store.stream_scope
-    with store.read() as conn:
-        stream = conn.execute(sa.select(streams_t.c.id, streams_t.c.origin_node_id, nodes_t.c.state,
-                                        nodes_t.c.last_heartbeat, nodes_t.c.name)
+    with store.tx() as conn:
+        stream = conn.execute(sa.select(streams_t.c.id, nodes_t.c.state, nodes_t.c.last_heartbeat, nodes_t.c.name)
                               .select_from(streams_t.outerjoin(nodes_t, nodes_t.c.id == streams_t.c.origin_node_id))
-                              .where(streams_t.c.deployment == deployment, streams_t.c.app == app,
+                              .where(streams_t.c.deployment == store.stream_scope, streams_t.c.app == app,
                                      streams_t.c.name == name)).first()
         if stream is None:
             raise NotFound(f"stream {app}/{name} is not published")
         if stream.state != "INSERVICE" or stream.last_heartbeat < fresh:
             raise NoCapacity(f"the origin of {app}/{name} is unavailable; the publisher has to reconnect")
-        load = (nodes_t.c.subscribers + _edge_reserved(now)).label("load")
-        rows = conn.execute(sa.select(*_CANDIDATE_COLS, load).where(_alive(store, "edge"))).all()
-    candidates = [dict(r._mapping) for r in rows if r.load < r.capacity]
-    for c in _rank(store, candidates, region, lat, lon):
-        with store.tx() as conn:
-            locked = conn.execute(sa.select(nodes_t.c.state, nodes_t.c.capacity, nodes_t.c.last_heartbeat,
-                                            nodes_t.c.subscribers).where(nodes_t.c.id == c["id"])
-                                  .with_for_update()).first()
-            if locked is None or locked.state != "INSERVICE" or locked.last_heartbeat < fresh:
-                continue
-            reserved = conn.execute(sa.select(sa.func.count()).where(res_t.c.node_id == c["id"],
-                                                                     res_t.c.expires_at > now)).scalar_one()
-            if locked.subscribers + reserved >= locked.capacity:
+        for c in _edge_order(conn, store, region, lat, lon):
+            took = conn.execute(nodes_t.update().where(
+                nodes_t.c.id == c["id"], nodes_t.c.state == "INSERVICE", nodes_t.c.last_heartbeat >= fresh,
+                nodes_t.c.subscribers + nodes_t.c.reserved < nodes_t.c.capacity)
+                .values(reserved=nodes_t.c.reserved + 1)).rowcount
+            if not took:
                 continue
             rid = conn.execute(res_t.insert().values(node_id=c["id"], stream_id=stream.id, created_at=now,
                                                      expires_at=now + s.reservation_ttl)
                                .returning(res_t.c.id)).scalar_one()
-        return {"app": app, "stream": name, "node": _node_out(c), "origin": stream.name,
-                "urls": stream_urls(c["endpoints"], app, name), "reservation": rid,
-                "reserved_until": now + s.reservation_ttl}
+            return {"app": app, "stream": name, "node": _node_out(c), "origin": stream.name,
+                    "urls": stream_urls(c["endpoints"], app, name), "reservation": rid,
+                    "reserved_until": now + s.reservation_ttl}
     raise NoCapacity("no INSERVICE edge with spare capacity" + (f" in or near region {region}" if region else ""))

@@ -60,7 +60,9 @@ def make_engine(url: str) -> sa.Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8, pool_timeout=10,
+    # No pre-ping: it costs a round trip per request; a dropped connection invalidates the pool and the
+    # request answers 503 + Retry-After instead.
+    return sa.create_engine(url, pool_size=8, max_overflow=8, pool_timeout=10,
                             connect_args={"connect_timeout": 5})
 
 
@@ -151,7 +153,7 @@ class Store:
             if row is None:
                 node = {"id": str(uuid.uuid4()), "deployment": reg["deployment"], "name": reg["name"],
                         "state": "STARTING", **values, "publishers": 0, "subscribers": 0, "relays": 0,
-                        "bw_in": 0, "bw_out": 0, "streams": [], "engine_ok": False, "registered_at": now,
+                        "reserved": 0, "bw_in": 0, "bw_out": 0, "streams": [], "engine_ok": False, "registered_at": now,
                         "last_heartbeat": now, "state_changed_at": now}
                 conn.execute(nodes_t.insert().values(**node))
                 self._event(conn, node, "state", None, "STARTING", "registered")
@@ -187,8 +189,7 @@ class Store:
                 self._transition(conn, node, "FAULT", f"engine stats unreadable: {hb.get('error') or '?'}")
                 state = "FAULT"
             # The edge now counts viewers it was promised a while ago: drop those reservations.
-            conn.execute(res_t.delete().where(res_t.c.node_id == node_id,
-                                              res_t.c.created_at < now - self.settings.connect_grace))
+            self._drop_reservations(conn, node_id, res_t.c.created_at < now - self.settings.connect_grace)
             if node["role"] in ("origin", "transcoder"):
                 self._note_live_streams(conn, node, hb["streams"], now)
             peers = conn.execute(sa.select(nodes_t.c.public_host, nodes_t.c.private_host).where(
@@ -224,7 +225,7 @@ class Store:
             node = node_dict(row)
             if node["state"] != "TERMINATED":
                 self._transition(conn, node, "TERMINATED", reason)
-            conn.execute(res_t.delete().where(res_t.c.node_id == node_id))
+            self._drop_reservations(conn, node_id)
             node["state"] = "TERMINATED"
             return node
 
@@ -263,12 +264,9 @@ class Store:
             q = q.where(nodes_t.c.state != "TERMINATED")
         now = self.clock()
         with self.read() as conn:
-            reserved = dict(conn.execute(sa.select(res_t.c.node_id, sa.func.count()).where(
-                res_t.c.expires_at > now).group_by(res_t.c.node_id)).all())
             rows = [node_dict(r) for r in conn.execute(q.order_by(nodes_t.c.region, nodes_t.c.role,
                                                                   nodes_t.c.name))]
         for n in rows:
-            n["reserved"] = reserved.get(n["id"], 0)
             n["heartbeat_age"] = round(now - n["last_heartbeat"], 3)
         return rows
 
@@ -368,13 +366,31 @@ class Store:
                 if changed:
                     self._event(conn, node, "state", node["state"], "FAULT",
                                 f"no heartbeat for {age:.1f}s (timeout {self.settings.heartbeat_timeout:g}s)")
-                    conn.execute(res_t.delete().where(res_t.c.node_id == node["id"]))
+                    self._drop_reservations(conn, node["id"])
                     faulted.append(node)
         return faulted
 
+    def _drop_reservations(self, conn: sa.Connection, node_id: str, *where) -> int:
+        """Delete a node's reservations and lower its counter by exactly what was deleted.
+
+        Callers hold the node row (FOR UPDATE / the SQLite writer), so the counter stays exact.
+        """
+        n = conn.execute(res_t.delete().where(res_t.c.node_id == node_id, *where)).rowcount
+        if n:
+            conn.execute(nodes_t.update().where(nodes_t.c.id == node_id).values(
+                reserved=sa.case((nodes_t.c.reserved > n, nodes_t.c.reserved - n), else_=0)))
+        return n
+
     def purge_reservations(self) -> int:
-        with self.tx() as conn:
-            return conn.execute(res_t.delete().where(res_t.c.expires_at <= self.clock())).rowcount
+        """Expire old reservations, one node per transaction, node row locked first (as everywhere)."""
+        now, total = self.clock(), 0
+        with self.read() as conn:
+            node_ids = conn.execute(sa.select(res_t.c.node_id).where(res_t.c.expires_at <= now).distinct()).scalars().all()
+        for node_id in node_ids:
+            with self.tx() as conn:
+                conn.execute(sa.select(nodes_t.c.id).where(nodes_t.c.id == node_id).with_for_update()).first()
+                total += self._drop_reservations(conn, node_id, res_t.c.expires_at <= now)
+        return total
 
     def renew_lease(self, name: str, holder: str, ttl: float) -> None:
         """Advertise the current leader (the lock itself is the advisory lock / the single process)."""

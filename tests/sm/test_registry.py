@@ -100,14 +100,29 @@ def test_sunset_needs_admin_and_inservice_needs_heartbeats(mgr):
 
 def test_migrations_create_the_modelled_schema_and_are_idempotent(tmp_path):
     engine = sa.create_engine(f"sqlite:///{tmp_path}/m.db")
-    assert migrations.upgrade(engine) == [1]
+    assert migrations.upgrade(engine) == [1, 2]
     assert migrations.upgrade(engine) == []
     insp = sa.inspect(engine)
     for table in Base.metadata.sorted_tables:
         assert {c["name"] for c in insp.get_columns(table.name)} == set(table.columns.keys()), table.name
         assert {i["name"] for i in insp.get_indexes(table.name)} >= {i.name for i in table.indexes}
     with engine.connect() as conn:
-        assert migrations.current_version(conn) == 1
+        assert migrations.current_version(conn) == 2
+
+
+def test_v2_backfills_reserved_counter_from_existing_reservations(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/old.db")
+    assert migrations.upgrade(engine, target=1) == [1]
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO nodes VALUES ('n1','d','e1','r','p','edge','nginx-rtmp','INSERVICE','','',5,NULL,NULL,"
+            "'{}','',0,0,0,0,0,'[]',1,0,0,0)"))
+        for i in range(3):
+            conn.execute(sa.text("INSERT INTO reservations (node_id, stream_id, created_at, expires_at) "
+                                 "VALUES ('n1', 1, 0, 99)"))
+    assert migrations.upgrade(engine) == [2]
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT reserved FROM nodes WHERE id='n1'")).scalar_one() == 3
 
 
 def test_openapi_document_served(mgr):
