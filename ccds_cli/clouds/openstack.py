@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
 from ccds_cli.clouds import _tags
@@ -67,6 +69,13 @@ class Openstack(Cloud):
         from keystoneauth1 import exceptions as ksa
         from openstack import exceptions as osx
 
+        env = os.environ
+        has_yaml = any(Path(p).expanduser().is_file() for p in (
+            env.get("OS_CLIENT_CONFIG_FILE", ""), "clouds.yaml", "~/.config/openstack/clouds.yaml",
+            "/etc/openstack/clouds.yaml"))
+        if not (cfg.cloud_name or env.get("OS_CLOUD") or env.get("OS_PASSWORD") or env.get("OS_TOKEN")
+                or env.get("OS_APPLICATION_CREDENTIAL_SECRET") or has_yaml):
+            return CheckResult(False, "no OpenStack credentials (no OS_* variables, no clouds.yaml)", _FIX_AUTH)
         try:
             conn = self._connect(cfg, None)
             conn.authorize()

@@ -1,0 +1,96 @@
+"""`ccds doctor` run as a user runs it: real terraform on PATH, real checks, JSON results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def _doctor(*args: str, env: dict | None = None) -> tuple[int, dict]:
+    proc = subprocess.run([sys.executable, "-m", "ccds_cli", "doctor", *args, "--output", "json"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def _env(tmp_path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "OS_", "VSPHERE_", "CCDS_", "PG_"))}
+    env.update(HOME=str(tmp_path), AWS_CONFIG_FILE=str(tmp_path / "c"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "c"),
+               AWS_EC2_METADATA_DISABLED="true", **extra)
+    return env
+
+
+def _checks(result: dict) -> dict:
+    return {c["name"]: c for c in result["result"]["checks"]}
+
+
+def test_no_spec_checks_tools_only(tmp_path):
+    code, out = _doctor(env=_env(tmp_path))
+    checks = _checks(out)
+    assert checks["terraform"]["status"] == "pass"
+    assert "terraform 1." in checks["terraform"]["detail"] or "tofu" in checks["terraform"]["detail"]
+    assert set(checks) == {"terraform", "nginx rtmp", "ffmpeg"}
+    assert not checks["nginx rtmp"]["needed"]  # without a spec the local cloud is optional
+    assert code == 0
+
+
+def test_missing_terraform_fails_with_a_fix(tmp_path):
+    code, out = _doctor(env=_env(tmp_path, CCDS_TERRAFORM=str(tmp_path / "no-such-terraform")))
+    assert code == 1 and out["ok"] is False and out["result"]["ready"] is False
+    tf = _checks(out)["terraform"]
+    assert tf["status"] == "fail" and "OpenTofu" in tf["fix"]
+
+
+SPEC = """\
+version: 1
+name: doc
+state: %(state)s
+providers:
+  cloud-a: {cloud: aws}
+regions:
+  na:
+    placement: cloud-a/us-east-1
+    network: {cidr: 10.10.0.0/16}
+    pools:
+      origin: {instance_type: c5.large, min: 1, max: 1, capacity: 20}
+      edge: {instance_type: c5.large, min: 1, max: 2, capacity: 100}
+"""
+
+
+@pytest.mark.slow
+def test_spec_credentials_against_moto(tmp_path):
+    from moto.server import ThreadedMotoServer
+
+    from conftest import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        spec = tmp_path / "ccds.yaml"
+        spec.write_text(SPEC % {"state": "{backend: local}"})
+        good = _env(tmp_path, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                    AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_DEFAULT_REGION="us-east-1")
+        code, out = _doctor(str(spec), env=good)
+        checks = _checks(out)
+        assert checks["provider cloud-a (AWS)"]["status"] == "pass"
+        assert checks["state backend"]["status"] == "pass"
+        assert code == (0 if all(c["status"] != "fail" or not c["needed"] for c in checks.values()) else 1)
+
+        code, out = _doctor(str(spec), env=_env(tmp_path, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}"))
+        aws = _checks(out)["provider cloud-a (AWS)"]
+        assert code == 1 and aws["status"] == "fail" and "aws configure" in aws["fix"]
+    finally:
+        server.stop()
+
+
+def test_pg_backend_without_connection_string(tmp_path):
+    spec = tmp_path / "ccds.yaml"
+    spec.write_text(SPEC % {"state": "{backend: pg}"})
+    code, out = _doctor(str(spec), env=_env(tmp_path))
+    state = _checks(out)["state backend"]
+    assert code == 1 and state["status"] == "fail" and "PG_CONN_STR" in state["detail"]
