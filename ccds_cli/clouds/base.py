@@ -83,6 +83,19 @@ def _data(filename: str) -> dict[str, Any]:
         return yaml.safe_load(fh) or {}
 
 
+@functools.cache
+def _regions(cloud: str) -> dict[str, RegionInfo]:
+    raw = _data("regions.yaml").get(cloud) or {}
+    return {k: RegionInfo(k, v["city"], float(v["lat"]), float(v["lon"])) for k, v in raw.items()}
+
+
+@functools.cache
+def _instance_types(cloud: str) -> dict[str, InstanceType]:
+    raw = _data("instance_types.yaml").get(cloud) or {}
+    return {k: InstanceType(k, float(v["vcpu"]), float(v["memory_gb"]), bool(v.get("flex", False)))
+            for k, v in raw.items()}
+
+
 class Cloud:
     """Base class; concrete clouds set the class attributes and override what differs.
 
@@ -127,8 +140,7 @@ class Cloud:
 
     # -- regions and types -------------------------------------------------------------------
     def regions(self) -> dict[str, RegionInfo]:
-        raw = _data("regions.yaml").get(self.name) or {}
-        return {k: RegionInfo(k, v["city"], float(v["lat"]), float(v["lon"])) for k, v in raw.items()}
+        return dict(_regions(self.name))
 
     def region_info(self, region: str, alias_cfg: ProviderConfig | None = None) -> RegionInfo | None:
         """Known region, or a private cloud's region placed where the alias says."""
@@ -140,13 +152,11 @@ class Cloud:
         return info
 
     def instance_types(self) -> dict[str, InstanceType]:
-        raw = _data("instance_types.yaml").get(self.name) or {}
-        return {k: InstanceType(k, float(v["vcpu"]), float(v["memory_gb"]), bool(v.get("flex", False)))
-                for k, v in raw.items()}
+        return dict(_instance_types(self.name))
 
     def instance_type(self, name: str) -> InstanceType | None:
         """Known type, or None (a warning for the user, not an error)."""
-        return self.instance_types().get(name)
+        return _instance_types(self.name).get(name)
 
     # -- rendering ---------------------------------------------------------------------------
     def provider_block(self, cfg: ProviderConfig, region: str, tags: dict[str, str]) -> dict[str, Any]:

@@ -131,8 +131,9 @@ def catalog(cloud: str) -> Catalog:
     path = refreshed if refreshed.is_file() else DATA_DIR / "prices" / f"{cloud}.yaml"
     if not path.is_file():
         return Catalog(cloud, {})
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
     with open(path, encoding="utf-8") as fh:
-        return Catalog(cloud, yaml.safe_load(fh) or {})
+        return Catalog(cloud, yaml.load(fh, Loader=loader) or {})
 
 
 def tiered_cost(gb: float, tiers: list[Tier]) -> tuple[float, list[dict]]:

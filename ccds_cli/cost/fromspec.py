@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 from ccds_cli import clouds
@@ -151,7 +152,8 @@ def _distance_km(a, b) -> float:
     return 6371.0 * 2 * math.asin(math.sqrt(min(1.0, h)))
 
 
-def _equivalent_type(src_cloud: str, src_type: str, target: str, cfg=None) -> str | None:
+@functools.lru_cache(maxsize=4096)
+def _equivalent_type(src_cloud: str, src_type: str, target: str) -> str | None:
     """The cheapest priced type on `target` with at least the vCPUs and memory of `src_type`."""
     src = clouds.get(src_cloud).instance_type(src_type)
     cat = catalog(target)
