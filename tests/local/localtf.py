@@ -80,11 +80,17 @@ def write_root(workdir: Path, modules: dict, extra_variables: dict | None = None
 
 
 def free_base_port(span: int = 400) -> int:
-    """A base port with `span` free loopback ports above it (bounded number of tries)."""
+    """A base port with `span` bindable loopback ports above it (bounded number of tries).
+
+    Chosen below Linux's ephemeral range (32768+): outgoing connections of ffmpeg, nginx pulls
+    and terraform take local ports there at random, which would collide with a node's listener.
+    """
+    from ccds_cli.localcloud.procs import port_free
+
     rng = random.Random()
     for _ in range(50):
-        base = rng.randrange(20000, 60000, 100)
-        if not listening_ports() & set(range(base, base + span)):
+        base = rng.randrange(20000, 32000 - span, 100)
+        if all(port_free(p) for p in range(base, base + span)):
             return base
     raise RuntimeError("no free port range found")
 
