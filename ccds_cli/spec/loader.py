@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import hashlib
 import typing
@@ -39,6 +40,8 @@ def _data_path(loc: tuple, data: Any) -> tuple:
     out: list = []
     node = data
     for part in loc:
+        if part == "[key]":  # pydantic's marker for "the mapping key itself": the path already names it
+            continue
         if isinstance(node, dict) and part in node:
             out.append(part)
             node = node[part]
@@ -98,6 +101,29 @@ def _unwrap(tp: Any, node: Any) -> Any:
     return tp
 
 
+def _error_path(err: dict, data: Any) -> tuple:
+    """The data path of an error; a bad union tag points at the tag's key (`cloud`, `backend`)."""
+    path = _data_path(tuple(err["loc"]), data)
+    if err["type"] == "union_tag_invalid":
+        tag_key = str(err.get("ctx", {}).get("discriminator", "")).strip("'")
+        node: Any = data
+        for part in path:
+            node = node[part]
+        if isinstance(node, dict) and tag_key in node:
+            path += (tag_key,)
+    return path
+
+
+def _shown(value: Any) -> str:
+    """An input value for a message: its first line, shortened (a pasted key must not be echoed)."""
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    text = repr(value)
+    if isinstance(value, str) and ("\n" in value or len(text) > 60):
+        text = repr(value.splitlines()[0][:40] + "...") if value.strip() else text
+    return text
+
+
 def _message(err: dict, path: tuple, data: Any) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -124,8 +150,9 @@ def _message(err: dict, path: tuple, data: Any) -> str:
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-    if "input" in err and kind not in ("missing",) and not isinstance(err["input"], (dict, list)):
-        msg = f"{msg} (got {err['input']!r})"
+    if "input" in err and kind not in ("missing",) and not isinstance(err["input"], (dict, list)) \
+            and repr(err["input"]) not in msg:
+        msg = f"{msg} (got {_shown(err['input'])})"
     return msg
 
 
@@ -152,12 +179,13 @@ def load_spec(path: str | Path) -> LoadedSpec:
     if diags and data is None:
         raise SpecError(diags)
     if not isinstance(data, dict):
-        raise SpecError(diags + [Diagnostic(name, 1, 1, "", "expected a mapping of spec fields at the top level")])
+        line, col = positions.get(())
+        raise SpecError(diags + [Diagnostic(name, line, col, "", "expected a mapping of spec fields at the top level")])
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
-            dpath = _data_path(tuple(err["loc"]), data)
+            dpath = _error_path(err, data)
             line, col = positions.get(dpath)
             diags.append(Diagnostic(name, line, col, field_name(dpath), _message(err, dpath, data)))
         diags.sort(key=lambda d: (d.line, d.col))

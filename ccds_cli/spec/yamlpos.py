@@ -106,6 +106,10 @@ def load(text: str, filename: str) -> tuple[Any, Positions, list[Diagnostic]]:
         problem = exc.problem or "invalid YAML"
         if exc.context:
             problem = f"{exc.context}, {problem}"
+            start = exc.context_mark
+            if start is not None and mark is not None and start.line != mark.line:
+                # an unclosed bracket is found lines later; say where it was opened
+                problem += f" (the construct started on line {start.line + 1})"
         return None, Positions(), [Diagnostic(filename, line, col, "", f"YAML syntax error: {problem}")]
     except yaml.YAMLError as exc:  # pragma: no cover - non-marked errors are rare
         return None, Positions(), [Diagnostic(filename, 1, 1, "", f"YAML error: {exc}")]
