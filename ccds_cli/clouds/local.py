@@ -23,6 +23,8 @@ class Local(Cloud):
         "managed_database": "the local cloud keeps the stream manager database in SQLite",
         "load_balancer": "the local cloud has one stream manager address, no load balancer",
         "dns": "no DNS on the local cloud",
+        "engine:mediamtx": "the local cloud runs nginx-rtmp only (use engine: {kind: nginx-rtmp})",
+        "engine:red5pro": "the local cloud runs nginx-rtmp only (use engine: {kind: nginx-rtmp})",
     }
 
     def _check(self, cfg):
