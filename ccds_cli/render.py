@@ -74,7 +74,8 @@ def render(loaded, plan: DeploymentPlan, out_dir: Path) -> list[RenderedWorkspac
     local_root = out_dir.parent / "local"
     rendered = []
     control_index = 0
-    for index, ws in enumerate(plan.workspaces):
+    local_calls = 0  # each local module call gets its own block of loopback ports
+    for ws in plan.workspaces:
         cloud = clouds.get(ws.cloud)
         cfg = spec.providers[ws.provider_alias]
         ws_dir = out_dir / ws.name
@@ -86,13 +87,8 @@ def render(loaded, plan: DeploymentPlan, out_dir: Path) -> list[RenderedWorkspac
             tags = dict(tags_base, **{"ccds-workspace": name})
             settings = dict(cloud.module_settings(cfg, ws.cloud_region))
             if cloud.name == "local":
-                settings.update({
-                    "state_dir": str((local_root / ws.name).resolve()),
-                    "python": sys.executable,
-                    "base_port": str(cfg.base_port + 100 * index),
-                    "manager_url": "${var.manager_url}",
-                    "engine": plan.engine,
-                })
+                settings.update(_local_settings(spec, ws, key, cfg, local_root, local_calls, plan.engine))
+                local_calls += 1
             modules[key] = {
                 "source": f"./modules/{cloud.name}",
                 "deployment": spec.name,
@@ -143,6 +139,33 @@ def _root(spec, ws: WorkspacePlan, cloud, cfg, modules: dict[str, Any]) -> dict[
         "endpoints": {"value": "${{" + ", ".join(f'"{k}" = module.{k}.endpoints' for k in sorted(modules)) + "}}"},
     }
     return root
+
+
+LOCAL_PORT_BLOCK = 400  # one local module call uses at most 100 ports per pool, 4 pools
+
+
+def _local_settings(spec, ws: WorkspacePlan, key: str, cfg, local_root: Path, call_index: int,
+                    engine: str) -> dict[str, str]:
+    """What modules/local reads: where nodes live, their ports, and what their agents report."""
+    from ccds_cli.errors import BadInput
+
+    base_port = cfg.base_port + LOCAL_PORT_BLOCK * call_index
+    if base_port + LOCAL_PORT_BLOCK > 32768:
+        raise BadInput(f"too many local workspaces for base_port {cfg.base_port}: ports would reach the "
+                       "kernel's ephemeral range (32768+)", hint="lower providers.<alias>.base_port")
+    settings = {
+        "state_dir": str((local_root / ws.name).resolve()),
+        "python": sys.executable,
+        "base_port": str(base_port),
+        "manager_url": "${var.manager_url}",
+        "engine": engine,
+        "provider": ws.provider_alias,
+        "heartbeat_timeout": "6",
+    }
+    if key != "control":
+        for role, pool in spec.regions[key].pools.items():
+            settings[f"capacity_{role}"] = str(pool.capacity)
+    return settings
 
 
 def _control(ws: WorkspacePlan, spec) -> dict[str, Any]:
