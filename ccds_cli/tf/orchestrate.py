@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from ccds_cli.tf.events import Changes, Diagnostic
 from ccds_cli.tf.progress import Progress
@@ -68,7 +68,8 @@ class Orchestrator:
     def __init__(self, workspaces: Sequence[Workspace], *, log_root: Path, secrets: dict[str, str] | None = None,
                  parallelism: int = 4, fail_fast: bool = False, retry: RetryPolicy | None = None,
                  progress: Progress | None = None, registry: ProcessRegistry | None = None,
-                 binary: str | None = None, lock_timeout: str = "300s"):
+                 binary: str | None = None, lock_timeout: str = "300s",
+                 stage_env: Callable[[], dict[str, str]] | None = None):
         self.workspaces = list(workspaces)
         self.log_root = Path(log_root)
         self.parallelism = max(1, int(parallelism))
@@ -77,6 +78,9 @@ class Orchestrator:
         self.progress = progress
         self.registry = registry or ProcessRegistry()
         self._cancel = threading.Event()
+        # Called before any stage > 0 runs: environment (TF_VAR_manager_url, ...) taken from the
+        # control stage's outputs, because control outputs feed node bootstrap.
+        self.stage_env = stage_env
         self._tf = {ws.name: Terraform(ws.path, self.log_root / ws.name, secrets=secrets, binary=binary,
                                        registry=self.registry, lock_timeout=lock_timeout)
                     for ws in self.workspaces}
@@ -95,8 +99,11 @@ class Orchestrator:
 
     # -- public operations ----------------------------------------------------------------------
     def plan(self, *, destroy: bool = False) -> list[WorkspaceResult]:
-        """init + saved plan for every workspace (all in parallel: planning changes nothing)."""
-        self._run_stage(self.workspaces, lambda ws: self._plan_one(ws, destroy=destroy))
+        """init + saved plan for every workspace, stage by stage (later stages read earlier outputs)."""
+        for stage in sorted({ws.stage for ws in self.workspaces}):
+            batch = [ws for ws in self.workspaces if ws.stage == stage]
+            self._feed(batch)
+            self._run_stage(batch, lambda ws: self._plan_one(ws, destroy=destroy))
         return self.ordered()
 
     def apply(self, *, destroy: bool = False) -> list[WorkspaceResult]:
@@ -112,6 +119,7 @@ class Orchestrator:
                     self._skip(ws, why)
                 continue
             replan = earlier_changed and not destroy
+            self._feed(batch)
             runnable = [ws for ws in batch if self.results[ws.name].result != "failed"]  # plan failed: keep
             self._run_stage(runnable, lambda ws, r=replan: self._converge(ws, destroy=destroy, replan=r))
             results = [self.results[ws.name] for ws in batch]
@@ -120,6 +128,14 @@ class Orchestrator:
             if failed:
                 earlier_failed = f"skipped: stage {stage} failed ({', '.join(failed)})"
         return self.ordered()
+
+    def _feed(self, batch: Sequence[Workspace]) -> None:
+        if self.stage_env is None or not any(ws.stage > 0 for ws in batch):
+            return
+        env = self.stage_env()
+        for ws in batch:
+            if ws.stage > 0:
+                self._tf[ws.name].env.update(env)
 
     def ordered(self) -> list[WorkspaceResult]:
         return [self.results[ws.name] for ws in self.workspaces]

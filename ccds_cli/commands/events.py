@@ -1,0 +1,45 @@
+"""`ccds events`: the deployment's ledger, newest operation first."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ccds_cli.commands._common import OutputOpt, OutputMode, SpecArg, StateDirOpt, start
+
+LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, max=10000, help="Operations to show.")]
+
+
+def run(spec: SpecArg, limit: LimitOpt = 20, output: OutputOpt = OutputMode.text,
+        state_dir: StateDirOpt = None) -> None:
+    """Show who ran what and when, with each workspace's result and every retry."""
+    from ccds_cli.tf.deploy import Deployment
+
+    out = start("events", output)
+    dep = Deployment.open(spec, state_dir)
+    operations = dep.ledger().operations(limit=limit)
+
+    def human(ops, console):
+        from rich.table import Table
+
+        if not ops:
+            console.print(f"No operations recorded for {dep.name} yet.")
+            return
+        table = Table(title=f"ccds events {dep.name}")
+        for column in ("id", "command", "who", "started", "finished", "result", "spec", "workspaces"):
+            table.add_column(column)
+        for op in ops:
+            ws = ", ".join(f"{w['workspace']}={w['result']}" for w in op["workspaces"])
+            table.add_row(str(op["id"]), op["command"], f"{op['user']}@{op['host']}", op["started"],
+                          op["finished"] or "-", op["result"], (op["spec_sha256"] or "")[:12], ws)
+        console.print(table)
+        for op in ops:
+            for ev in op["events"]:
+                where = f" {ev['workspace']}" if ev["workspace"] else ""
+                console.print(f"#{op['id']} {ev['at']} {ev['kind']}{where}: {ev['message']}", markup=False,
+                              highlight=False)
+            if op.get("error"):
+                console.print(f"#{op['id']} error: {op['error']}", markup=False, highlight=False)
+
+    out.emit({"deployment": dep.name, "operations": operations}, lambda res, c: human(res["operations"], c))

@@ -1,0 +1,57 @@
+"""`ccds status`: desired vs actual nodes per region and role, with the cloud's instance states."""
+
+from __future__ import annotations
+
+import typer
+
+from ccds_cli.commands._common import OutputOpt, OutputMode, SpecArg, StateDirOpt, start
+
+
+def run(spec: SpecArg, output: OutputOpt = OutputMode.text, state_dir: StateDirOpt = None) -> None:
+    """Show the deployment's health; exit 4 when anything is missing, stopped or terminated."""
+    from ccds_cli import clouds
+    from ccds_cli.errors import CcdsError, ExitCode
+    from ccds_cli.tf.deploy import Deployment
+    from ccds_cli.tf.health import assess
+    from ccds_cli.tf.runner import Terraform
+
+    out = start("status", output)
+    dep = Deployment.open(spec, state_dir)
+    statuses = []
+    for ws in dep.planned():
+        path = dep.workspaces_dir / ws.name
+        nodes = []
+        if (path / "terraform.tfstate").is_file():
+            nodes = Terraform(path, dep.logs_dir / ws.name).output().get("nodes") or []
+        inventory, note = None, "ok"
+        try:
+            cfg = dep.loaded.spec.providers[ws.provider_alias]
+            inventory = clouds.get(ws.cloud).inventory(cfg, dep.name, [ws.cloud_region])
+        except CcdsError as exc:
+            note = f"unavailable: {exc.message}"
+        statuses.append(assess(ws.name, ws.cloud, ws.cloud_region, ws.pools, nodes, inventory, note,
+                               workspace_tags=list(getattr(ws, "region_keys", []) or [])))
+    healthy = all(s.healthy for s in statuses)
+    for s in statuses:
+        if not s.inventory.startswith("ok"):
+            out.warn(f"{s.name}: cloud inventory {s.inventory}; showing terraform state only")
+    result = {"deployment": dep.name, "healthy": healthy, "workspaces": [s.as_dict() for s in statuses]}
+
+    def human(res, console):
+        from rich.table import Table
+
+        table = Table(title=f"ccds status {dep.name}: " + ("healthy" if healthy else "UNHEALTHY"))
+        for column in ("workspace", "region", "role", "desired", "actual", "running", "states", "problems"):
+            table.add_column(column)
+        for s in statuses:
+            for r in s.roles:
+                states = ", ".join(sorted({i["state"] for i in r.instances})) or "-"
+                table.add_row(s.name, r.region, r.role, str(r.desired), str(r.actual),
+                              "?" if r.running is None else str(r.running), states, "; ".join(r.problems))
+            for problem in s.problems:
+                table.add_row(s.name, "", "", "", "", "", "", problem)
+        console.print(table)
+
+    out.emit(result, human, ok=healthy, exit_code=0 if healthy else int(ExitCode.UNHEALTHY))
+    if not healthy:
+        raise typer.Exit(int(ExitCode.UNHEALTHY))

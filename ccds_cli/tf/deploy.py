@@ -1,0 +1,202 @@
+"""What `up`, `scale`, `down` and `status` share: open a deployment, render it, guard and record runs.
+
+A `Deployment` knows where its state lives (`.ccds/<name>/`), renders the spec (with `ccds
+scale` overrides) into `workspaces/`, and `operation()` wraps a mutating command in the lock
+and a ledger entry that always gets a final result, even on Ctrl-C or a crash.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from ccds_cli.errors import BadInput, CcdsError, ExitCode
+from ccds_cli.state import deployment_dir, overrides as scale_overrides, secrets as secret_store
+from ccds_cli.state.ledger import Ledger
+from ccds_cli.state.lock import DeploymentLock
+
+
+@dataclass
+class LeftoverWorkspace:
+    """A workspace directory from an earlier render that the spec no longer produces."""
+
+    name: str
+    path: Path
+    kind: str = "region"
+    stage: int = 1
+    cloud: str = ""
+
+
+@dataclass
+class Deployment:
+    loaded: Any  # ccds_cli.spec.LoadedSpec
+    root: Path  # .ccds/<name>/
+    plan: Any = None
+    rendered: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, spec_path: Path, state_dir: Path | None = None) -> "Deployment":
+        from ccds_cli.paths import state_root
+        from ccds_cli.spec import load_spec
+
+        loaded = load_spec(Path(spec_path))
+        return cls(loaded, deployment_dir(state_root(Path(spec_path), state_dir), loaded.spec.name))
+
+    @property
+    def name(self) -> str:
+        return self.loaded.spec.name
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return self.root / "workspaces"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def scale_file(self) -> Path:
+        return self.root / "scale.json"
+
+    def ledger(self) -> Ledger:
+        return Ledger(self.root / "ledger.db")
+
+    def secrets(self) -> dict[str, str]:
+        return secret_store.load_or_create(self.root / "secrets.json")
+
+    def overrides(self) -> dict[tuple[str, str], int]:
+        """Saved `ccds scale` counts that still fit the spec (a removed region or role is dropped)."""
+        regions = self.loaded.spec.regions
+        return {(r, role): n for (r, role), n in scale_overrides.load(self.scale_file).items()
+                if r in regions and role in regions[r].pools}
+
+    def build(self, extra: dict[tuple[str, str], int] | None = None) -> list[Any]:
+        """Plan with overrides and render every workspace; returns the rendered workspaces."""
+        from ccds_cli.plan import build_plan
+        from ccds_cli.render import render
+
+        counts = {**self.overrides(), **(extra or {})}
+        self.plan = build_plan(self.loaded.spec, counts or None)
+        self.workspaces_dir.mkdir(parents=True, exist_ok=True)
+        self.rendered = list(render(self.loaded, self.plan, self.workspaces_dir))
+        return self.rendered
+
+    def planned(self) -> list[Any]:
+        """The plan's workspaces without rendering (what status compares against)."""
+        from ccds_cli.plan import build_plan
+
+        if self.plan is None:
+            self.plan = build_plan(self.loaded.spec, self.overrides() or None)
+        return list(self.plan.workspaces)
+
+    def control_env(self) -> dict[str, str]:
+        """TF_VAR_manager_url / TF_VAR_database_host from the primary control workspace's state."""
+        from ccds_cli.tf.runner import Terraform
+
+        for ws in self.planned():
+            if ws.kind != "control" or not (ws.control or {}).get("primary"):
+                continue
+            path = self.workspaces_dir / ws.name
+            if not (path / "terraform.tfstate").is_file():
+                return {}
+            endpoints = (Terraform(path, self.logs_dir / ws.name).output().get("endpoints") or {}).get("control") or {}
+            env = {}
+            if endpoints.get("api"):
+                env["TF_VAR_manager_url"] = str(endpoints["api"])
+            if endpoints.get("database_host"):
+                env["TF_VAR_database_host"] = str(endpoints["database_host"])
+            return env
+        return {}
+
+    def leftovers(self) -> list[LeftoverWorkspace]:
+        """Workspace dirs with terraform state that the current render does not produce."""
+        known = {ws.name for ws in self.rendered} | {ws.name for ws in (self.plan.workspaces if self.plan else [])}
+        found = []
+        if self.workspaces_dir.is_dir():
+            for path in sorted(self.workspaces_dir.iterdir()):
+                if path.is_dir() and path.name not in known and (path / "terraform.tfstate").is_file():
+                    kind = "control" if path.name.startswith("control.") else "region"
+                    found.append(LeftoverWorkspace(path.name, path, kind, 0 if kind == "control" else 1))
+        return found
+
+    def select(self, workspaces: Sequence[Any], targets: Sequence[str] | None) -> list[Any]:
+        """Only the workspaces holding the given region keys (`control` selects control workspaces)."""
+        if not targets:
+            return list(workspaces)
+        valid = set(self.loaded.spec.regions) | {"control"}
+        unknown = [t for t in targets if t not in valid]
+        if unknown:
+            raise BadInput(f"unknown --target {', '.join(unknown)}",
+                           hint="targets are region keys from the spec: " + ", ".join(sorted(valid)))
+        by_name = {ws.name: ws for ws in self.plan.workspaces}
+        chosen = []
+        for ws in workspaces:
+            planned = by_name.get(ws.name)
+            keys = set(getattr(planned, "region_keys", []) or [])
+            if planned is not None and planned.kind == "control":
+                keys.add("control")
+            if keys & set(targets):
+                chosen.append(ws)
+        return chosen
+
+    @contextmanager
+    def operation(self, command: str, args: dict[str, Any], *, break_lock: bool = False) -> Iterator["Operation"]:
+        """Hold the lock and keep a ledger entry for the whole command."""
+        ledger = self.ledger()
+        lock = DeploymentLock(self.root / "lock", command, break_lock=break_lock)
+        with lock:
+            op = Operation(ledger, ledger.begin(command, self.loaded.sha256, args))
+            if lock.broken is not None:
+                ledger.event(op.id, "lock", f"broke stale lock held by {lock.broken.describe()}")
+            try:
+                yield op
+            except CcdsError as exc:
+                result = "interrupted" if exc.exit_code == ExitCode.INTERRUPTED else "failed"
+                ledger.finish(op.id, result, exc.message)
+                raise
+            except BaseException as exc:
+                ledger.finish(op.id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                              f"{type(exc).__name__}: {exc}")
+                raise
+            else:
+                ledger.finish(op.id, op.result or "ok", op.error)
+
+
+@dataclass
+class Operation:
+    ledger: Ledger
+    id: int
+    result: str | None = None
+    error: str | None = None
+
+    def record(self, results: Sequence[Any]) -> None:
+        self.ledger.record_workspaces(self.id, results)
+
+    def event(self, kind: str, message: str, workspace: str | None = None) -> None:
+        self.ledger.event(self.id, kind, message, workspace)
+
+
+def progress_for(out: Any, title: str):
+    """Live table for people at a terminal; plain lines with keep-alives in CI or for JSON output."""
+    import os
+
+    from ccds_cli.output import is_ci
+    from ccds_cli.tf.progress import Progress
+
+    keepalive = float(os.environ.get("CCDS_KEEPALIVE_SECONDS", "30"))
+    return Progress(out.err, live=not out.json and not is_ci(), keepalive=min(keepalive, 30.0), title=title)
+
+
+def confirm(out: Any, question: str, yes: bool) -> bool:
+    """Ask on the terminal unless --yes; refuse to guess when nobody can answer."""
+    import sys
+
+    if yes:
+        return True
+    if out.json or not sys.stdin.isatty():
+        raise BadInput("confirmation needed but there is no terminal to ask", hint="pass --yes (CI) to proceed")
+    import typer
+
+    return typer.confirm(question, default=False, err=True)
