@@ -99,3 +99,12 @@ def paged(items: list, page: int, per_page: int) -> tuple[list, bool]:
     """Slice a page (1-based); the bool says whether another page follows."""
     start = (page - 1) * per_page
     return items[start:start + per_page], start + per_page < len(items)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for servers that need a port up front, like moto's)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -8,7 +8,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from ccds_cli.clouds.aws import Aws, AwsProvider
-from conftest import free_port
+from fakeapi import free_port
 
 pytestmark = pytest.mark.slow
 

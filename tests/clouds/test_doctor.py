@@ -65,7 +65,7 @@ regions:
 def test_spec_credentials_against_moto(tmp_path):
     from moto.server import ThreadedMotoServer
 
-    from conftest import free_port
+    from fakeapi import free_port
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
