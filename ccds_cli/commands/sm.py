@@ -23,6 +23,10 @@ def serve(
     auth_url: Annotated[str | None, typer.Option(
         help="Round-trip auth backend for publish/subscribe: POSTed credentials, 2xx allows.")] = None,
     auth_timeout: Annotated[float, typer.Option(help="Seconds to wait for the auth backend (then deny).")] = 2.0,
+    reservation_ttl: Annotated[float, typer.Option(
+        help="Seconds a subscribe answer holds a viewer slot at most.")] = 20.0,
+    connect_grace: Annotated[float, typer.Option(
+        help="Seconds a viewer has to connect before the edge's own count replaces its reservation.")] = 4.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve the stream manager API (publish/subscribe routing, node registry, health)."""
@@ -35,7 +39,8 @@ def serve(
     from ccds_cli.sm.settings import Settings
 
     settings = Settings.from_env(database_url=database_url, heartbeat_timeout=heartbeat_timeout,
-                                 deployment=deployment, auth_url=auth_url, auth_timeout=auth_timeout)
+                                 deployment=deployment, auth_url=auth_url, auth_timeout=auth_timeout,
+                                 reservation_ttl=reservation_ttl, connect_grace=connect_grace)
     if not settings.admin_token or not settings.node_token:
         raise BadInput("CCDS_ADMIN_TOKEN and CCDS_NODE_TOKEN must be set",
                        hint="`ccds up` generates them into .ccds/<name>/secrets.json")

@@ -161,3 +161,14 @@ def test_no_edges_at_all_is_503(mgr):
 def test_invalid_stream_names_rejected(mgr):
     assert mgr.client.post("/api/v1/streams/live/bad%20name/publish").status_code == 422
     assert mgr.client.get("/api/v1/streams/live/..%2Fetc/subscribe").status_code in (404, 422)
+
+
+def test_subscribe_answer_matches_its_documented_schema(mgr):
+    from ccds_cli.sm.schemas import SubscribeAnswer
+
+    mgr.up("o1", "origin")
+    mgr.up("e1")
+    mgr.publish("s")
+    body = mgr.subscribe("s", region="r1").json()
+    assert SubscribeAnswer.model_validate(body).node.name == "e1"
+    assert set(body) == set(SubscribeAnswer.model_fields)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi.responses import JSONResponse
 
 from ccds_cli.sm import routing
 from ccds_cli.sm.auth import AdminAuth, round_trip
@@ -38,7 +39,8 @@ def subscribe(request: Request, store: StoreDep, app: AppName, stream: StreamNam
     """Where to play: an INSERVICE edge with a free slot in the region, else the nearest region with one."""
     creds = ClientAuth(username=username, password=password, token=token, region=region, lat=lat, lon=lon)
     _authorize(request, creds, app, stream, "subscribe")
-    return routing.subscribe(store, app, stream, creds.region, creds.lat, creds.lon)
+    # The hot path: the answer is built by `routing` in the documented shape; skip re-validating it.
+    return JSONResponse(routing.subscribe(store, app, stream, creds.region, creds.lat, creds.lon))
 
 
 @router.get("", response_model=list[StreamOut])
