@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
@@ -180,21 +181,30 @@ class Cloud:
             return CheckResult(False, f"{self.display} check failed: {type(exc).__name__}: {exc}",
                                f"see the {self.display} credential documentation")
 
-    def inventory(self, cfg: ProviderConfig, deployment: str, regions: list[str]) -> list[InstanceInfo]:
+    def inventory(self, cfg: ProviderConfig, deployment: str, regions: list[str],
+                  state_dir: Path | None = None) -> list[InstanceInfo]:
         """Instances tagged with the deployment in the given regions, sorted by region and name.
+
+        `state_dir` is the deployment's `.ccds/<name>/`; only clouds whose instances live on this
+        machine (`needs_state_dir`) read it.
 
         Raises `MissingTool` without the SDK and `CcdsError` when the cloud API refuses.
         """
         from ccds_cli.errors import CcdsError
 
         try:
-            found = self._inventory(cfg, deployment, list(regions))
+            if self.needs_state_dir:
+                found = self._inventory(cfg, deployment, list(regions), state_dir=state_dir)
+            else:
+                found = self._inventory(cfg, deployment, list(regions))
         except CcdsError:
             raise
         except Exception as exc:
             raise CcdsError(f"{self.display} inventory failed: {type(exc).__name__}: {exc}",
                             hint=f"run `ccds doctor` to check the {self.display} credentials") from exc
         return sorted(found, key=lambda i: (i.region, i.name, i.id))
+
+    needs_state_dir: ClassVar[bool] = False
 
     def _check(self, cfg: ProviderConfig) -> CheckResult:
         return CheckResult(False, f"no credential check for {self.display}")

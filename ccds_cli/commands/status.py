@@ -26,7 +26,7 @@ def run(spec: SpecArg, output: OutputOpt = OutputMode.text, state_dir: StateDirO
         inventory, note = None, "ok"
         try:
             cfg = dep.loaded.spec.providers[ws.provider_alias]
-            inventory = clouds.get(ws.cloud).inventory(cfg, dep.name, [ws.cloud_region])
+            inventory = clouds.get(ws.cloud).inventory(cfg, dep.name, [ws.cloud_region], state_dir=dep.root)
         except CcdsError as exc:
             note = f"unavailable: {exc.message}"
         statuses.append(assess(ws.name, ws.cloud, ws.cloud_region, ws.pools, nodes, inventory, note,

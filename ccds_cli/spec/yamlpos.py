@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 
 Path_ = tuple[Any, ...]
+# libyaml's parser when PyYAML was built with it (about 10x faster); same nodes, same marks.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class _Builder:
 def load(text: str, filename: str) -> tuple[Any, Positions, list[Diagnostic]]:
     """Parse YAML text; returns data, positions and diagnostics (syntax errors, duplicate keys)."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

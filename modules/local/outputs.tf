@@ -2,7 +2,7 @@ output "nodes" {
   description = "Every local node. Addresses are 127.0.0.1; `ports` (the local-cloud extension of the node object, see modules/README.md) maps rtmp/http (media nodes) or api (managers) to loopback ports."
   value = [
     for k in sort(keys(local.nodes)) : {
-      id         = merge({ for m, r in terraform_data.manager : m => r.id }, { for m, r in terraform_data.this : m => r.id })[k]
+      id         = local.nodes[k].name # the process supervisor knows nodes by name: inventory matches on it
       name       = local.nodes[k].name
       pool       = local.nodes[k].pool
       role       = local.nodes[k].role
