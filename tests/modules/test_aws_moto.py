@@ -120,7 +120,7 @@ def _explicit_image(ec2) -> str:
     return sorted(images, key=lambda i: i["ImageId"])[0]["ImageId"]
 
 
-def _publish_canonical_jammy() -> str:
+def _publish_canonical_jammy(arch: str = "x86_64") -> str:
     """Publish two Canonical-owned Ubuntu 22.04 AMIs in moto's region, as AWS has them.
 
     moto's bundled images stop at Ubuntu 16.04, so the module's real default lookup (owner
@@ -131,14 +131,16 @@ def _publish_canonical_jammy() -> str:
     from moto.ec2.models.amis import Ami
 
     backend = ec2_backends[DEFAULT_ACCOUNT_ID][REGION]
-    for ami_id, stamp in (("ami-0a1b2c3d4e5f60001", "20240101"), ("ami-0a1b2c3d4e5f60002", "20250301")):
+    ubuntu_arch, digit = ("amd64", "0") if arch == "x86_64" else ("arm64", "a")
+    ids = [f"ami-0a1b2c3d4e5f6{digit}001", f"ami-0a1b2c3d4e5f6{digit}002"]
+    for ami_id, stamp in zip(ids, ("20240101", "20250301")):
         backend.amis[ami_id] = Ami(
-            backend, ami_id=ami_id, owner_id=CANONICAL, architecture="x86_64",
+            backend, ami_id=ami_id, owner_id=CANONICAL, architecture=arch,
             virtualization_type="hvm", root_device_type="ebs", root_device_name="/dev/sda1",
-            name=f"ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-{stamp}",
+            name=f"ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-{ubuntu_arch}-server-{stamp}",
             creation_date=datetime.strptime(stamp, "%Y%m%d").replace(tzinfo=timezone.utc),
         )
-    return "ami-0a1b2c3d4e5f60002"
+    return ids[1]
 
 
 def _base_args(deployment: str, workspace: str) -> dict:
@@ -280,3 +282,48 @@ def test_control_apply_destroy(tmp_path, moto_url):
     assert _instances(ec2, "wp-ctl") == []
     assert [x for x in elb.describe_load_balancers()["LoadBalancers"] if x["LoadBalancerName"] == "wp-ctl-control-api"] == []
     assert rds.describe_db_instances()["DBInstances"] == []
+
+
+def _plan(ws: Path, env: dict[str, str]) -> dict[str, dict]:
+    """`terraform plan` as JSON: resource address -> planned values after the change."""
+    terraform(["plan", "-no-color", "-out", "check.plan"], ws, env)
+    plan = json.loads(terraform(["show", "-json", "check.plan"], ws, env).stdout)
+    return {c["address"]: c["change"]["after"] for c in plan["resource_changes"]}
+
+
+def test_control_plan_decisions(tmp_path, moto_url):
+    """Plan-level choices: Graviton image, public database, API CIDRs, missing password."""
+    arm = _publish_canonical_jammy("arm64")
+    rules = [
+        {"role": "manager", "protocol": "tcp", "from_port": 8000, "to_port": 9000,
+         "cidrs": ["203.0.113.0/24"], "description": "api from admins"},
+        {"role": "manager", "protocol": "tcp", "from_port": 22, "to_port": 22,
+         "cidrs": ["198.51.100.0/24"], "description": "ssh: not an api cidr"},
+        {"role": "database", "protocol": "tcp", "from_port": 5432, "to_port": 5432,
+         "cidrs": ["10.40.0.0/16", "192.0.2.0/24"], "description": "managers here and in another cloud"},
+    ]
+    args = {**_base_args("wp-plan", "control"), "network_cidr": "10.40.0.0/16",
+            "pools": {"manager": {"role": "manager", "count": 2, "instance_type": "t4g.small"}},
+            "firewall_rules": rules, "control": {"enabled": True}}
+    ws, env = _workspace(tmp_path, moto_url, args)
+    after = _plan(ws, env)
+    assert after['module.ccds.aws_instance.node["manager-0"]']["ami"] == arm
+    assert after['module.ccds.aws_instance.node["manager-1"]']["ami"] == arm
+    db = after["module.ccds.aws_db_instance.this[0]"]
+    assert db["publicly_accessible"] is True and db["multi_az"] is False
+    assert db["instance_class"] == "db.t4g.micro" and db["engine_version"] == "15"
+    lb_rules = sorted(v["cidr_ipv4"] for k, v in after.items()
+                      if k.startswith("module.ccds.aws_vpc_security_group_ingress_rule.lb["))
+    assert lb_rules == ["203.0.113.0/24"]
+    assert "module.ccds.aws_route53_record.api[0]" not in after
+    assert not any(k.startswith("module.ccds.aws_key_pair") for k in after)
+
+    # Only addresses inside the VPC: the database stays private.
+    rules[2]["cidrs"] = ["10.40.16.0/20"]
+    _write_root(ws, moto_url, args)
+    assert _plan(ws, env)["module.ccds.aws_db_instance.this[0]"]["publicly_accessible"] is False
+
+    env_without = {**env, "TF_VAR_secrets": json.dumps({"node_token": "x"})}
+    proc = terraform(["plan", "-no-color"], ws, env_without, check=False)
+    assert proc.returncode != 0
+    assert 'secrets["db_password"]' in proc.stderr
