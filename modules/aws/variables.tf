@@ -108,7 +108,7 @@ variable "control" {
   default = {}
 
   validation {
-    condition     = var.control.database.engine == "postgres"
-    error_message = "the AWS module runs PostgreSQL (RDS) only: control.database.engine must be \"postgres\"."
+    condition     = contains(["postgres", "none"], var.control.database.engine)
+    error_message = "control.database.engine must be \"postgres\" (RDS) or \"none\" (use another placement's database)."
   }
 }
