@@ -205,17 +205,48 @@ def test_sigkill_mid_apply_stale_lock_then_converge(project, moto):
     assert any(e["kind"] == "lock" and "stale" in e["message"] for e in ops[0]["events"])
 
 
-def test_throttling_proxy_retries_and_succeeds(project, moto):
-    cwd, _ = project
-    proxy = FaultProxy(moto.url, every=5, limit=3)
+def test_throttling_proxy_retries_and_succeeds(tmp_path, moto):
+    """Throttling / 503 answers from a fault-injecting proxy in front of moto: the engine retries and succeeds.
+
+    The AWS provider retries throttling itself (25 attempts, ignoring AWS_MAX_ATTEMPTS), which would
+    hide the faults; this root module sets the provider's `max_retries = 1` so they reach terraform's
+    diagnostics, as they do on AWS once the SDK gives up. (`ccds up` renders the provider block from
+    the spec, which has no `max_retries` yet, hence the hand-written workspace.)
+    """
+    moto.reset()
+    proxy = FaultProxy(moto.url, every=3, limit=3)
+    ws = tmp_path / "aws-main.us-east-1"
+    ws.mkdir()
+    (ws / "main.tf.json").write_text(json.dumps({
+        "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.0, < 6.0"}}},
+        "provider": {"aws": {"region": "us-east-1", "max_retries": 1,
+                             "default_tags": {"tags": {"ccds-deployment": DEPLOYMENT}}}},
+        "resource": {
+            "aws_vpc": {"this": {"cidr_block": "10.30.0.0/16"}},
+            "aws_subnet": {"this": {"count": 3, "vpc_id": "${aws_vpc.this.id}",
+                                    "cidr_block": "${cidrsubnet(aws_vpc.this.cidr_block, 8, count.index)}"}},
+            "aws_security_group": {"this": {"count": 3, "name": "ccds-test-${count.index}", "vpc_id": "${aws_vpc.this.id}"}},
+        },
+        "output": {"subnets": {"value": "${aws_subnet.this[*].id}"}},
+    }))
+    env = ccds_env(tmp_path / "tf", proxy.url)
+    from ccds_cli.tf.orchestrate import Orchestrator
+    from ccds_cli.tf.retry import RetryPolicy
+    from tests.engine.handmade import Ws
+
+    saved = dict(os.environ)
+    os.environ.update(env)  # the runner passes our environment (TF_CLI_CONFIG_FILE, AWS_*) to terraform
     try:
-        env = ccds_env(cwd / "tf", proxy.url, {"AWS_MAX_ATTEMPTS": "1"})  # the SDK must not hide the faults
-        _ok(ccds(["up", "ccds.yaml", "--yes", "-o", "json"], env, cwd))
+        [res] = Orchestrator([Ws(ws.name, ws, cloud="aws")], log_root=tmp_path / "logs",
+                             retry=RetryPolicy(retries=4, base=0.5, jitter=0.0)).apply()
     finally:
+        os.environ.clear()
+        os.environ.update(saved)
         proxy.stop()
     assert proxy.injected == 3
-    assert _counts(moto) == DESIRED
-    logs = "".join(p.read_text() for p in (cwd / ".ccds" / DEPLOYMENT / "logs").glob("*/*.log"))
+    assert res.result == "ok", res.error
+    assert 1 <= len(res.retries) <= 3 and len(res.outputs["subnets"]) == 3
+    logs = "".join(p.read_text() for p in (tmp_path / "logs" / ws.name).glob("*.log"))
     assert "after transient error" in logs and ("throttling" in logs or "server error" in logs)
-    ops = _ok(ccds(["events", "ccds.yaml", "-o", "json"], ccds_env(cwd / "tf", moto.url), cwd))["result"]["operations"]
-    assert any(e["kind"] == "retry" for e in ops[0]["events"])
+    vpcs = moto.ec2("us-east-1").describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.30.0.0/16"]}])["Vpcs"]
+    assert len(vpcs) == 1  # retries re-planned from saved state: nothing created twice
