@@ -1,6 +1,14 @@
 # Control workspace: Standard load balancer in front of the stream managers, PostgreSQL
 # Flexible Server and an Azure DNS A record. All of it only when var.control.enabled.
 
+locals {
+  # Filled into @@CCDS_DATABASE_HOST@@ / @@CCDS_DATABASE_PORT@@ of every pool's bootstrap. The
+  # server's firewall rules name the managers' public IPs, not the VMs, so no cycle.
+  database_host  = local.db_enabled ? azurerm_postgresql_flexible_server.this[0].fqdn : ""
+  database_port  = local.db_enabled ? "5432" : ""
+  node_user_data = { for pool, u in local.user_data : pool => replace(replace(u, "@@CCDS_DATABASE_HOST@@", local.database_host), "@@CCDS_DATABASE_PORT@@", local.database_port) }
+}
+
 resource "azurerm_public_ip" "lb" {
   count = local.lb_enabled ? 1 : 0
 

@@ -16,8 +16,8 @@ output "endpoints" {
   description = "api (load balancer URL), database_host, database_port, dns_name; empty when absent."
   value = {
     api           = local.lb_enabled ? "http://${azurerm_public_ip.lb[0].ip_address}:${var.control.api_port}" : ""
-    database_host = local.db_enabled ? azurerm_postgresql_flexible_server.this[0].fqdn : ""
-    database_port = local.db_enabled ? "5432" : ""
+    database_host = local.database_host
+    database_port = local.database_port
     dns_name      = local.dns_enabled ? trimsuffix(azurerm_dns_a_record.api[0].fqdn, ".") : ""
   }
 }

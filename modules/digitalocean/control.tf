@@ -1,6 +1,21 @@
 # Control workspace: load balancer in front of the managers, managed PostgreSQL (unless the spec
 # placed a `database` pool on droplets) with its trusted sources, DNS record.
 
+locals {
+  # Filled into @@CCDS_DATABASE_HOST@@ / @@CCDS_DATABASE_PORT@@ of the nodes' bootstrap: the
+  # managed cluster's VPC host name, or the database droplet's VPC address. The cluster's
+  # firewall (which names manager droplets) is a separate resource, so no cycle.
+  database_host = (
+    local.managed_database ? digitalocean_database_cluster.this[0].private_host :
+    local.database_wanted && local.first_database != "" ? digitalocean_droplet.database[local.first_database].ipv4_address_private : ""
+  )
+  database_port = (
+    local.managed_database ? tostring(digitalocean_database_cluster.this[0].port) :
+    local.database_wanted && local.first_database != "" ? "5432" : ""
+  )
+  node_user_data = { for pool, u in local.user_data : pool => replace(replace(u, "@@CCDS_DATABASE_HOST@@", local.database_host), "@@CCDS_DATABASE_PORT@@", local.database_port) }
+}
+
 # Only the CIDRs the manager rules allow on api_port may use the API (the LB's own firewall).
 resource "digitalocean_loadbalancer" "api" {
   count = var.control.enabled ? 1 : 0

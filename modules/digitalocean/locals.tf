@@ -45,12 +45,20 @@ locals {
 
   secrets_b64 = base64encode(join("", [for k in sort(keys(var.secrets)) : "${k}=${var.secrets[k]}\n"]))
   user_data   = { for pool, p in var.pools : pool => replace(p.user_data, "@@CCDS_SECRETS_B64@@", local.secrets_b64) }
+  # A database VM's own bootstrap cannot name its address: the database placeholders are emptied.
+  database_user_data = { for pool, u in local.user_data : pool => replace(replace(u, "@@CCDS_DATABASE_HOST@@", ""), "@@CCDS_DATABASE_PORT@@", "") }
 
   # Control plane.
-  api_port         = var.control.api_port
-  managers         = { for k, n in local.nodes : k => n if n.role == "manager" }
-  database_nodes   = { for k, n in local.nodes : k => n if n.role == "database" }
-  managed_database = var.control.enabled && length(local.database_nodes) == 0
+  api_port       = var.control.api_port
+  managers       = { for k, n in local.nodes : k => n if n.role == "manager" }
+  database_nodes = { for k, n in local.nodes : k => n if n.role == "database" }
+  # A `database` pool is created as its own resource: the managers' bootstrap names its address,
+  # and a resource cannot reference itself.
+  other_nodes = { for k, n in local.nodes : k => n if n.role != "database" }
+  # engine "none": a secondary control placement whose managers use the primary's database.
+  database_wanted  = var.control.enabled && var.control.database.engine != "none"
+  managed_database = local.database_wanted && length(local.database_nodes) == 0
+  first_database   = length(local.database_nodes) > 0 ? sort(keys(local.database_nodes))[0] : ""
   # Who may reach the API through the load balancer: the CIDRs of manager rules covering api_port.
   lb_cidrs = distinct(flatten([
     for r in var.firewall_rules : r.cidrs

@@ -15,17 +15,43 @@ resource "digitalocean_ssh_key" "this" {
 }
 
 resource "digitalocean_droplet" "this" {
-  for_each = local.nodes
+  for_each = local.other_nodes
 
   name       = each.value.name
   region     = var.region
   size       = each.value.size
   image      = each.value.image
   vpc_uuid   = digitalocean_vpc.this.id
-  user_data  = local.user_data[each.value.pool]
+  user_data  = local.node_user_data[each.value.pool]
   ssh_keys   = local.create_ssh_key ? [digitalocean_ssh_key.this[0].fingerprint] : local.existing_ssh_keys
   tags       = local.node_tags[each.key]
   monitoring = true
+}
+
+# Droplets of a `database` pool: apart from the others, whose bootstrap needs their address.
+resource "digitalocean_droplet" "database" {
+  for_each = local.database_nodes
+
+  name       = each.value.name
+  region     = var.region
+  size       = each.value.size
+  image      = each.value.image
+  vpc_uuid   = digitalocean_vpc.this.id
+  user_data  = local.database_user_data[each.value.pool]
+  ssh_keys   = local.create_ssh_key ? [digitalocean_ssh_key.this[0].fingerprint] : local.existing_ssh_keys
+  tags       = local.node_tags[each.key]
+  monitoring = true
+
+  lifecycle {
+    precondition {
+      condition     = !(var.control.enabled && var.control.database.engine == "none")
+      error_message = "control.database.engine = \"none\" means this workspace has no database: it takes no `database` pool."
+    }
+  }
+}
+
+locals {
+  droplets = merge(digitalocean_droplet.this, digitalocean_droplet.database)
 }
 
 # In control, the manager firewall also admits the load balancer on api_port: it reaches the
@@ -34,7 +60,7 @@ resource "digitalocean_firewall" "role" {
   for_each = local.roles
 
   name        = "${local.prefix}-${each.key}"
-  droplet_ids = [for k, n in local.nodes : tonumber(digitalocean_droplet.this[k].id) if n.role == each.key]
+  droplet_ids = [for k, n in local.nodes : tonumber(local.droplets[k].id) if n.role == each.key]
 
   dynamic "inbound_rule" {
     for_each = local.inbound_rules[each.key]

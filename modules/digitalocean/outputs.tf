@@ -2,12 +2,12 @@ output "nodes" {
   description = "Every droplet the module created."
   value = [
     for k in sort(keys(local.nodes)) : {
-      id         = digitalocean_droplet.this[k].id
+      id         = local.droplets[k].id
       name       = local.nodes[k].name
       pool       = local.nodes[k].pool
       role       = local.nodes[k].role
-      public_ip  = try(coalesce(digitalocean_droplet.this[k].ipv4_address, ""), "")
-      private_ip = try(coalesce(digitalocean_droplet.this[k].ipv4_address_private, ""), "")
+      public_ip  = try(coalesce(local.droplets[k].ipv4_address, ""), "")
+      private_ip = try(coalesce(local.droplets[k].ipv4_address_private, ""), "")
     }
   ]
 }
@@ -18,7 +18,7 @@ output "endpoints" {
     api = var.control.enabled ? "http://${digitalocean_loadbalancer.api[0].ip}:${local.api_port}" : ""
     database_host = (
       local.managed_database ? digitalocean_database_cluster.this[0].host :
-      length(local.database_nodes) > 0 ? digitalocean_droplet.this[sort(keys(local.database_nodes))[0]].ipv4_address_private : ""
+      local.first_database != "" ? digitalocean_droplet.database[local.first_database].ipv4_address_private : ""
     )
     database_port = (
       local.managed_database ? tostring(digitalocean_database_cluster.this[0].port) :

@@ -1,6 +1,13 @@
 # Control workspace: passthrough network load balancer in front of the stream managers,
 # Cloud SQL for PostgreSQL and a Cloud DNS record. All of it only when var.control.enabled.
 
+locals {
+  # Filled into @@CCDS_DATABASE_HOST@@ / @@CCDS_DATABASE_PORT@@ of every pool's bootstrap.
+  database_host  = local.db_enabled ? google_sql_database_instance.this[0].public_ip_address : ""
+  database_port  = local.db_enabled ? "5432" : ""
+  node_user_data = { for pool, u in local.user_data : pool => replace(replace(u, "@@CCDS_DATABASE_HOST@@", local.database_host), "@@CCDS_DATABASE_PORT@@", local.database_port) }
+}
+
 # Unmanaged instance group of the manager nodes (all nodes share one zone).
 resource "google_compute_instance_group" "managers" {
   count = local.lb_enabled ? 1 : 0
@@ -89,7 +96,8 @@ resource "google_compute_firewall" "health_check" {
 
 # Edition ENTERPRISE accepts the shared and custom tiers (newer PostgreSQL versions would
 # default to ENTERPRISE_PLUS, which does not); replicas > 1 adds a standby in another zone with
-# automatic failover. Public IP limited to the managers (and CIDRs from settings), TLS required.
+# automatic failover. Public IP limited to the managers' reserved addresses (and CIDRs from
+# settings), TLS required.
 resource "google_sql_database_instance" "this" {
   count = local.db_enabled ? 1 : 0
 
@@ -119,7 +127,7 @@ resource "google_sql_database_instance" "this" {
         for_each = toset(local.manager_keys)
         content {
           name  = authorized_networks.key
-          value = "${google_compute_instance.this[authorized_networks.key].network_interface[0].access_config[0].nat_ip}/32"
+          value = "${google_compute_address.manager[authorized_networks.key].address}/32"
         }
       }
 

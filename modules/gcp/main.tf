@@ -43,8 +43,20 @@ resource "google_compute_firewall" "this" {
   }
 }
 
-# The empty access_config gives each node an ephemeral external IP: media traffic goes
-# straight to origins and edges, never through a NAT or load balancer.
+# Managers get reserved external addresses when Cloud SQL is created: its allow-list names them,
+# and naming the instances' ephemeral IPs instead would make Cloud SQL depend on the managers,
+# which depend on Cloud SQL for its address (a cycle).
+resource "google_compute_address" "manager" {
+  for_each = local.db_enabled ? toset(local.manager_keys) : toset([])
+
+  name         = local.nodes[each.key].name
+  region       = var.region
+  address_type = "EXTERNAL"
+  labels       = local.nodes[each.key].labels
+}
+
+# access_config gives each node an external IP (ephemeral, or a manager's reserved one): media
+# traffic goes straight to origins and edges, never through a NAT or load balancer.
 resource "google_compute_instance" "this" {
   for_each = local.nodes
 
@@ -66,11 +78,13 @@ resource "google_compute_instance" "this" {
 
   network_interface {
     subnetwork = google_compute_subnetwork.this.id
-    access_config {}
+    access_config {
+      nat_ip = try(google_compute_address.manager[each.key].address, null)
+    }
   }
 
   metadata = merge(
-    var.pools[each.value.pool].user_data != "" ? { "user-data" = local.user_data[each.value.pool] } : {},
+    var.pools[each.value.pool].user_data != "" ? { "user-data" = local.node_user_data[each.value.pool] } : {},
     var.ssh_public_key != "" ? { "ssh-keys" = "ccds:${trimspace(var.ssh_public_key)}" } : {},
   )
 }

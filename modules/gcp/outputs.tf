@@ -16,8 +16,8 @@ output "endpoints" {
   description = "api (load balancer URL), database_host, database_port, dns_name; empty when absent."
   value = {
     api           = local.lb_enabled ? "http://${google_compute_address.api[0].address}:${var.control.api_port}" : ""
-    database_host = local.db_enabled ? google_sql_database_instance.this[0].public_ip_address : ""
-    database_port = local.db_enabled ? "5432" : ""
+    database_host = local.database_host
+    database_port = local.database_port
     dns_name      = local.dns_enabled ? trimsuffix(google_dns_record_set.api[0].name, ".") : ""
   }
 }

@@ -1,6 +1,21 @@
 # Control workspace: NodeBalancer in front of the managers, managed PostgreSQL (unless the spec
 # placed a `database` pool on Linodes) inside the VPC, DNS record.
 
+locals {
+  # Filled into @@CCDS_DATABASE_HOST@@ / @@CCDS_DATABASE_PORT@@ of the nodes' bootstrap: the
+  # managed cluster's primary host, or the database Linode's VPC address. The cluster's allow
+  # list is CIDRs only, so it never depends on the managers.
+  database_host = (
+    local.managed_database ? linode_database_postgresql_v2.this[0].host_primary :
+    local.database_wanted && local.first_database != "" ? try(linode_instance.database[local.first_database].interface[1].ipv4[0].vpc, "") : ""
+  )
+  database_port = (
+    local.managed_database ? tostring(linode_database_postgresql_v2.this[0].port) :
+    local.database_wanted && local.first_database != "" ? "5432" : ""
+  )
+  node_user_data = { for pool, u in local.user_data : pool => replace(replace(u, "@@CCDS_DATABASE_HOST@@", local.database_host), "@@CCDS_DATABASE_PORT@@", local.database_port) }
+}
+
 resource "linode_nodebalancer" "api" {
   count = var.control.enabled ? 1 : 0
 

@@ -15,7 +15,7 @@ resource "linode_vpc_subnet" "this" {
 # eth0 is public (primary, default route); eth1 joins the VPC subnet with an address picked by
 # Linode. Managers also get a 192.168.x private address: NodeBalancer backends are addressed there.
 resource "linode_instance" "this" {
-  for_each = local.nodes
+  for_each = local.other_nodes
 
   label           = each.value.label
   region          = var.region
@@ -26,7 +26,7 @@ resource "linode_instance" "this" {
   tags            = local.node_tags[each.key]
 
   metadata {
-    user_data = base64encode(local.user_data[each.value.pool])
+    user_data = base64encode(local.node_user_data[each.value.pool])
   }
 
   interface {
@@ -40,6 +40,43 @@ resource "linode_instance" "this" {
   }
 }
 
+# Linodes of a `database` pool: apart from the others, whose bootstrap needs their VPC address.
+resource "linode_instance" "database" {
+  for_each = local.database_nodes
+
+  label           = each.value.label
+  region          = var.region
+  type            = each.value.type
+  image           = each.value.image
+  authorized_keys = var.ssh_public_key != "" ? [trimspace(var.ssh_public_key)] : null
+  tags            = local.node_tags[each.key]
+
+  metadata {
+    user_data = base64encode(local.database_user_data[each.value.pool])
+  }
+
+  interface {
+    purpose = "public"
+    primary = true
+  }
+
+  interface {
+    purpose   = "vpc"
+    subnet_id = tonumber(linode_vpc_subnet.this.id)
+  }
+
+  lifecycle {
+    precondition {
+      condition     = !(var.control.enabled && var.control.database.engine == "none")
+      error_message = "control.database.engine = \"none\" means this workspace has no database: it takes no `database` pool."
+    }
+  }
+}
+
+locals {
+  linodes = merge(linode_instance.this, linode_instance.database)
+}
+
 # In control, the manager firewall also admits the NodeBalancer range on api_port.
 resource "linode_firewall" "role" {
   for_each = local.roles
@@ -47,7 +84,7 @@ resource "linode_firewall" "role" {
   label           = "${local.short}-${each.key}"
   inbound_policy  = "DROP"
   outbound_policy = "ACCEPT"
-  linodes         = [for k, n in local.nodes : tonumber(linode_instance.this[k].id) if n.role == each.key]
+  linodes         = [for k, n in local.nodes : tonumber(local.linodes[k].id) if n.role == each.key]
   tags            = local.base_tags
 
   dynamic "inbound" {

@@ -2,12 +2,12 @@ output "nodes" {
   description = "Every Linode the module created; private_ip is the VPC address."
   value = [
     for k in sort(keys(local.nodes)) : {
-      id         = linode_instance.this[k].id
+      id         = local.linodes[k].id
       name       = local.nodes[k].label
       pool       = local.nodes[k].pool
       role       = local.nodes[k].role
-      public_ip  = try([for ip in sort(linode_instance.this[k].ipv4) : ip if !startswith(ip, "192.168.")][0], "")
-      private_ip = try(coalesce(linode_instance.this[k].interface[1].ipv4[0].vpc, ""), "")
+      public_ip  = try([for ip in sort(local.linodes[k].ipv4) : ip if !startswith(ip, "192.168.")][0], "")
+      private_ip = try(coalesce(local.linodes[k].interface[1].ipv4[0].vpc, ""), "")
     }
   ]
 }
@@ -18,7 +18,7 @@ output "endpoints" {
     api = var.control.enabled ? "http://${linode_nodebalancer.api[0].ipv4}:${local.api_port}" : ""
     database_host = (
       local.managed_database ? linode_database_postgresql_v2.this[0].host_primary :
-      length(local.database_nodes) > 0 ? try(linode_instance.this[sort(keys(local.database_nodes))[0]].interface[1].ipv4[0].vpc, "") : ""
+      local.first_database != "" ? try(linode_instance.database[local.first_database].interface[1].ipv4[0].vpc, "") : ""
     )
     database_port = (
       local.managed_database ? tostring(linode_database_postgresql_v2.this[0].port) :

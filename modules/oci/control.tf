@@ -1,6 +1,18 @@
 # Control workspace: flexible load balancer in front of the managers, OCI Database with
 # PostgreSQL (unless the spec placed a `database` pool on VMs), DNS record.
 
+locals {
+  # Filled into @@CCDS_DATABASE_HOST@@ / @@CCDS_DATABASE_PORT@@ of the nodes' bootstrap: the
+  # managed system's private endpoint, or the database instance's private address. The managed
+  # system's NSG holds CIDR rules only, so it never depends on the managers.
+  database_host = (
+    local.managed_database ? oci_psql_db_system.this[0].network_details[0].primary_db_endpoint_private_ip :
+    local.database_wanted && local.first_database != "" ? oci_core_instance.database[local.first_database].private_ip : ""
+  )
+  database_port  = local.database_wanted ? "5432" : ""
+  node_user_data = { for pool, u in local.user_data : pool => replace(replace(u, "@@CCDS_DATABASE_HOST@@", local.database_host), "@@CCDS_DATABASE_PORT@@", local.database_port) }
+}
+
 resource "oci_core_network_security_group" "lb" {
   count = var.control.enabled ? 1 : 0
 

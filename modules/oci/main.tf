@@ -125,7 +125,7 @@ resource "oci_core_network_security_group_security_rule" "ingress" {
 # source_id changes are ignored: a newer Ubuntu build must not replace running nodes (new nodes
 # pick it up); replace a node explicitly to move it to another image.
 resource "oci_core_instance" "this" {
-  for_each = local.nodes
+  for_each = local.other_nodes
 
   compartment_id      = local.compartment_id
   availability_domain = local.availability_domain
@@ -155,7 +155,7 @@ resource "oci_core_instance" "this" {
   }
 
   metadata = merge(
-    { user_data = base64encode(local.user_data[each.value.pool]) },
+    { user_data = base64encode(local.node_user_data[each.value.pool]) },
     var.ssh_public_key != "" ? { ssh_authorized_keys = var.ssh_public_key } : {},
   )
 
@@ -172,4 +172,65 @@ resource "oci_core_instance" "this" {
       error_message = "No availability domain found for compartment ${local.compartment_id}; set settings.availability_domain."
     }
   }
+}
+
+# Instances of a `database` pool, apart from the others because the managers' bootstrap needs
+# their private address (a resource cannot reference itself). Otherwise the same as above.
+resource "oci_core_instance" "database" {
+  for_each = local.database_nodes
+
+  compartment_id      = local.compartment_id
+  availability_domain = local.availability_domain
+  display_name        = each.value.name
+  shape               = each.value.shape
+  freeform_tags       = local.node_tags[each.key]
+
+  dynamic "shape_config" {
+    for_each = each.value.flex ? [1] : []
+    content {
+      ocpus         = local.ocpus
+      memory_in_gbs = local.memory_gbs
+    }
+  }
+
+  source_details {
+    source_type             = "image"
+    source_id               = each.value.image != "" ? each.value.image : try(data.oci_core_images.ubuntu[each.value.shape].images[0].id, "")
+    boot_volume_size_in_gbs = tostring(each.value.disk_gb)
+  }
+
+  create_vnic_details {
+    subnet_id        = oci_core_subnet.public.id
+    assign_public_ip = "true"
+    display_name     = each.value.name
+    nsg_ids          = [oci_core_network_security_group.role[each.value.role].id]
+  }
+
+  metadata = merge(
+    { user_data = base64encode(local.database_user_data[each.value.pool]) },
+    var.ssh_public_key != "" ? { ssh_authorized_keys = var.ssh_public_key } : {},
+  )
+
+  lifecycle {
+    ignore_changes = [source_details[0].source_id]
+
+    precondition {
+      condition     = each.value.image != "" || length(try(data.oci_core_images.ubuntu[each.value.shape].images, [])) > 0
+      error_message = "No Canonical Ubuntu 22.04 image is offered for shape ${each.value.shape}; set the pool's image or settings.image_id."
+    }
+
+    precondition {
+      condition     = !(var.control.enabled && var.control.database.engine == "none")
+      error_message = "control.database.engine = \"none\" means this workspace has no database: it takes no `database` pool."
+    }
+
+    precondition {
+      condition     = local.availability_domain != ""
+      error_message = "No availability domain found for compartment ${local.compartment_id}; set settings.availability_domain."
+    }
+  }
+}
+
+locals {
+  instances = merge(oci_core_instance.this, oci_core_instance.database)
 }

@@ -86,8 +86,10 @@ locals {
   manager_keys   = sort([for k, n in local.nodes : k if n.role == "manager"])
   database_pools = sort([for name, p in var.pools : name if p.role == "database" && p.count > 0])
   first_database = length(local.database_pools) > 0 ? "${local.database_pools[0]}-0" : ""
-  lb_enabled     = var.control.enabled && length(local.manager_keys) > 0
-  dns_enabled    = local.lb_enabled && var.control.dns_zone != ""
+  # engine "none": a secondary control placement whose managers use the primary's database.
+  database_wanted = var.control.enabled && var.control.database.engine != "none" && local.first_database != ""
+  lb_enabled      = var.control.enabled && length(local.manager_keys) > 0
+  dns_enabled     = local.lb_enabled && var.control.dns_zone != ""
 
   # The Octavia listener admits the IPv4 sources the manager rules allow on the API port; with no
   # such rule only the deployment's own network may call the API.

@@ -42,7 +42,7 @@ resource "openstack_compute_instance_v2" "this" {
   image_id          = local.boot_from_volume ? null : data.openstack_images_image_v2.this[each.value.image].id
   key_pair          = var.ssh_public_key != "" ? openstack_compute_keypair_v2.this[0].name : null
   availability_zone = local.availability_zone
-  user_data         = replace(each.value.user_data, "@@CCDS_SECRETS_B64@@", local.secrets_b64)
+  user_data         = local.node_user_data[each.key]
   metadata          = local.node_tags[each.key]
   tags              = local.node_tag_list[each.key]
 
@@ -60,6 +60,27 @@ resource "openstack_compute_instance_v2" "this" {
 
   network {
     port = openstack_networking_port_v2.this[each.key].id
+  }
+
+  lifecycle {
+    precondition {
+      condition     = each.value.role != "database" || !(var.control.enabled && var.control.database.engine == "none")
+      error_message = "control.database.engine = \"none\" means this workspace has no database: it takes no `database` pool."
+    }
+  }
+}
+
+locals {
+  # Filled into @@CCDS_DATABASE_HOST@@ / @@CCDS_DATABASE_PORT@@ of the nodes' bootstrap (empty on
+  # the database VMs themselves). The database VM's address is fixed by its Neutron port, which
+  # exists before any instance, so the managers name it without depending on that instance.
+  database_host = local.database_wanted ? openstack_networking_port_v2.this[local.first_database].all_fixed_ips[0] : ""
+  database_port = local.database_wanted ? "5432" : ""
+  node_user_data = {
+    for k, n in local.nodes : k => replace(replace(replace(n.user_data,
+      "@@CCDS_SECRETS_B64@@", local.secrets_b64),
+      "@@CCDS_DATABASE_HOST@@", n.role == "database" ? "" : local.database_host),
+    "@@CCDS_DATABASE_PORT@@", n.role == "database" ? "" : local.database_port)
   }
 }
 

@@ -16,8 +16,8 @@ output "endpoints" {
   description = "api: the Octavia listener on its floating IP; database: the first database VM; dns_name: the Designate record."
   value = {
     api           = local.lb_enabled ? "http://${openstack_networking_floatingip_v2.api[0].address}:${var.control.api_port}" : ""
-    database_host = var.control.enabled && local.first_database != "" ? try(openstack_networking_port_v2.this[local.first_database].all_fixed_ips[0], "") : ""
-    database_port = var.control.enabled && local.first_database != "" ? "5432" : ""
+    database_host = local.database_host
+    database_port = local.database_port
     dns_name      = local.dns_enabled ? trimsuffix(local.dns_fqdn, ".") : ""
   }
 }

@@ -73,4 +73,17 @@ locals {
   database_pools = sort([for name, p in var.pools : name if p.role == "database" && p.count > 0])
   first_manager  = length(local.manager_pools) > 0 ? "${local.manager_pools[0]}-0" : ""
   first_database = length(local.database_pools) > 0 ? "${local.database_pools[0]}-0" : ""
+
+  # A `database` pool is cloned by its own resource: the managers' bootstrap names its address,
+  # and a resource cannot reference itself. Its own bootstrap gets the placeholders emptied.
+  database_nodes = { for k, n in local.nodes : k => n if n.role == "database" }
+  other_nodes    = { for k, n in local.nodes : k => n if n.role != "database" }
+  # engine "none": a secondary control placement whose managers use the primary's database.
+  database_wanted = var.control.enabled && var.control.database.engine != "none" && local.first_database != ""
+  database_user_data = {
+    for k, n in local.database_nodes : k => replace(replace(replace(n.user_data,
+      "@@CCDS_SECRETS_B64@@", local.secrets_b64),
+      "@@CCDS_DATABASE_HOST@@", ""),
+    "@@CCDS_DATABASE_PORT@@", "")
+  }
 }
