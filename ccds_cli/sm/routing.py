@@ -132,6 +132,12 @@ _TAKE_SQL = ("UPDATE nodes SET reserved = reserved + 1 WHERE id = :id AND state 
              " AND last_heartbeat >= :fresh AND subscribers + reserved < capacity")
 _RESERVE_SQL = ("INSERT INTO reservations (node_id, stream_id, created_at, expires_at)"
                 " VALUES (:node, :stream, :now, :until) RETURNING id")
+# PostgreSQL: take the slot and record the reservation in one round trip (a data-modifying CTE).
+_TAKE_AND_RESERVE_PG = (
+    "WITH took AS (UPDATE nodes SET reserved = reserved + 1 WHERE id = :id AND state = 'INSERVICE'"
+    " AND last_heartbeat >= :fresh AND subscribers + reserved < capacity RETURNING id)"
+    " INSERT INTO reservations (node_id, stream_id, created_at, expires_at)"
+    " SELECT id, :stream, :now, :until FROM took RETURNING id")
 _EDGE_COLS = ("id", "name", "region", "provider", "engine", "public_host", "private_host", "endpoints", "capacity",
               "lat", "lon", "load")
 _PARAM = re.compile(r":([a-z]+)")
@@ -202,10 +208,17 @@ def subscribe(store: Store, app: str, name: str, region: str | None = None, lat:
         if origin_state != "INSERVICE" or origin_beat < fresh:
             raise NoCapacity(f"the origin of {app}/{name} is unavailable; the publisher has to reconnect")
         for c in _edge_order(conn, store, region, lat, lon):
-            if _cursor(conn, _TAKE_SQL, {"id": c["id"], "fresh": fresh}).rowcount != 1:
-                continue  # filled up (or went away) since we read it: next candidate
-            rid = _cursor(conn, _RESERVE_SQL, {"node": c["id"], "stream": stream_id, "now": now,
-                                               "until": now + ttl}).fetchone()[0]
+            if store.postgres:
+                row = _cursor(conn, _TAKE_AND_RESERVE_PG, {"id": c["id"], "fresh": fresh, "stream": stream_id,
+                                                           "now": now, "until": now + ttl}).fetchone()
+                if row is None:
+                    continue  # filled up (or went away) since we read it: next candidate
+                rid = row[0]
+            else:
+                if _cursor(conn, _TAKE_SQL, {"id": c["id"], "fresh": fresh}).rowcount != 1:
+                    continue
+                rid = _cursor(conn, _RESERVE_SQL, {"node": c["id"], "stream": stream_id, "now": now,
+                                                   "until": now + ttl}).fetchone()[0]
             return {"app": app, "stream": name, "node": _node_out(c), "origin": origin_name,
                     "urls": stream_urls(c["endpoints"], app, name), "reservation": rid,
                     "reserved_until": now + ttl}
