@@ -53,3 +53,18 @@ def test_golden_files_exist():
         files = list((GOLDEN / example).glob("*/main.tf.json"))
         assert len(files) >= 3, example
     assert len(list((GOLDEN / "eight-clouds").glob("*/main.tf.json"))) == 10
+
+
+def test_user_data_bytes_do_not_depend_on_libyaml(monkeypatch, tmp_path):
+    """Rendering uses libyaml when present; the pure-Python emitter must write the same bytes,
+    or golden files (and byte-identical renders) would differ between machines."""
+    import yaml
+
+    from ccds_cli.engines import cloudinit
+
+    if not getattr(yaml, "__with_libyaml__", False):
+        pytest.skip("libyaml is not installed: only the pure-Python emitter can run here")
+    fast = {n: (p / "main.tf.json").read_bytes() for n, p in render_example("eight-clouds", tmp_path / "c").items()}
+    monkeypatch.setattr(cloudinit, "_DUMPER", yaml.SafeDumper)
+    slow = {n: (p / "main.tf.json").read_bytes() for n, p in render_example("eight-clouds", tmp_path / "py").items()}
+    assert fast == slow
