@@ -112,6 +112,9 @@ def load(text: str, filename: str) -> tuple[Any, Positions, list[Diagnostic]]:
             if start is not None and mark is not None and start.line != mark.line:
                 # an unclosed bracket is found lines later; say where it was opened
                 problem += f" (the construct started on line {start.line + 1})"
+        lines = text.splitlines()
+        if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line]:
+            problem += "; YAML does not allow tabs for indentation: use spaces"
         return None, Positions(), [Diagnostic(filename, line, col, "", f"YAML syntax error: {problem}")]
     except yaml.YAMLError as exc:  # pragma: no cover - non-marked errors are rare
         return None, Positions(), [Diagnostic(filename, 1, 1, "", f"YAML error: {exc}")]
