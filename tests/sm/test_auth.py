@@ -11,7 +11,18 @@ import pytest
 
 from smhelp import ADMIN, NODE
 
-ADMIN_GETS = ["/api/v1/nodes", "/api/v1/streams", "/api/v1/events", "/api/v1/nodes/e1"]
+ADMIN_GETS = ["/api/v1/streams", "/api/v1/events", "/api/v1/nodes/e1"]
+
+
+def test_node_list_needs_the_node_or_admin_token(mgr):
+    """Cloud edges' bootstrap lists their region's origins with the node token."""
+    mgr.up("e1")
+    assert mgr.client.get("/api/v1/nodes").status_code == 401
+    wrong = mgr.client.get("/api/v1/nodes", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 403 and "e1.example" not in wrong.text
+    for headers in (NODE, ADMIN):
+        resp = mgr.client.get("/api/v1/nodes", headers=headers)
+        assert resp.status_code == 200 and any(n["name"] == "e1" for n in resp.json())
 
 
 @pytest.mark.parametrize("path", ADMIN_GETS)

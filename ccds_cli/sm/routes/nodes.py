@@ -30,8 +30,9 @@ def deregister(node_id: str, store: StoreDep, _: NodeAuth):
     return store.deregister(node_id)
 
 
+# Nodes may list too: a cloud edge's bootstrap asks for its region's origins to pull from.
 @router.get("", response_model=list[NodeOut])
-def list_nodes(store: StoreDep, _: AdminAuth, region: str | None = None, role: str | None = None,
+def list_nodes(store: StoreDep, _: NodeAuth, region: str | None = None, role: str | None = None,
                state: str | None = None, all: bool = False):  # noqa: A002 - query parameter name
     return store.list_nodes(region=region, role=role, state=state, include_terminated=all)
 
