@@ -24,6 +24,13 @@ locals {
     cidrhost("${split("/", c)[0]}/${local.vpc_prefix}", 0) != cidrhost(var.network_cidr, 0)
   ])
 
+  # engine "none": a secondary control placement whose managers use the primary's database.
+  managed_database = local.control && var.control.database.engine != "none"
+  # Filled into @@CCDS_DATABASE_HOST@@ of the managers' bootstrap (main.tf). RDS depends on no
+  # instance (the managers reach it through a separate security group rule), so no cycle.
+  database_host = local.managed_database ? aws_db_instance.this[0].address : ""
+  database_port = local.managed_database ? tostring(aws_db_instance.this[0].port) : ""
+
   dns_enabled = local.control && var.control.dns_zone != ""
   dns_label   = var.control.dns_name != "" ? var.control.dns_name : var.deployment
 }
@@ -75,7 +82,7 @@ resource "aws_vpc_security_group_ingress_rule" "manager_from_lb" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "database_from_manager" {
-  count = local.control && contains(tolist(local.sg_roles), "manager") ? 1 : 0
+  count = local.managed_database && contains(tolist(local.sg_roles), "manager") ? 1 : 0
 
   security_group_id            = aws_security_group.role["database"].id
   referenced_security_group_id = aws_security_group.role["manager"].id
@@ -141,7 +148,7 @@ resource "aws_lb_listener" "this" {
 }
 
 resource "aws_db_subnet_group" "this" {
-  count = local.control ? 1 : 0
+  count = local.managed_database ? 1 : 0
 
   name       = local.name
   subnet_ids = aws_subnet.public[*].id
@@ -149,7 +156,7 @@ resource "aws_db_subnet_group" "this" {
 }
 
 resource "aws_db_instance" "this" {
-  count = local.control ? 1 : 0
+  count = local.managed_database ? 1 : 0
 
   identifier             = "${local.name}-db"
   engine                 = "postgres"

@@ -22,6 +22,15 @@ locals {
 
   # Cloud-init decodes this into /etc/ccds/node.env (see ../README.md).
   secrets_b64 = base64encode(join("", [for k in sort(keys(var.secrets)) : "${k}=${var.secrets[k]}\n"]))
+
+  # Bootstrap per pool with the placeholders filled in (../README.md, `pools`). The database
+  # address only exists once RDS does, so the managers are created after it.
+  node_user_data = {
+    for pool, p in var.pools : pool => replace(replace(replace(p.user_data,
+      "@@CCDS_SECRETS_B64@@", local.secrets_b64),
+      "@@CCDS_DATABASE_HOST@@", local.database_host),
+    "@@CCDS_DATABASE_PORT@@", local.database_port)
+  }
 }
 
 # Ubuntu 22.04 LTS from Canonical, only looked up when some pool leaves `image` empty.
@@ -50,7 +59,7 @@ resource "aws_instance" "node" {
   subnet_id              = aws_subnet.public[each.value.index % 2].id
   vpc_security_group_ids = [aws_security_group.role[each.value.role].id]
   key_name               = try(aws_key_pair.this[0].key_name, null)
-  user_data              = each.value.user_data == "" ? null : replace(each.value.user_data, "@@CCDS_SECRETS_B64@@", local.secrets_b64)
+  user_data              = each.value.user_data == "" ? null : local.node_user_data[each.value.pool]
 
   root_block_device {
     volume_size = each.value.disk_gb

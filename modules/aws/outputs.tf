@@ -18,8 +18,8 @@ output "endpoints" {
   description = "api (load balancer URL), database_host, database_port, dns_name; empty when absent."
   value = {
     api           = try("http://${local.dns_enabled ? aws_route53_record.api[0].fqdn : aws_lb.this[0].dns_name}:${local.api_port}", "")
-    database_host = try(aws_db_instance.this[0].address, "")
-    database_port = try(tostring(aws_db_instance.this[0].port), "")
+    database_host = local.database_host
+    database_port = local.database_port
     dns_name      = try(aws_route53_record.api[0].fqdn, "")
   }
 }

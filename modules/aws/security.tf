@@ -5,7 +5,7 @@ locals {
   # The database group also exists for RDS in the control workspace, even without a database pool.
   sg_roles = toset(concat(
     [for p in values(var.pools) : p.role],
-    var.control.enabled ? ["database"] : [],
+    var.control.enabled && var.control.database.engine != "none" ? ["database"] : [],
   ))
 
   ingress_list = flatten([
