@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cli import assert_no_traceback, run_ccds
+from speccli import assert_no_traceback, run_ccds
 
 BROKEN = Path(__file__).resolve().parent / "broken"
 FILES = sorted(BROKEN.glob("*.yaml"))
