@@ -8,7 +8,8 @@ Three checks per module, none needing a cloud provider:
 * the reference graph (tfgraph.py): no cycle, managers' instances depend on the database
   resource through `local.database_host`, and the database never depends on the managers;
 * every attribute `database_host` reads exists in the provider's real schema.
-AWS is covered for real against moto in test_aws_database_host.py.
+AWS is covered for real against moto in test_aws_database_host.py, and what `ccds render` writes
+in test_rendered_database_host.py.
 """
 
 from __future__ import annotations

@@ -93,27 +93,39 @@ def stub_references(expr: str, names: set[str]) -> str:
     return pattern.sub(lambda m: json.dumps("ref:" + (m.group(1) + m.group(2)).replace('"', "'")), expr)
 
 
+def write_harness(module: str, root: Path, copied: list[str], names: list[str]) -> None:
+    """Write into `root` a provider-less module: variables.tf, locals.tf, the stubbed `copied`
+    locals of `module` and one sensitive output per name in `names`."""
+    import shutil
+
+    sources = module_locals_source(module)
+    resources = set(k for k in _blocks(MODULES / module) if not k.startswith("local."))
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("variables.tf", "locals.tf"):
+        shutil.copy(MODULES / module / name, root / name)
+    body = "".join(f"  {n} = {stub_references(sources[n], resources)}\n" for n in copied)
+    outputs = "".join(f'output "{n}" {{\n  value     = local.{n}\n  sensitive = true\n}}\n' for n in names)
+    (root / "harness.tf").write_text(f"locals {{\n{body}}}\n\n{outputs}")
+
+
+def apply_outputs(root: Path, *extra: str) -> dict:
+    """`terraform init` + `apply` in `root` (no provider needed); return its outputs' values."""
+    (root / "cli.tfrc").write_text("")  # ignore any user CLI configuration
+    init = _terraform(root, "init", "-input=false")
+    assert init.returncode == 0, init.stdout + init.stderr
+    proc = _terraform(root, "apply", "-auto-approve", "-input=false", *extra)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = _terraform(root, "output", "-json")
+    assert out.returncode == 0, out.stderr
+    return {k: v["value"] for k, v in json.loads(out.stdout).items()}
+
+
 def evaluate_resource_locals(module: str, tmp_path: Path, inputs: dict, copied: list[str],
                              names: list[str]) -> dict:
     """Evaluate locals `names` of `module`, copying the expressions of `copied` from its files.
 
     `copied` are the resource-dependent locals (not in locals.tf); the rest come from locals.tf.
     """
-    import shutil
-
-    sources = module_locals_source(module)
-    resources = set(k for k in _blocks(MODULES / module) if not k.startswith("local."))
-    for name in ("variables.tf", "locals.tf"):
-        shutil.copy(MODULES / module / name, tmp_path / name)
-    body = "".join(f"  {n} = {stub_references(sources[n], resources)}\n" for n in copied)
-    outputs = "".join(f'output "{n}" {{\n  value     = local.{n}\n  sensitive = true\n}}\n' for n in names)
-    (tmp_path / "harness.tf").write_text(f"locals {{\n{body}}}\n\n{outputs}")
+    write_harness(module, tmp_path, copied, names)
     (tmp_path / "test.tfvars.json").write_text(json.dumps(inputs))
-    (tmp_path / "cli.tfrc").write_text("")
-    init = _terraform(tmp_path, "init", "-input=false")
-    assert init.returncode == 0, init.stdout + init.stderr
-    proc = _terraform(tmp_path, "apply", "-auto-approve", "-input=false", "-var-file=test.tfvars.json")
-    assert proc.returncode == 0, (tmp_path / "harness.tf").read_text() + proc.stdout + proc.stderr
-    out = _terraform(tmp_path, "output", "-json")
-    assert out.returncode == 0, out.stderr
-    return {k: v["value"] for k, v in json.loads(out.stdout).items()}
+    return apply_outputs(tmp_path, "-var-file=test.tfvars.json")
