@@ -159,6 +159,14 @@ class Cloud:
         """Known type, or None (a warning for the user, not an error)."""
         return _instance_types(self.name).get(name)
 
+    def size_for(self, vcpu: float, memory_gb: float) -> str | None:
+        """For clouds sized freely (no type catalogue): the type name of this size, else None."""
+        return None
+
+    def instance_type_error(self, name: str) -> str | None:
+        """Why `name` can never be an instance type of this cloud (an error), or None."""
+        return None
+
     # -- rendering ---------------------------------------------------------------------------
     def provider_block(self, cfg: ProviderConfig, region: str, tags: dict[str, str]) -> dict[str, Any]:
         """Arguments of the Terraform `provider` block (never credentials)."""

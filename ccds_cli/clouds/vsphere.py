@@ -8,7 +8,7 @@ from typing import Literal
 
 from ccds_cli.clouds import _tags
 from ccds_cli.clouds._lazy import require
-from ccds_cli.clouds.base import CheckResult, Cloud, InstanceInfo, Pricing, ProviderConfig
+from ccds_cli.clouds.base import CheckResult, Cloud, InstanceInfo, InstanceType, Pricing, ProviderConfig
 
 _FIX_LOGIN = "export VSPHERE_USER and VSPHERE_PASSWORD (a vCenter user with read access to the datacenter)"
 _PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
@@ -43,6 +43,25 @@ class Vsphere(Cloud):
         "dns": "DNS records are not managed on vSphere",
     }
     state_map = {"poweredon": "running", "poweredoff": "stopped", "suspended": "stopped"}
+
+    def instance_type(self, name):
+        import re
+
+        m = re.fullmatch(r"([1-9][0-9]{0,2})x([1-9][0-9]{0,4})", name or "")
+        return InstanceType(name, float(m.group(1)), float(m.group(2))) if m else None
+
+    def size_for(self, vcpu, memory_gb):
+        import math
+
+        return f"{max(1, math.ceil(vcpu))}x{max(1, math.ceil(memory_gb))}"
+
+    def instance_type_error(self, name):
+        """vSphere sizes are `<vcpus>x<memory_gb>` (the module clones a template at that size)."""
+        import re
+
+        if not re.fullmatch(r"[1-9][0-9]{0,2}x[1-9][0-9]{0,4}", name):
+            return f"{name!r} is not a vSphere size; expected <vcpus>x<memory_gb>, e.g. 4x8"
+        return None
 
     def provider_block(self, cfg, region, tags):
         return {"vsphere_server": cfg.server, "allow_unverified_ssl": cfg.allow_unverified_ssl}

@@ -71,6 +71,8 @@ def instance_type_for(spec, key: str, role: str, cloud_name: str) -> str:
     if target.name == home.name:
         return wanted
     src = home.instance_type(wanted)
+    if src is not None and target.size_for(src.vcpu, src.memory_gb):
+        return target.size_for(src.vcpu, src.memory_gb)
     if src is None or not target.instance_types():
         return target.default_instance_type
     candidates = sorted(target.instance_types().values(),

@@ -139,10 +139,14 @@ def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
 
 def check_instance_types(c: _Collector, base: tuple, region: Any, cfg: Any) -> None:
     cloud = clouds.get(cfg.cloud)
-    if cloud.private or not cloud.instance_types():
-        return
     for role, pool in region.pools.items():
         itype = pool.instance_type
+        error = cloud.instance_type_error(itype) if itype else None
+        if error:
+            c.add(base + ("pools", role, "instance_type"), error)
+            continue
+        if cloud.private or not cloud.instance_types():
+            continue
         if itype and cloud.instance_type(itype) is None:
             c.add(base + ("pools", role, "instance_type"),
                   f"{itype!r} is not an instance type ccds knows for {cloud.display}"

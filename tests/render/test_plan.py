@@ -253,11 +253,23 @@ def test_control_api_open_to_publishers_viewers_and_every_cluster():
     ("digitalocean", "c-4"),
     ("linode", "g6-dedicated-4"),  # g6-standard-4 is the same size; ties go by name
     ("oci", "VM.Standard2.2"),  # the only 4-vCPU shape in the list
-    ("vsphere", "4x8"),  # private clouds: their default size
+    ("vsphere", "4x8"),  # sized freely: the same vCPUs and memory
     ("aws", "c5.xlarge"),  # home cloud: unchanged
 ])
 def test_failover_maps_to_the_closest_size(target, expected):
     assert instance_type_for(spec_with(), "na-east", "edge", target) == expected
+
+
+def test_failover_from_a_vsphere_size_to_a_catalogue_cloud():
+    spec = spec_with(**{"regions.na-east.pools.edge.instance_type": "4x8"})
+    # the home cloud is AWS in spec_with(); a vSphere-style size is unknown there, so check the
+    # vSphere adapter's own reading of sizes, which the mapping uses when vSphere is home
+    from ccds_cli import clouds
+
+    v = clouds.get("vsphere")
+    assert (v.instance_type("8x16").vcpu, v.instance_type("8x16").memory_gb) == (8, 16)
+    assert v.instance_type("large") is None and v.size_for(2, 3.75) == "2x4"
+    assert instance_type_for(spec, "na-east", "edge", "vsphere") == "4x8"
 
 
 def test_failover_never_picks_a_smaller_machine_when_a_big_enough_one_exists():
