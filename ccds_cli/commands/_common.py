@@ -1,7 +1,5 @@
 """Options shared by every command, as Annotated types (typer reads them)."""
 
-from __future__ import annotations
-
 from enum import Enum
 from pathlib import Path
 from typing import Annotated

@@ -1,7 +1,5 @@
 """`ccds cost`: what a deployment costs per month, where the money goes, and where it would be cheaper."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """`ccds doctor`: is this machine ready to deploy the spec? Tools, credentials, state backend."""
 
-from __future__ import annotations
-
 import os
 import re
 import shutil

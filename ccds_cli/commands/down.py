@@ -1,7 +1,5 @@
 """`ccds down`: destroy every workspace of the deployment, regions first, control last."""
 
-from __future__ import annotations
-
 import typer
 
 from ccds_cli.commands._common import OutputOpt, OutputMode, SpecArg, StateDirOpt, YesOpt, start

@@ -1,7 +1,5 @@
 """`ccds events`: the deployment's ledger, newest operation first."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -6,8 +6,6 @@ When the old cloud is down, `--keep-old` skips that step; `ccds up`/`down` clean
 The choice is kept in `.ccds/<name>/failover.json`, so later `up`s keep the region where it is.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

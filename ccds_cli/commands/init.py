@@ -1,7 +1,5 @@
 """`ccds init [FILE]`: write a starting spec for one cloud and region, valid as written."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """`ccds node agent`: the per-node agent that reports engine counters to the stream manager."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

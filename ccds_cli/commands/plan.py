@@ -1,8 +1,6 @@
 """`ccds plan FILE`: the capacity plan, the workspaces and their firewall rules, and a
 `terraform plan` per workspace where its provider can be installed."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer

@@ -1,7 +1,5 @@
 """`ccds probe`: push a synthetic stream through origin and edge and measure it."""
 
-from __future__ import annotations
-
 import json
 import os
 from pathlib import Path

@@ -1,7 +1,5 @@
 """`ccds render FILE [--out DIR]`: write the Terraform workspaces without running anything."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """`ccds scale FILE REGION ROLE=N ...`: change node counts of one region and apply only its workspace."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

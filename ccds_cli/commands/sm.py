@@ -1,7 +1,5 @@
 """`ccds sm serve`: run the stream manager (tokens from CCDS_ADMIN_TOKEN / CCDS_NODE_TOKEN)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """`ccds status`: desired vs actual nodes per region and role, with the cloud's instance states."""
 
-from __future__ import annotations
-
 import typer
 
 from ccds_cli.commands._common import OutputOpt, OutputMode, SpecArg, StateDirOpt, start

@@ -1,7 +1,5 @@
 """`ccds up`: render the spec and converge every workspace (control first, then regions in parallel)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """`ccds validate FILE...`: check specs; every problem with file:line:col, exit 2 on any error."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 
