@@ -170,3 +170,17 @@ def test_sigint_forwarded_state_saved_then_converges(tmp_path):
     rerun = Orchestrator(wss, log_root=tmp_path / "logs")
     [res] = rerun.apply()
     assert res.result == "ok" and res.changes["add"] == 1  # only the interrupted step; nodes kept
+
+
+def test_live_table_shows_current_resource_and_counts():
+    from ccds_cli.tf.events import parse_line
+
+    buf = io.StringIO()
+    progress = Progress(Console(file=buf, force_terminal=True, width=140), live=True, title="up")
+    with progress:
+        progress.phase("aws.us-east-1", "apply", planned=3)
+        progress.event("aws.us-east-1", parse_line(json.dumps(
+            {"type": "apply_start", "hook": {"resource": {"addr": "aws_instance.node[0]"}, "action": "create"}})))
+        time.sleep(0.6)
+    out = buf.getvalue()
+    assert "create aws_instance.node[0]" in out and "0/3" in out
