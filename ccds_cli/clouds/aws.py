@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from ccds_cli.clouds import _tags
 from ccds_cli.clouds._lazy import require
 from ccds_cli.clouds.base import CheckResult, Cloud, InstanceInfo, ProviderConfig
@@ -19,6 +21,9 @@ class AwsProvider(ProviderConfig):
     cloud: Literal["aws"]
     profile: str | None = None  # a named profile of the shared config; else the default chain
     assume_role_arn: str | None = None
+    # The provider's own retries of throttled calls (its default is 25); ccds retries whole applies
+    # on top. Lower it to surface API trouble sooner.
+    max_retries: int | None = Field(None, ge=0, le=100)
 
 
 class Aws(Cloud):
@@ -36,6 +41,8 @@ class Aws(Cloud):
         block: dict = {"region": region, "default_tags": {"tags": tags}}
         if cfg.profile:
             block["profile"] = cfg.profile
+        if cfg.max_retries is not None:
+            block["max_retries"] = cfg.max_retries
         if cfg.assume_role_arn:
             block["assume_role"] = {"role_arn": cfg.assume_role_arn}
         return block

@@ -8,7 +8,6 @@ would, and checks the result through boto3.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.motoenv import REPO, FaultProxy, Moto, ccds, ccds_env, find_mirror
+from tests.engine.motoenv import FaultProxy, Moto, ccds, ccds_env, find_mirror
 
 SPEC = Path(__file__).resolve().parent / "specs" / "aws-two-regions.yaml"
 DEPLOYMENT = "enginetest"
@@ -206,47 +205,27 @@ def test_sigkill_mid_apply_stale_lock_then_converge(project, moto):
 
 
 def test_throttling_proxy_retries_and_succeeds(tmp_path, moto):
-    """Throttling / 503 answers from a fault-injecting proxy in front of moto: the engine retries and succeeds.
+    """Throttling / 503 answers from a fault-injecting proxy in front of moto: `ccds up` retries and succeeds.
 
-    The AWS provider retries throttling itself (25 attempts, ignoring AWS_MAX_ATTEMPTS), which would
-    hide the faults; this root module sets the provider's `max_retries = 1` so they reach terraform's
-    diagnostics, as they do on AWS once the SDK gives up. (`ccds up` renders the provider block from
-    the spec, which has no `max_retries` yet, hence the hand-written workspace.)
+    The AWS provider retries throttling itself (25 attempts by default), which would hide the
+    faults; the spec lowers it with the alias's `max_retries: 1` so they reach terraform's
+    diagnostics, as they do on AWS once the SDK gives up, and ccds's own retry takes over.
     """
     moto.reset()
     proxy = FaultProxy(moto.url, every=3, limit=3)
-    ws = tmp_path / "aws-main.us-east-1"
-    ws.mkdir()
-    (ws / "main.tf.json").write_text(json.dumps({
-        "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.0, < 6.0"}}},
-        "provider": {"aws": {"region": "us-east-1", "max_retries": 1,
-                             "default_tags": {"tags": {"ccds-deployment": DEPLOYMENT}}}},
-        "resource": {
-            "aws_vpc": {"this": {"cidr_block": "10.30.0.0/16"}},
-            "aws_subnet": {"this": {"count": 3, "vpc_id": "${aws_vpc.this.id}",
-                                    "cidr_block": "${cidrsubnet(aws_vpc.this.cidr_block, 8, count.index)}"}},
-            "aws_security_group": {"this": {"count": 3, "name": "ccds-test-${count.index}", "vpc_id": "${aws_vpc.this.id}"}},
-        },
-        "output": {"subnets": {"value": "${aws_subnet.this[*].id}"}},
-    }))
+    spec = tmp_path / "ccds.yaml"
+    spec.write_text(SPEC.read_text().replace("aws-main: {cloud: aws}", "aws-main: {cloud: aws, max_retries: 1}")
+                    .split("  eu-west:")[0] + "security:\n  admin_cidrs: [203.0.113.0/24]\n")
     env = ccds_env(tmp_path / "tf", proxy.url)
-    from ccds_cli.tf.orchestrate import Orchestrator
-    from ccds_cli.tf.retry import RetryPolicy
-    from tests.engine.handmade import Ws
-
-    saved = dict(os.environ)
-    os.environ.update(env)  # the runner passes our environment (TF_CLI_CONFIG_FILE, AWS_*) to terraform
     try:
-        [res] = Orchestrator([Ws(ws.name, ws, cloud="aws")], log_root=tmp_path / "logs",
-                             retry=RetryPolicy(retries=4, base=0.5, jitter=0.0)).apply()
+        res = _ok(ccds(["up", str(spec), "--yes", "--output", "json"], env, tmp_path))
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
         proxy.stop()
     assert proxy.injected == 3
-    assert res.result == "ok", res.error
-    assert 1 <= len(res.retries) <= 3 and len(res.outputs["subnets"]) == 3
-    logs = "".join(p.read_text() for p in (tmp_path / "logs" / ws.name).glob("*.log"))
+    [ws] = res["result"]["workspaces"]
+    assert ws["result"] == "ok" and 1 <= len(ws["retries"]) <= 3, ws
+    logs = "".join(p.read_text() for p in (tmp_path / ".ccds" / DEPLOYMENT / "logs" / ws["name"]).glob("*.log"))
     assert "after transient error" in logs and ("throttling" in logs or "server error" in logs)
-    vpcs = moto.ec2("us-east-1").describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.30.0.0/16"]}])["Vpcs"]
-    assert len(vpcs) == 1  # retries re-planned from saved state: nothing created twice
+    assert len(_instances(moto, "us-east-1")) == 3  # retries re-planned from saved state: nothing twice
+    vpcs = moto.ec2("us-east-1").describe_vpcs(Filters=[{"Name": "tag:ccds-deployment", "Values": [DEPLOYMENT]}])
+    assert len(vpcs["Vpcs"]) == 1
