@@ -29,11 +29,17 @@ def run(spec: SpecArg, output: OutputOpt = OutputMode.text, state_dir: StateDirO
             note = f"unavailable: {exc.message}"
         statuses.append(assess(ws.name, ws.cloud, ws.cloud_region, ws.pools, nodes, inventory, note,
                                workspace_tags=list(getattr(ws, "region_keys", []) or [])))
+    from ccds_cli.deploy import manager_view
+
+    manager = manager_view(dep.loaded, dep.root)
     healthy = all(s.healthy for s in statuses)
+    if manager is not None and (not manager["reachable"] or manager.get("faulty")):
+        healthy = False
     for s in statuses:
         if not s.inventory.startswith("ok"):
             out.warn(f"{s.name}: cloud inventory {s.inventory}; showing terraform state only")
-    result = {"deployment": dep.name, "healthy": healthy, "workspaces": [s.as_dict() for s in statuses]}
+    result = {"deployment": dep.name, "healthy": healthy, "workspaces": [s.as_dict() for s in statuses],
+              "manager": manager}
 
     def human(res, console):
         from rich.table import Table
@@ -49,7 +55,21 @@ def run(spec: SpecArg, output: OutputOpt = OutputMode.text, state_dir: StateDirO
             for problem in s.problems:
                 table.add_row(s.name, "", "", "", "", "", "", problem)
         console.print(table)
+        if manager is not None:
+            _render_manager(manager, console)
 
     out.emit(result, human, ok=healthy, exit_code=0 if healthy else int(ExitCode.UNHEALTHY))
     if not healthy:
         raise typer.Exit(int(ExitCode.UNHEALTHY))
+
+
+def _render_manager(m: dict, console) -> None:
+    """The stream manager's view: its own node states, streams and viewers."""
+    if not m["reachable"]:
+        console.print(f"[red]stream manager {m.get('url') or ''} not reachable:[/red] {m.get('error')}")
+        return
+    states = ", ".join(f"{role}: " + " ".join(f"{st}={n}" for st, n in sorted(by.items()))
+                       for role, by in sorted(m["nodes"].items())) or "no nodes registered"
+    console.print(f"stream manager {m['url']} ({m['status']}, leader {m['leader']}): {states}")
+    console.print(f"  {m['live_streams']} live stream(s), {m['viewers']} viewer(s)"
+                  + (f"; [red]FAULT: {', '.join(m['faulty'])}[/red]" if m["faulty"] else ""))

@@ -44,6 +44,8 @@ def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, tar
         "nodes": nodes,
         "endpoints": {r.name: (r.outputs or {}).get("endpoints") or {} for r in flow.results},
         "access": report.access_urls(nodes, dep.loaded.spec.engine.kind),
+        "manager": next((str(((r.outputs or {}).get("endpoints") or {}).get("control", {}).get("api") or "")
+                         for r in flow.results if r.kind == "control" and r.stage == 0), "") or None,
     }
 
     def human(res, console):
@@ -52,6 +54,9 @@ def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, tar
             return
         report.render_results(f"ccds up {dep.name}", flow.results, console)
         report.render_access(nodes, res["access"], console)
+        if res["manager"]:
+            console.print(f"Stream manager: {res['manager']}  (publishers: POST /api/v1/streams/live/<stream>/publish; "
+                          "viewers: GET …/subscribe)")
 
     failed = flow.failed or [r for r in flow.results if r.result == "skipped"]
     out.emit(result, human, ok=not failed, exit_code=1 if failed else 0)
