@@ -19,8 +19,9 @@ def run(spec: SpecArg, output: OutputOpt = OutputMode.text, state_dir: StateDirO
     for ws in dep.planned():
         path = dep.workspaces_dir / ws.name
         nodes = []
-        if (path / "terraform.tfstate").is_file():
-            nodes = Terraform(path, dep.logs_dir / ws.name).output().get("nodes") or []
+        tf = Terraform(path, dep.logs_dir / ws.name) if path.is_dir() else None
+        if tf is not None and tf.has_state():
+            nodes = tf.output().get("nodes") or []
         inventory, note = None, "ok"
         try:
             cfg = dep.loaded.spec.providers[ws.provider_alias]

@@ -99,9 +99,10 @@ class Deployment:
             if ws.kind != "control" or not (ws.control or {}).get("primary"):
                 continue
             path = self.workspaces_dir / ws.name
-            if not (path / "terraform.tfstate").is_file():
+            tf = Terraform(path, self.logs_dir / ws.name) if path.is_dir() else None
+            if tf is None or not tf.has_state():
                 return {}
-            endpoints = (Terraform(path, self.logs_dir / ws.name).output().get("endpoints") or {}).get("control") or {}
+            endpoints = (tf.output().get("endpoints") or {}).get("control") or {}
             env = {}
             if endpoints.get("api"):
                 env["TF_VAR_manager_url"] = str(endpoints["api"])
@@ -110,13 +111,18 @@ class Deployment:
             return env
         return {}
 
+    def _has_state(self, path: Path) -> bool:
+        from ccds_cli.tf.runner import Terraform
+
+        return Terraform(path, self.logs_dir / path.name).has_state()
+
     def leftovers(self) -> list[LeftoverWorkspace]:
         """Workspace dirs with terraform state that the current render does not produce."""
         known = {ws.name for ws in self.rendered} | {ws.name for ws in (self.plan.workspaces if self.plan else [])}
         found = []
         if self.workspaces_dir.is_dir():
             for path in sorted(self.workspaces_dir.iterdir()):
-                if path.is_dir() and path.name not in known and (path / "terraform.tfstate").is_file():
+                if path.is_dir() and path.name not in known and self._has_state(path):
                     kind = "control" if path.name.startswith("control.") else "region"
                     found.append(LeftoverWorkspace(path.name, path, kind, 0 if kind == "control" else 1))
         return found

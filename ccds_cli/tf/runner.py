@@ -180,13 +180,19 @@ class Terraform:
         return self._capture(["show", "-json", "-no-color"]) or {}
 
     def has_state(self) -> bool:
+        """Does the workspace hold resources? Local state is read directly; with a remote backend
+        (pg, s3, gcs, azurerm: initialised, no local state file) terraform is asked."""
         state = self.workdir / "terraform.tfstate"
-        if not state.is_file():
-            return False
-        try:
-            return bool(json.loads(state.read_text()).get("resources"))
-        except ValueError:
-            return True
+        if state.is_file():
+            try:
+                return bool(json.loads(state.read_text()).get("resources"))
+            except ValueError:
+                return True
+        if not (self.workdir / ".terraform" / "terraform.tfstate").is_file():
+            return False  # never initialised against a backend: nothing was ever applied from here
+        proc = subprocess.run([self.binary, "state", "list", "-no-color"], cwd=self.workdir, env=self.env,
+                              capture_output=True, text=True, timeout=300)
+        return proc.returncode == 0 and bool(proc.stdout.strip())
 
     # -- plumbing -------------------------------------------------------------------------------
     def _log_path(self, action: str) -> Path:
