@@ -49,12 +49,17 @@ def run(spec: SpecArg, region: RegionArg, counts: CountsArg, yes: YesOpt = False
     wanted = parse_counts(region, counts, dep.loaded.spec)
     args = {"region": region, "counts": {role: n for (_, role), n in wanted.items()}}
     with dep.operation("scale", args, break_lock=break_lock) as op:
-        saved = dep.overrides()
-        saved.update(wanted)
-        scale_overrides.save(dep.scale_file, saved)
+        previous = dep.overrides()
+        scale_overrides.save(dep.scale_file, {**previous, **wanted})
         rendered = dep.build()
         selected = dep.select(rendered, [region])
-        flow = plan_and_apply(dep, selected, out, op, yes=yes, parallelism=1)
+        try:
+            flow = plan_and_apply(dep, selected, out, op, yes=yes, parallelism=1)
+        except BaseException:
+            scale_overrides.save(dep.scale_file, previous)  # nothing applied: forget the new counts
+            raise
+        if flow.declined:
+            scale_overrides.save(dep.scale_file, previous)
     nodes = [n for n in report.nodes_from(flow.results) if n.get("region_key", region) == region]
     result = {"deployment": dep.name, "operation": op.id, "region": region, "counts": args["counts"],
               "applied": flow.applied, "workspaces": workspace_dicts(flow.results), "nodes": nodes}
