@@ -60,6 +60,18 @@ class Deployment:
     def scale_file(self) -> Path:
         return self.root / "scale.json"
 
+    @property
+    def failover_file(self) -> Path:
+        return self.root / "failover.json"
+
+    def failovers(self) -> dict[str, str]:
+        """Regions `ccds failover` moved, {region: alias/region}, still valid for this spec."""
+        from ccds_cli.state import failover as failover_state
+
+        regions = self.loaded.spec.regions
+        return {r: p for r, p in failover_state.load(self.failover_file).items()
+                if r in regions and p in regions[r].failover}
+
     def ledger(self) -> Ledger:
         return Ledger(self.root / "ledger.db")
 
@@ -78,7 +90,7 @@ class Deployment:
         from ccds_cli.render import render
 
         counts = {**self.overrides(), **(extra or {})}
-        self.plan = build_plan(self.loaded.spec, counts or None)
+        self.plan = build_plan(self.loaded.spec, counts or None, failover_to=self.failovers() or None)
         self.workspaces_dir.mkdir(parents=True, exist_ok=True)
         self.rendered = list(render(self.loaded, self.plan, self.workspaces_dir))
         return self.rendered
@@ -88,7 +100,7 @@ class Deployment:
         from ccds_cli.plan import build_plan
 
         if self.plan is None:
-            self.plan = build_plan(self.loaded.spec, self.overrides() or None)
+            self.plan = build_plan(self.loaded.spec, self.overrides() or None, failover_to=self.failovers() or None)
         return list(self.plan.workspaces)
 
     def control_env(self) -> dict[str, str]:
