@@ -84,11 +84,13 @@ locals {
     },
   )
 
-  # POSIX shell quoting, so paths with spaces or quotes reach the supervisor intact.
+  # POSIX shell quoting, so paths with spaces or quotes reach the supervisor intact. `exec`: when an
+  # interrupted apply kills the provisioner, it kills the supervisor itself, not only its shell (an
+  # orphaned `start` finishing later raced the next `ccds up` for the same node).
   start_command = {
-    for k, args in local.start_args : k => join(" ", [
+    for k, args in local.start_args : k => "exec ${join(" ", [
       for a in concat([local.python, "-m", "ccds_cli.localcloud", "start"], args) : "'${replace(a, "'", "'\\''")}'"
-    ])
+    ])}"
   }
 
   # Secrets reach the processes only through the provisioner's environment.
