@@ -131,6 +131,9 @@ def _root(spec, ws: WorkspacePlan, cloud, cfg, modules: dict[str, Any]) -> dict[
         root["variable"]["database_host"] = {
             "type": "string", "default": "",
             "description": "Database address from the primary control workspace's output."}
+        root["variable"]["database_port"] = {
+            "type": "string", "default": "5432",
+            "description": "Database port from the primary control workspace's output."}
     root["module"] = modules
     node_lists = ", ".join(
         f'[for n in module.{k}.nodes : merge(n, {{region_key = "{k}"}})]' for k in sorted(modules))
@@ -223,9 +226,10 @@ def _control_user_data(role: str, spec, ws: WorkspacePlan) -> str:
 
     if role == "database":
         return tf_escape(database_user_data(spec))
-    from ccds_cli.engines.control import DB_HOST_VAR
+    from ccds_cli.engines.control import DB_HOST_VAR, DB_PORT_VAR
 
-    return tf_escape(manager_user_data(spec, ws, __version__)).replace(DB_HOST_VAR, "${var.database_host}")
+    return (tf_escape(manager_user_data(spec, ws, __version__)).replace(DB_HOST_VAR, "${var.database_host}")
+            .replace(DB_PORT_VAR, "${var.database_port}"))
 
 
 def _copy_module(cloud_name: str, dest: Path) -> None:

@@ -1,8 +1,9 @@
 """cloud-init for the control plane: stream managers (`ccds sm serve` under systemd) and, on
 clouds without managed PostgreSQL, the database VM.
 
-The primary control workspace's module replaces `@@CCDS_DATABASE_HOST@@` with the address of the
-database it creates; other control placements get the primary's address as `var.database_host`.
+The primary control workspace's module replaces `@@CCDS_DATABASE_HOST@@` / `@@CCDS_DATABASE_PORT@@`
+with the address of the database it creates; other control placements get the primary's as
+`var.database_host` / `var.database_port`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import yaml
 from ccds_cli.engines.cloudinit import SECRETS_PLACEHOLDER
 
 DB_HOST_PLACEHOLDER = "@@CCDS_DATABASE_HOST@@"
+DB_PORT_PLACEHOLDER = "@@CCDS_DATABASE_PORT@@"
 DB_HOST_VAR = "@@CCDS_DATABASE_HOST_VAR@@"
+DB_PORT_VAR = "@@CCDS_DATABASE_PORT_VAR@@"
 
 
 def _cloud_config(files: list[dict], script: str) -> str:
@@ -26,6 +29,7 @@ def _cloud_config(files: list[dict], script: str) -> str:
 def manager_user_data(spec, ws, ccds_version: str) -> str:
     primary = bool((ws.control or {}).get("primary"))
     host = DB_HOST_PLACEHOLDER if primary else DB_HOST_VAR
+    db_port = DB_PORT_PLACEHOLDER if primary else DB_PORT_VAR
     port = spec.control.api_port
     auth = spec.security.auth
     auth_args = f" --auth-url {auth.url}" if auth.kind == "round-trip" and auth.url else ""
@@ -39,7 +43,7 @@ cat > /usr/local/sbin/ccds-sm <<'SM'
 . /etc/ccds/node.env
 export CCDS_ADMIN_TOKEN="$admin_token" CCDS_NODE_TOKEN="$node_token"
 exec /opt/ccds/bin/ccds sm serve --host 0.0.0.0 --port {port} --deployment {spec.name}{auth_args} \\
-  --database-url "postgresql+psycopg://ccds:$db_password@{host}:5432/ccds"
+  --database-url "postgresql+psycopg://ccds:$db_password@{host}:{db_port}/ccds"
 SM
 chmod 0755 /usr/local/sbin/ccds-sm
 cat > /etc/systemd/system/ccds-sm.service <<'UNIT'

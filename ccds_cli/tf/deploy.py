@@ -120,6 +120,8 @@ class Deployment:
                 env["TF_VAR_manager_url"] = str(endpoints["api"])
             if endpoints.get("database_host"):
                 env["TF_VAR_database_host"] = str(endpoints["database_host"])
+            if endpoints.get("database_port"):
+                env["TF_VAR_database_port"] = str(endpoints["database_port"])
             return env
         return {}
 

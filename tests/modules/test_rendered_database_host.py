@@ -27,13 +27,13 @@ EXAMPLE = REPO / "examples" / "eight-clouds.yaml"
 COPIED = ["database_host", "database_port", "node_user_data"]
 # primary placement: the database attribute the managers must be given (VMs: their pool's first).
 PRIMARY = {
-    "gcp-main/us-central1": "ref:google_sql_database_instance.this[0].public_ip_address:5432",
-    "azure-main/westeurope": "ref:azurerm_postgresql_flexible_server.this[0].fqdn:5432",
-    "oci-main/sa-saopaulo-1": "ref:oci_psql_db_system.this[0].network_details[0].primary_db_endpoint_private_ip:5432",
-    "do-main/fra1": "ref:digitalocean_database_cluster.this[0].private_host:5432",
-    "linode-main/ap-south": "ref:linode_database_postgresql_v2.this[0].host_primary:5432",
-    "onprem/dc1": "ref:vsphere_virtual_machine.database[local.first_database].default_ip_address:5432",
-    "lab/regionone": "ref:openstack_networking_port_v2.this[local.first_database].all_fixed_ips[0]:5432",
+    "gcp-main/us-central1": ("ref:google_sql_database_instance.this[0].public_ip_address", "5432"),
+    "azure-main/westeurope": ("ref:azurerm_postgresql_flexible_server.this[0].fqdn", "5432"),
+    "oci-main/sa-saopaulo-1": ("ref:oci_psql_db_system.this[0].network_details[0].primary_db_endpoint_private_ip", "5432"),
+    "do-main/fra1": ("ref:digitalocean_database_cluster.this[0].private_host", "ref:digitalocean_database_cluster.this[0].port"),
+    "linode-main/ap-south": ("ref:linode_database_postgresql_v2.this[0].host_primary", "ref:linode_database_postgresql_v2.this[0].port"),
+    "onprem/dc1": ("ref:vsphere_virtual_machine.database[local.first_database].default_ip_address", "5432"),
+    "lab/regionone": ("ref:openstack_networking_port_v2.this[local.first_database].all_fixed_ips[0]", "5432"),
 }
 SECRETS = {"db_password": "pw-0123456789", "node_token": "tok", "admin_token": "adm"}
 
@@ -86,10 +86,11 @@ def test_rendered_managers_name_the_database(primary, tmp_path):
     second = rendered[f"control.{secondary.replace('/', '.')}"]
 
     out = _run_control(first, tmp_path, {})
-    assert _manager_db_url(out) == PRIMARY[primary]
-    assert out["database_host"] == PRIMARY[primary].rsplit(":", 1)[0]
+    host, port = PRIMARY[primary]
+    assert _manager_db_url(out) == f"{host}:{port}"  # the managed service's own port where it has one
+    assert out["database_host"] == host
 
     # The secondary: no database of its own; the primary's address arrives as a variable.
-    out = _run_control(second, tmp_path, {"database_host": "db.primary.example"})
-    assert _manager_db_url(out) == "db.primary.example:5432"
+    out = _run_control(second, tmp_path, {"database_host": "db.primary.example", "database_port": "25060"})
+    assert _manager_db_url(out) == "db.primary.example:25060"
     assert out["database_host"] == "" and out["database_port"] == ""
