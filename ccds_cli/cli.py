@@ -55,23 +55,25 @@ def _root(
     """Deploy and operate a Cross-Cloud Distribution System for real-time live video."""
 
 
+def _load(module: str):
+    """The command module, or None when this build does not ship it."""
+    try:
+        return importlib.import_module(f"ccds_cli.commands.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"ccds_cli.commands.{module}":
+            return None
+        raise
+
+
 def _register() -> None:
     for name, module in COMMANDS:
-        try:
-            mod = importlib.import_module(f"ccds_cli.commands.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"ccds_cli.commands.{module}":
-                continue
-            raise
-        app.command(name, help=(mod.run.__doc__ or "").strip().split("\n")[0] or None)(mod.run)
+        mod = _load(module)
+        if mod is not None:
+            app.command(name, help=(mod.run.__doc__ or "").strip().split("\n")[0] or None)(mod.run)
     for name, module, helptext in GROUPS:
-        try:
-            mod = importlib.import_module(f"ccds_cli.commands.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"ccds_cli.commands.{module}":
-                continue
-            raise
-        app.add_typer(mod.app, name=name, help=helptext)
+        mod = _load(module)
+        if mod is not None:
+            app.add_typer(mod.app, name=name, help=helptext)
 
 
 _register()

@@ -7,8 +7,6 @@ the tests use (again after each reset): the AWS module's default image lookup th
 from __future__ import annotations
 
 import http.client
-import json
-import os
 import subprocess
 import sys
 import threading
@@ -18,23 +16,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
+from tests.modules.tfhelp import find_mirror, free_port, terraform_env
 
-def free_port() -> int:
-    import socket
+__all__ = ["find_mirror", "free_port", "Moto", "FaultProxy", "ccds", "ccds_env", "publish_jammy"]
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def find_mirror() -> Path | None:
-    """The provider mirror root: $CCDS_TF_MIRROR, else searched as the machines' README says."""
-    if os.environ.get("CCDS_TF_MIRROR"):
-        return Path(os.environ["CCDS_TF_MIRROR"])
-    proc = subprocess.run(["find", "/", "-xdev", "-maxdepth", "3", "-name", "registry.terraform.io"],
-                          capture_output=True, text=True, timeout=120)
-    hits = sorted(line for line in proc.stdout.splitlines() if line.strip())
-    return Path(hits[0]).parent if hits else None
 
 CANONICAL = "099720109477"
 REGIONS = ("us-east-1", "eu-west-1", "us-west-2", "ap-southeast-1")
@@ -83,16 +68,10 @@ class Moto:
 
 def ccds_env(tmp: Path, endpoint: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a `ccds` subprocess: offline provider mirror, AWS pointed at `endpoint`."""
-    mirror = find_mirror()
-    assert mirror is not None, "no terraform provider mirror"
-    tmp.mkdir(parents=True, exist_ok=True)
-    rc = tmp / "terraformrc"
-    rc.write_text('provider_installation {\n  filesystem_mirror {\n    path = ' + json.dumps(str(mirror)) + "\n  }\n}\n")
-    env = dict(os.environ)
-    env.update({"TF_CLI_CONFIG_FILE": str(rc), "CHECKPOINT_DISABLE": "1", "AWS_ENDPOINT_URL": endpoint,
-                "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_EC2_METADATA_DISABLED": "true", "CI": "true", "CCDS_KEEPALIVE_SECONDS": "30",
-                "PYTHONPATH": str(REPO)})
+    env = terraform_env(tmp, {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test",
+                              "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+                              "AWS_EC2_METADATA_DISABLED": "true", "CI": "true", "CCDS_KEEPALIVE_SECONDS": "30",
+                              "PYTHONPATH": str(REPO)})
     env.pop("AWS_PROFILE", None)
     env.update(extra or {})
     return env
