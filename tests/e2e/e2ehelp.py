@@ -53,6 +53,7 @@ class LocalDeployment:
 
     def __init__(self, workdir: Path, base_port: int):
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.base_port = base_port
         self.spec = workdir / "local.yaml"
         self.state_dir = workdir / "state"
