@@ -83,6 +83,7 @@ def test_probe_then_edge_fault_reroutes_and_status_unhealthy(deployment, tmp_pat
         assert status["ok"] is False and status["result"]["healthy"] is False
         problems = [p for ws in status["result"]["workspaces"] for r in ws["roles"] for p in r["problems"]]
         assert any(victim in p for p in problems), problems
+        assert status["result"]["manager"]["faulty"] == [victim]
         assert not process_alive(victim_pid)
 
 

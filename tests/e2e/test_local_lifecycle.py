@@ -28,6 +28,9 @@ def assert_status(dep, edges: int) -> None:
     assert envelope["ok"] and envelope["result"]["healthy"], json.dumps(envelope, indent=1)
     assert roles(envelope) == {("control", "manager"): (1, 1, 1), ("local", "origin"): (1, 1, 1),
                                ("local", "edge"): (edges, edges, edges)}
+    manager = envelope["result"]["manager"]  # the stream manager's own view of the nodes
+    assert manager["reachable"] and manager["faulty"] == [], manager
+    assert manager["nodes"]["origin"].get("INSERVICE") == 1 and manager["nodes"]["edge"].get("INSERVICE") == edges
 
 
 def plays(url: str) -> None:
