@@ -214,6 +214,15 @@ class Cloud:
 
     needs_state_dir: ClassVar[bool] = False
 
+    # -- lifecycle hooks (the Terraform flow calls them; most clouds need neither) -------------
+    def stale_resources(self, workspace_dir: Path, state_dir: Path) -> list[str]:
+        """Terraform addresses whose instance is gone in a way refresh cannot see; the next plan
+        replaces them (`-replace`). Public clouds' providers notice on refresh: nothing to do."""
+        return []
+
+    def after_destroy(self, workspace_name: str, state_dir: Path) -> None:
+        """Clean up what outlives `terraform destroy` (e.g. tainted resources' processes)."""
+
     def _check(self, cfg: ProviderConfig) -> CheckResult:
         return CheckResult(False, f"no credential check for {self.display}")
 

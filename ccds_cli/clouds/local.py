@@ -34,6 +34,45 @@ class Local(Cloud):
     def _check(self, cfg):
         return CheckResult(True, "no credentials needed")
 
+    def stale_resources(self, workspace_dir, state_dir):
+        """terraform_data nodes whose processes died: refresh cannot see that, so replace them."""
+        import json
+
+        state_file = Path(workspace_dir) / "terraform.tfstate"
+        node_dir = Path(state_dir) / "local" / Path(workspace_dir).name
+        if not state_file.is_file():
+            return []
+        from ccds_cli.localcloud.node import status
+
+        try:
+            state = json.loads(state_file.read_text())
+        except ValueError:
+            return []
+        stale = []
+        for res in state.get("resources", []):
+            if res.get("type") != "terraform_data" or res.get("mode") != "managed":
+                continue
+            prefix = (res["module"] + "." if res.get("module") else "") + f"terraform_data.{res['name']}"
+            for inst in res.get("instances", []):
+                value = ((inst.get("attributes") or {}).get("input") or {}).get("value") or {}
+                name = value.get("name") if isinstance(value, dict) else None
+                if name and inst.get("status") != "tainted" and not status(node_dir, name).get("running"):
+                    stale.append(f'{prefix}["{inst["index_key"]}"]' if "index_key" in inst else prefix)
+        return sorted(stale)
+
+    def after_destroy(self, workspace_name, state_dir):
+        """Stop whatever is still recorded (a tainted node's destroy provisioner never runs) and
+        remove the workspace's node directory, manager database included: nothing survives `down`."""
+        import shutil
+
+        from ccds_cli.localcloud.node import list_nodes, stop
+
+        node_dir = Path(state_dir) / "local" / workspace_name
+        if node_dir.is_dir():
+            for rec in list_nodes(node_dir):
+                stop(node_dir, rec["name"])
+            shutil.rmtree(node_dir, ignore_errors=True)
+
     def _inventory(self, cfg, deployment, regions, state_dir=None):
         """Nodes the local supervisor recorded under `.ccds/<name>/local/<workspace>/`."""
         from ccds_cli.localcloud.node import list_nodes

@@ -33,6 +33,7 @@ def plan_and_apply(dep: Deployment, workspaces: Sequence[Any], out: Any, op: Ope
     registry = ProcessRegistry()
     orch = Orchestrator(workspaces, log_root=dep.logs_dir, secrets=dep.secrets(), parallelism=parallelism,
                         fail_fast=fail_fast, registry=registry, stage_env=dep.control_env)
+    hook_cloud_lifecycle(orch, dep.root)
     with progress_for(out, f"{dep.name}: plan") as progress, forward_signals(registry, progress):
         orch.progress = progress
         for ws in workspaces:
@@ -80,3 +81,23 @@ def workspace_dicts(results: Sequence[WorkspaceResult]) -> list[dict[str, Any]]:
         row.pop("outputs", None)
         rows.append(row)
     return rows
+
+
+def hook_cloud_lifecycle(orch: Orchestrator, state_dir) -> None:
+    """Let each workspace's cloud name resources to recreate and clean up after a destroy."""
+    from ccds_cli import clouds
+
+    def cloud_of(ws):
+        return clouds.get(ws.cloud) if getattr(ws, "cloud", "") in clouds.names() else None
+
+    def replace_for(ws):
+        cloud = cloud_of(ws)
+        return cloud.stale_resources(ws.path, state_dir) if cloud else []
+
+    def after_destroy(ws):
+        cloud = cloud_of(ws)
+        if cloud:
+            cloud.after_destroy(ws.name, state_dir)
+
+    orch.replace_for = replace_for
+    orch.after_destroy = after_destroy

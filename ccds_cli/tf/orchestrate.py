@@ -86,6 +86,10 @@ class Orchestrator:
                     for ws in self.workspaces}
         self.results = {ws.name: WorkspaceResult(ws.name, ws.kind, ws.stage, ws.cloud) for ws in self.workspaces}
         self._planned_ok: set[str] = set()
+        # Hooks from the cloud adapters: resources to recreate because their instance is gone in a
+        # way refresh cannot see, and cleanup once a workspace is destroyed.
+        self.replace_for: Callable[[Workspace], Sequence[str]] | None = None
+        self.after_destroy: Callable[[Workspace], None] | None = None
         for ws in self.workspaces:
             if progress is not None:
                 progress.add(ws.name)
@@ -137,6 +141,9 @@ class Orchestrator:
             if ws.stage > 0:
                 self._tf[ws.name].env.update(env)
 
+    def _replace(self, ws: Workspace, destroy: bool) -> list[str]:
+        return [] if destroy or self.replace_for is None else list(self.replace_for(ws))
+
     def ordered(self) -> list[WorkspaceResult]:
         return [self.results[ws.name] for ws in self.workspaces]
 
@@ -152,7 +159,7 @@ class Orchestrator:
             if run.ok:
                 self._phase(ws.name, "plan")
                 run = tf.plan(DESTROY_PLAN_FILE if destroy else PLAN_FILE, destroy=destroy,
-                              on_event=self._sink(ws.name))
+                              on_event=self._sink(ws.name), replace=self._replace(ws, destroy))
             res.log = str(run.log_path)
             if run.ok:
                 res.planned = (run.changes or Changes()).as_dict()
@@ -180,7 +187,8 @@ class Orchestrator:
                 run = tf.init(on_event=self._sink(ws.name))
                 if run.ok:
                     self._phase(ws.name, "plan")
-                    run = tf.plan(plan_file, destroy=destroy, on_event=self._sink(ws.name))
+                    run = tf.plan(plan_file, destroy=destroy, on_event=self._sink(ws.name),
+                                  replace=self._replace(ws, destroy))
                 res.log = str(run.log_path)
                 if not run.ok:
                     if self._maybe_retry(ws, run, attempt):
@@ -206,6 +214,8 @@ class Orchestrator:
                 res.result = "ok"
                 res.duration = time.monotonic() - started
                 self._collect_outputs(ws, destroy)
+                if destroy and self.after_destroy is not None:
+                    self.after_destroy(ws)
                 self._phase(ws.name, "ok")
                 return
             if not self._maybe_retry(ws, run, attempt):

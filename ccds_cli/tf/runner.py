@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ccds_cli.errors import CcdsError, MissingTool
 from ccds_cli.tf.events import Changes, Diagnostic, Event, parse_line, raw_diagnostic
@@ -146,12 +146,14 @@ class Terraform:
         return result
 
     def plan(self, plan_file: str = "ccds.tfplan", *, destroy: bool = False,
-             on_event: EventCallback | None = None) -> RunResult:
-        """Saved plan with -detailed-exitcode: 0 = no changes, 2 = changes (both succeed)."""
+             on_event: EventCallback | None = None, replace: Sequence[str] = ()) -> RunResult:
+        """Saved plan with -detailed-exitcode: 0 = no changes, 2 = changes (both succeed).
+        `replace`: resource addresses to recreate (instances gone in a way refresh cannot see)."""
         args = ["plan", "-json", "-input=false", "-no-color", f"-out={plan_file}", "-detailed-exitcode",
                 f"-lock-timeout={self.lock_timeout}"]
         if destroy:
             args.append("-destroy")
+        args += [f"-replace={address}" for address in replace]
         result = self._stream("plan-destroy" if destroy else "plan", args, on_event)
         if result.returncode == 2 and not result.errors:
             result.returncode = 0

@@ -1,7 +1,7 @@
 """Issue 4 on the local cloud: `ccds probe` finds the manager from the deployment state and measures a
 stream through origin -> edge; an edge whose nginx is stopped by PID goes FAULT within the heartbeat
 window, new viewers only get the other edge, and `ccds status` says unhealthy (exit 4).
-Also: the next `ccds up` is expected to restart the stopped node (see the xfail below)."""
+Also: the next `ccds up` restarts the stopped node (the local cloud names dead nodes for `-replace`)."""
 
 from __future__ import annotations
 
@@ -99,11 +99,9 @@ def _post_publish(api: str, stream: str) -> dict:
 
 
 class NotRestarted(AssertionError):
-    """The one failure the xfail below expects; any other failure of that test still fails it."""
+    """The specific failure this test guards against (named, so a regression is clear)."""
 
 
-@pytest.mark.xfail(strict=True, raises=NotRestarted, reason="product gap: `ccds up` does not restart a local node whose process "
-                   "died (terraform_data has nothing to refresh, so the plan is empty); see the e2e report")
 def test_up_restarts_a_stopped_edge(deployment):
     dep = deployment
     ok(dep.run("up", "{spec}", "--yes"))
