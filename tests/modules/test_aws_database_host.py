@@ -1,9 +1,9 @@
 """modules/aws control hand-off for real: the AWS provider from the local mirror against moto.
 
 The managers' user_data carries `@@CCDS_DATABASE_HOST@@:@@CCDS_DATABASE_PORT@@` the way ccds
-renders it; after `terraform apply` EC2 must hold the RDS address instead. With
-`control.database.engine = "none"` the plan has no database resource at all and the placeholders
-are emptied.
+renders it; with `control.database.engine = "none"` the plan has no database resource at all and
+the placeholders are emptied. (That an applied control plane's managers hold the RDS address is
+checked in test_aws_moto.py's control apply, which already pays for one RDS create.)
 """
 
 from __future__ import annotations
@@ -111,29 +111,3 @@ def test_engine_none_plans_no_database(tmp_path, moto_url):
     # Known at plan time (nothing to wait for); the provider keeps user_data as its SHA-1.
     assert not manager["after_unknown"].get("user_data")
     assert manager["after"]["user_data"] == hashlib.sha1(_expected("", "").encode()).hexdigest()
-
-
-@pytest.mark.slow
-def test_managers_get_the_rds_address(tmp_path, moto_url):
-    ws, env = _workspace(tmp_path, moto_url, "wp-dbh", "postgres")
-    terraform(["plan", "-no-color", "-out", "pg.plan"], ws, env)
-    plan = json.loads(terraform(["show", "-json", "pg.plan"], ws, env).stdout)
-    changes = {c["address"]: c["change"] for c in plan["resource_changes"]}
-    assert changes['module.ccds.aws_instance.node["manager-0"]']["after_unknown"].get("user_data") is True
-    terraform(["apply", "-no-color", "-auto-approve", "pg.plan"], ws, env)
-    try:
-        endpoints = json.loads(terraform(["output", "-json", "endpoints"], ws, env).stdout)
-        host, port = endpoints["database_host"], endpoints["database_port"]
-        assert host and port
-        ec2 = _ec2(moto_url)
-        (reservation,) = ec2.describe_instances(Filters=[
-            {"Name": "tag:ccds-deployment", "Values": ["wp-dbh"]},
-            {"Name": "instance-state-name", "Values": ["pending", "running"]}])["Reservations"]
-        (instance,) = reservation["Instances"]
-        attr = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
-        user_data = base64.b64decode(attr["UserData"]["Value"]).decode()
-        assert "@@CCDS_" not in user_data
-        assert f"ccds:x@{host}:{port}/ccds" in user_data
-        assert user_data == _expected(host, port)
-    finally:
-        terraform(["destroy", "-no-color", "-auto-approve"], ws, env)

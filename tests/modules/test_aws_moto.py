@@ -23,6 +23,9 @@ MODULE = Path(__file__).resolve().parents[2] / "modules" / "aws"
 REGION = "us-east-1"
 SERVICES = ["ec2", "elbv2", "rds", "route53", "sts", "iam"]
 SECRETS = {"db_password": "s3cret-pass-word", "node_token": "tok-123"}
+MANAGER_UD = ("#cloud-config\nwrite_files:\n- path: /etc/ccds/node.env\n  encoding: b64\n"
+              "  content: @@CCDS_SECRETS_B64@@\nruncmd:\n"
+              "- [ccds, sm, serve, --database-url, 'postgresql+psycopg://ccds:x@@@CCDS_DATABASE_HOST@@:@@CCDS_DATABASE_PORT@@/ccds']\n")
 USER_DATA = "#cloud-config\nwrite_files:\n- path: /etc/ccds/node.env\n  encoding: b64\n  content: @@CCDS_SECRETS_B64@@\n"
 CANONICAL = "099720109477"
 
@@ -244,7 +247,8 @@ def test_control_apply_destroy(tmp_path, moto_url):
          "cidrs": ["10.30.0.0/20"], "description": "postgres from managers"},
     ]
     args = {**_base_args("wp-ctl", "control"), "network_cidr": "10.30.0.0/16",
-            "pools": {"manager": {"role": "manager", "count": 1, "instance_type": "t3.small"}},
+            "pools": {"manager": {"role": "manager", "count": 1, "instance_type": "t3.small",
+                                  "user_data": MANAGER_UD}},
             "firewall_rules": rules,
             "control": {"enabled": True, "api_port": 8080, "database": {"replicas": 2},
                         "dns_zone": "live.example.com", "dns_name": "api"}}
@@ -271,6 +275,11 @@ def test_control_apply_destroy(tmp_path, moto_url):
     assert db["PubliclyAccessible"] is False  # database rules stay inside the VPC
     assert out["endpoints"]["database_host"] == db["Endpoint"]["Address"]
     assert out["endpoints"]["database_port"] == str(db["Endpoint"]["Port"])
+    # the managers' bootstrap names the database the module created (no placeholder left)
+    attr = ec2.describe_instance_attribute(InstanceId=inst["InstanceId"], Attribute="userData")
+    user_data = base64.b64decode(attr["UserData"]["Value"]).decode()
+    assert "@@CCDS_" not in user_data
+    assert f"ccds:x@{db['Endpoint']['Address']}:{db['Endpoint']['Port']}/ccds" in user_data
 
     records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
     (alias,) = [r for r in records if r["Type"] == "A"]
