@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ccds_cli import __version__, clouds, engines
+from ccds_cli.clouds.base import ModuleCall
 from ccds_cli.engines.base import BootstrapContext
 from ccds_cli.engines.cloudinit import SECRETS_PLACEHOLDER, tf_escape
 from ccds_cli.paths import modules_dir
@@ -71,10 +71,10 @@ def render(loaded, plan: DeploymentPlan, out_dir: Path) -> list[RenderedWorkspac
     """Write one directory per workspace under `out_dir`; return them in apply order."""
     spec = loaded.spec
     out_dir.mkdir(parents=True, exist_ok=True)
-    local_root = out_dir.parent / "local"
+    node_root = out_dir.parent / "local"
     rendered = []
     control_index = 0
-    local_calls = 0  # each local module call gets its own block of loopback ports
+    calls: dict[str, int] = {}  # module calls per cloud so far (the local cloud gives each its ports)
     for ws in plan.workspaces:
         cloud = clouds.get(ws.cloud)
         cfg = spec.providers[ws.provider_alias]
@@ -85,10 +85,10 @@ def render(loaded, plan: DeploymentPlan, out_dir: Path) -> list[RenderedWorkspac
         for key in ws.region_keys:
             name = module_workspace_name(ws, key, control_index)
             tags = dict(tags_base, **{"ccds-workspace": name})
-            settings = dict(cloud.module_settings(cfg, ws.cloud_region))
-            if cloud.name == "local":
-                settings.update(_local_settings(spec, ws, key, cfg, local_root, local_calls, plan.engine))
-                local_calls += 1
+            ctx = ModuleCall(spec, ws.name, key, ws.provider_alias, plan.engine, node_root,
+                             calls.get(cloud.name, 0))
+            calls[cloud.name] = ctx.index + 1
+            settings = cloud.call_settings(cfg, ws.cloud_region, ctx)
             modules[key] = {
                 "source": f"./modules/{cloud.name}",
                 "deployment": spec.name,
@@ -144,33 +144,6 @@ def _root(spec, ws: WorkspacePlan, cloud, cfg, modules: dict[str, Any]) -> dict[
     return root
 
 
-LOCAL_PORT_BLOCK = 400  # one local module call uses at most 100 ports per pool, 4 pools
-
-
-def _local_settings(spec, ws: WorkspacePlan, key: str, cfg, local_root: Path, call_index: int,
-                    engine: str) -> dict[str, str]:
-    """What modules/local reads: where nodes live, their ports, and what their agents report."""
-    from ccds_cli.errors import BadInput
-
-    base_port = cfg.base_port + LOCAL_PORT_BLOCK * call_index
-    if base_port + LOCAL_PORT_BLOCK > 32768:
-        raise BadInput(f"too many local workspaces for base_port {cfg.base_port}: ports would reach the "
-                       "kernel's ephemeral range (32768+)", hint="lower providers.<alias>.base_port")
-    settings = {
-        "state_dir": str((local_root / ws.name).resolve()),
-        "python": sys.executable,
-        "base_port": str(base_port),
-        "manager_url": "${var.manager_url}",
-        "engine": engine,
-        "provider": ws.provider_alias,
-        "heartbeat_timeout": "6",
-    }
-    if key != "control":
-        for role, pool in spec.regions[key].pools.items():
-            settings[f"capacity_{role}"] = str(pool.capacity)
-    return settings
-
-
 def _control(ws: WorkspacePlan, spec) -> dict[str, Any]:
     ctl = spec.control
     info = ws.control or {}
@@ -197,7 +170,7 @@ def _pools(loaded, plan, ws: WorkspacePlan, key: str, cloud, cfg) -> dict[str, A
             itype = (spec.control.database.instance_type if role == "database" else spec.control.instance_type) \
                 or cloud.default_instance_type
             pools[role] = {"role": role, "count": count, "instance_type": itype, "image": "", "disk_gb": 30,
-                           "user_data": "" if cloud.name == "local" else _control_user_data(role, spec, ws)}
+                           "user_data": _control_user_data(role, spec, ws) if cloud.uses_cloud_init else ""}
             continue
         pool = spec.regions[key].pools[role]
         itype = instance_type_for(spec, key, role, cloud.name)
@@ -206,7 +179,8 @@ def _pools(loaded, plan, ws: WorkspacePlan, key: str, cloud, cfg) -> dict[str, A
             "image": pool.image if (pool.image and cloud.name == clouds.get(
                 spec.providers[spec.regions[key].placement.split("/")[0]].cloud).name) else "",
             "disk_gb": pool.disk_gb,
-            "user_data": "" if cloud.name == "local" else _node_user_data(spec, ws, key, role, cloud, cfg, pool.capacity),
+            "user_data": (_node_user_data(spec, ws, key, role, cloud, cfg, pool.capacity)
+                          if cloud.uses_cloud_init else ""),
         }
     return pools
 

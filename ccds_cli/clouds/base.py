@@ -78,6 +78,19 @@ class InstanceInfo:
     cloud_state: str = ""  # the cloud's own word for the state
 
 
+@dataclass(frozen=True)
+class ModuleCall:
+    """Where a module call sits in a render: what `call_settings` may need beyond the alias."""
+
+    spec: Any
+    workspace: str  # ccds workspace directory name
+    region_key: str  # spec region key, or "control"
+    provider_alias: str
+    engine: str
+    node_root: Path  # `.ccds/<name>/local`: where machine-local clouds keep their nodes
+    index: int  # how many calls of this cloud came before this one in the render
+
+
 @functools.cache
 def _data(filename: str) -> dict[str, Any]:
     with open(DATA_DIR / filename, encoding="utf-8") as fh:
@@ -168,6 +181,15 @@ class Cloud:
         return None
 
     # -- rendering ---------------------------------------------------------------------------
+    # Nodes bootstrap from cloud-init user data rendered by the engine; False for clouds whose
+    # module starts nodes itself (the local cloud).
+    uses_cloud_init: ClassVar[bool] = True
+
+    def call_settings(self, cfg: ProviderConfig, region: str, ctx: "ModuleCall") -> dict[str, str]:
+        """The module's `settings` for one module call. Most clouds need only the alias
+        (`module_settings`); clouds that run on this machine also need the call's context."""
+        return self.module_settings(cfg, region)
+
     def provider_block(self, cfg: ProviderConfig, region: str, tags: dict[str, str]) -> dict[str, Any]:
         """Arguments of the Terraform `provider` block (never credentials)."""
         return {}

@@ -30,6 +30,32 @@ class Local(Cloud):
     }
 
     needs_state_dir = True
+    uses_cloud_init = False
+    PORT_BLOCK = 400  # one module call uses at most 100 ports per pool, 4 pools
+
+    def call_settings(self, cfg, region, ctx):
+        """What modules/local reads: where nodes live, their ports, and what their agents report."""
+        import sys
+
+        from ccds_cli.errors import BadInput
+
+        base_port = cfg.base_port + self.PORT_BLOCK * ctx.index  # each call gets its own port block
+        if base_port + self.PORT_BLOCK > 32768:
+            raise BadInput(f"too many local workspaces for base_port {cfg.base_port}: ports would reach the "
+                           "kernel's ephemeral range (32768+)", hint="lower providers.<alias>.base_port")
+        settings = {
+            "state_dir": str((ctx.node_root / ctx.workspace).resolve()),
+            "python": sys.executable,
+            "base_port": str(base_port),
+            "manager_url": "${var.manager_url}",
+            "engine": ctx.engine,
+            "provider": ctx.provider_alias,
+            "heartbeat_timeout": "6",
+        }
+        if ctx.region_key != "control":
+            for role, pool in ctx.spec.regions[ctx.region_key].pools.items():
+                settings[f"capacity_{role}"] = str(pool.capacity)
+        return settings
 
     def _check(self, cfg):
         return CheckResult(True, "no credentials needed")
