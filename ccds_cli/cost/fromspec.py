@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-import math
 
 from ccds_cli import clouds
+from ccds_cli.geo import distance_km
 from ccds_cli.cost.catalog import HOURS_IN_MONTH, catalog
 from ccds_cli.cost.model import (CostInputs, ManagedDatabase, NodeGroup, Placement, egress_gb, egress_lines,
                                  compute_lines, estimate)
@@ -147,9 +147,7 @@ def estimate_spec(spec, *, events: bool = False, compare: bool = False, plan=Non
 # -- --compare -------------------------------------------------------------------------------
 
 def _distance_km(a, b) -> float:
-    lat1, lon1, lat2, lon2 = map(math.radians, (a.lat, a.lon, b.lat, b.lon))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 6371.0 * 2 * math.asin(math.sqrt(min(1.0, h)))
+    return distance_km((a.lat, a.lon), (b.lat, b.lon))
 
 
 @functools.lru_cache(maxsize=4096)

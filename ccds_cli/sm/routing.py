@@ -14,8 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ccds_cli.sm.geo import distance_km
-from ccds_cli.sm.store import NoCapacity, NotFound, Store, nodes_t, res_t, streams_t
+from ccds_cli.geo import distance_km
+from ccds_cli.sm.store import NoCapacity, NotFound, Store, nodes_t, streams_t
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
