@@ -89,18 +89,21 @@ def node_user_data(engine: str, role: str, ctx: BootstrapContext, *, files: dict
         "systemctl daemon-reload",
         f"systemctl enable --now {service}.service ccds-agent.service",
     ]
-    write_files = [
-        {"path": "/etc/ccds/node.env", "permissions": "0600", "encoding": "b64", "content": SECRETS_PLACEHOLDER},
-        {"path": "/etc/ccds/agent.env", "permissions": "0644",
-         "content": "".join(f"{k}={v}\n" for k, v in agent_env.items())},
-    ]
-    write_files += [{"path": p, "permissions": "0644", "content": c} for p, c in files.items()]
-    write_files.append({"path": "/usr/local/sbin/ccds-bootstrap", "permissions": "0755",
-                        "content": "\n".join(script) + "\n"})
-    doc = {"write_files": write_files, "runcmd": [["/usr/local/sbin/ccds-bootstrap"]]}
-    text = "#cloud-config\n" + yaml.dump(doc, Dumper=_DUMPER, sort_keys=False, default_flow_style=False,
-                                        width=_NO_FOLD)
+    written = [{"path": "/etc/ccds/agent.env", "permissions": "0644",
+                "content": "".join(f"{k}={v}\n" for k, v in agent_env.items())}]
+    written += [{"path": p, "permissions": "0644", "content": c} for p, c in files.items()]
+    text = cloud_config(written, "\n".join(script) + "\n")
     return tf_escape(text).replace(MANAGER_PLACEHOLDER, "${var.manager_url}")
+
+
+def cloud_config(files: list[dict], script: str) -> str:
+    """The cloud-config every ccds VM gets: the secrets file, `files`, and the bootstrap script run once."""
+    write_files = [{"path": "/etc/ccds/node.env", "permissions": "0600", "encoding": "b64",
+                    "content": SECRETS_PLACEHOLDER}, *files,
+                   {"path": "/usr/local/sbin/ccds-bootstrap", "permissions": "0755", "content": script}]
+    doc = {"write_files": write_files, "runcmd": [["/usr/local/sbin/ccds-bootstrap"]]}
+    return "#cloud-config\n" + yaml.dump(doc, Dumper=_DUMPER, sort_keys=False, default_flow_style=False,
+                                         width=_NO_FOLD)
 
 
 def tf_escape(text: str) -> str:

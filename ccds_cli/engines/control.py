@@ -8,22 +8,13 @@ with the address of the database it creates; other control placements get the pr
 
 from __future__ import annotations
 
-import yaml
 
-from ccds_cli.engines.cloudinit import SECRETS_PLACEHOLDER
+from ccds_cli.engines.cloudinit import cloud_config
 
 DB_HOST_PLACEHOLDER = "@@CCDS_DATABASE_HOST@@"
 DB_PORT_PLACEHOLDER = "@@CCDS_DATABASE_PORT@@"
 DB_HOST_VAR = "@@CCDS_DATABASE_HOST_VAR@@"
 DB_PORT_VAR = "@@CCDS_DATABASE_PORT_VAR@@"
-
-
-def _cloud_config(files: list[dict], script: str) -> str:
-    files = [{"path": "/etc/ccds/node.env", "permissions": "0600", "encoding": "b64",
-              "content": SECRETS_PLACEHOLDER}] + files
-    files.append({"path": "/usr/local/sbin/ccds-bootstrap", "permissions": "0755", "content": script})
-    doc = {"write_files": files, "runcmd": [["/usr/local/sbin/ccds-bootstrap"]]}
-    return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False, width=1000)
 
 
 def manager_user_data(spec, ws, ccds_version: str) -> str:
@@ -60,7 +51,7 @@ UNIT
 systemctl daemon-reload
 systemctl enable --now ccds-sm.service
 """
-    return _cloud_config([], script)
+    return cloud_config([], script)
 
 
 def database_user_data(spec) -> str:
@@ -84,4 +75,4 @@ END \\$\\$;
 SQL
 su postgres -c "createdb -O ccds ccds" || true
 """
-    return _cloud_config([], script)
+    return cloud_config([], script)
