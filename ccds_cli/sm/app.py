@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 
 from ccds_cli import __version__
 from ccds_cli.sm.leader import Leader
-from ccds_cli.sm.routes import events, health, nodes, streams
+from ccds_cli.sm.pgasync import AsyncPgPool
+from ccds_cli.sm.routes import events, health, nodes, sources, streams
 from ccds_cli.sm.settings import Settings
 from ccds_cli.sm.store import NoCapacity, Store, StoreError
 
@@ -31,6 +32,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         finally:
             leader.stop()
             app.state.http.close()
+            if app.state.pg_pool is not None:
+                await app.state.pg_pool.close()
 
     app = FastAPI(title="ccds stream manager", version=__version__, lifespan=lifespan,
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
@@ -38,6 +41,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.store = store
     app.state.leader = leader
     app.state.http = httpx.Client()
+    app.state.pg_pool = AsyncPgPool(settings.database_url) if store.postgres else None
 
     @app.exception_handler(StoreError)
     async def _store_error(_: Request, exc: StoreError):
@@ -52,6 +56,6 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         return JSONResponse({"detail": "database unavailable, retry"}, status_code=503,
                             headers={"Retry-After": str(settings.retry_after)})
 
-    for router in (nodes.router, streams.router, events.router, health.router):
+    for router in (nodes.router, streams.router, events.router, health.router, sources.router):
         app.include_router(router, prefix="/api/v1")
     return app

@@ -102,9 +102,16 @@ def _v2_reserved_counter(op: Operations) -> None:
     op.execute("UPDATE nodes SET reserved = (SELECT count(*) FROM reservations r WHERE r.node_id = nodes.id)")
 
 
+def _v3_edge_pick_index(op: Operations) -> None:
+    """Subscribe picks the least-loaded edge of a region: index the columns its WHERE names first."""
+    op.create_index("ix_nodes_role_state_region", "nodes", ["role", "state", "region"])
+    op.drop_index("ix_nodes_role_state", table_name="nodes")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Operations], None]]] = [
     (1, "initial schema: nodes, streams, reservations, events, leases", _v1_initial),
     (2, "nodes.reserved: open viewer reservations per node", _v2_reserved_counter),
+    (3, "index nodes (role, state, region) for the subscribe pick", _v3_edge_pick_index),
 ]
 
 _VERSION_TABLE = sa.Table(

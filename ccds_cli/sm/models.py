@@ -23,7 +23,7 @@ class Node(Base):
 
     __tablename__ = "nodes"
     __table_args__ = (UniqueConstraint("deployment", "name", name="uq_nodes_deployment_name"),
-                      Index("ix_nodes_role_state", "role", "state"))
+                      Index("ix_nodes_role_state_region", "role", "state", "region"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     deployment: Mapped[str] = mapped_column(String(64))

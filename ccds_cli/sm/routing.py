@@ -123,19 +123,54 @@ def _publish_answer(c: dict, sid: int, app: str, name: str) -> dict:
             "urls": stream_urls(c["endpoints"], app, name)}
 
 
-# The subscribe path is the hot one: portable hand-written SQL run on the DBAPI cursor of the
-# transaction's connection. SQLAlchemy's statement and result machinery costs more than the
-# queries themselves here (measured: ~3x), and nothing else in the manager needs that speed.
+# The subscribe path is the hot one: portable hand-written SQL run on a DBAPI cursor. SQLAlchemy's
+# statement and result machinery costs more than the queries themselves here (measured: ~3x).
+# The fast path asks the database to pick, take and record in as few statements as it can; when it
+# finds nothing (unknown stream, origin down, region full, or a lat/lon to rank by) the general path
+# below decides with the full ranking and the right error.
+_EDGE_FILTER = ("role = 'edge' AND state = 'INSERVICE' AND last_heartbeat >= :fresh"
+                " AND subscribers + reserved < capacity")
+_EDGE_ORDER = " ORDER BY CAST(subscribers + reserved AS FLOAT) / capacity, name"
+_ANSWER_COLS = "id, name, region, provider, engine, public_host, private_host, endpoints"
 _STREAM_SQL = ("SELECT s.id, n.state, n.last_heartbeat, n.name FROM streams s LEFT JOIN nodes n"
                " ON n.id = s.origin_node_id WHERE s.deployment = :scope AND s.app = :app AND s.name = :name")
-_TAKE_SQL = ("UPDATE nodes SET reserved = reserved + 1 WHERE id = :id AND state = 'INSERVICE'"
-             " AND last_heartbeat >= :fresh AND subscribers + reserved < capacity")
 _RESERVE_SQL = ("INSERT INTO reservations (node_id, stream_id, created_at, expires_at)"
                 " VALUES (:node, :stream, :now, :until) RETURNING id")
+
+
+def _scope_sql(region: bool, deployment: bool) -> str:
+    return (" AND region = :region" if region else "") + (" AND deployment = :dep" if deployment else "")
+
+
+def _fast_sqlite(region: bool, deployment: bool) -> str:
+    """SQLite: one UPDATE takes a slot on the least-loaded edge (the writer lock makes it atomic)."""
+    pick = f"SELECT id FROM nodes WHERE {_EDGE_FILTER}{_scope_sql(region, deployment)}{_EDGE_ORDER} LIMIT 1"
+    return (f"UPDATE nodes SET reserved = reserved + 1 WHERE id = ({pick}) AND {_EDGE_FILTER}"
+            f" RETURNING {_ANSWER_COLS}")
+
+
+def _fast_postgres(region: bool, deployment: bool) -> str:
+    """PostgreSQL: check the stream, pick (skipping rows another manager is updating), take, record: one
+    statement in autocommit, so one round trip. The UPDATE re-checks capacity on the latest row."""
+    n_cols = ", ".join(f"n.{c.strip()}" for c in _ANSWER_COLS.split(","))
+    return (
+        "WITH s AS (SELECT s.id, o.name AS origin FROM streams s JOIN nodes o ON o.id = s.origin_node_id"
+        " WHERE s.deployment = :scope AND s.app = :app AND s.name = :name AND o.state = 'INSERVICE'"
+        " AND o.last_heartbeat >= :fresh),"
+        f" pick AS (SELECT id FROM nodes WHERE EXISTS (SELECT 1 FROM s) AND {_EDGE_FILTER}"
+        f"{_scope_sql(region, deployment)}{_EDGE_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED),"
+        " took AS (UPDATE nodes n SET reserved = n.reserved + 1 FROM pick WHERE n.id = pick.id"
+        f" AND n.subscribers + n.reserved < n.capacity RETURNING {n_cols}),"
+        " res AS (INSERT INTO reservations (node_id, stream_id, created_at, expires_at)"
+        " SELECT took.id, s.id, :now, :until FROM took, s RETURNING id)"
+        f" SELECT {', '.join('took.' + c.strip() for c in _ANSWER_COLS.split(','))}, s.origin, res.id"
+        " FROM took, s, res")
+
+
+_TAKE_SQL = f"UPDATE nodes SET reserved = reserved + 1 WHERE id = :id AND {_EDGE_FILTER}"
 # PostgreSQL: take the slot and record the reservation in one round trip (a data-modifying CTE).
 _TAKE_AND_RESERVE_PG = (
-    "WITH took AS (UPDATE nodes SET reserved = reserved + 1 WHERE id = :id AND state = 'INSERVICE'"
-    " AND last_heartbeat >= :fresh AND subscribers + reserved < capacity RETURNING id)"
+    f"WITH took AS (UPDATE nodes SET reserved = reserved + 1 WHERE id = :id AND {_EDGE_FILTER} RETURNING id)"
     " INSERT INTO reservations (node_id, stream_id, created_at, expires_at)"
     " SELECT id, :stream, :now, :until FROM took RETURNING id")
 _EDGE_COLS = ("id", "name", "region", "provider", "engine", "public_host", "private_host", "endpoints", "capacity",
@@ -144,27 +179,37 @@ _PARAM = re.compile(r":([a-z]+)")
 _converted: dict[tuple[str, str], str] = {}
 
 
-def _cursor(conn: sa.Connection, sql: str, params: dict):
-    """Run `sql` (with :name parameters) on the raw DBAPI cursor, in the current transaction."""
-    key = (conn.dialect.paramstyle, sql)
+def _run_sql(paramstyle: str, sql: str) -> str:
+    """`sql` written with :name parameters, in the driver's parameter style (cached)."""
+    key = (paramstyle, sql)
     if key not in _converted:
-        _converted[key] = _PARAM.sub(r"%(\1)s", sql) if conn.dialect.paramstyle == "pyformat" else sql
-    cur = conn.connection.dbapi_connection.cursor()
-    cur.execute(_converted[key], params)
+        _converted[key] = _PARAM.sub(r"%(\1)s", sql) if paramstyle == "pyformat" else sql
+    return _converted[key]
+
+
+def _run(cur, paramstyle: str, sql: str, params: dict):
+    """Execute `sql` on a DBAPI cursor of either database."""
+    cur.execute(_run_sql(paramstyle, sql), params)
     return cur
+
+
+def _cursor(conn: sa.Connection, sql: str, params: dict):
+    """Run `sql` on the raw DBAPI cursor of an SQLAlchemy connection, in its current transaction."""
+    return _run(conn.connection.dbapi_connection.cursor(), conn.dialect.paramstyle, sql, params)
 
 
 def _edges_sql(region: bool, deployment: bool, limited: bool) -> str:
     sql = ("SELECT id, name, region, provider, engine, public_host, private_host, endpoints, capacity, lat, lon,"
-           " subscribers + reserved AS load FROM nodes WHERE role = 'edge' AND state = 'INSERVICE'"
-           " AND last_heartbeat >= :fresh AND subscribers + reserved < capacity")
-    sql += " AND region = :region" if region else ""
-    sql += " AND deployment = :dep" if deployment else ""
-    return sql + (" ORDER BY CAST(subscribers + reserved AS FLOAT) / capacity, name LIMIT 4" if limited else "")
+           f" subscribers + reserved AS load FROM nodes WHERE {_EDGE_FILTER}{_scope_sql(region, deployment)}")
+    return sql + (_EDGE_ORDER + " LIMIT 4" if limited else "")
+
+
+def _endpoints(value) -> dict:
+    return json.loads(value) if isinstance(value, str) else value  # SQLite hands JSON back as text
 
 
 def _edges(conn: sa.Connection, store: Store, region: str | None, limit: bool) -> list[dict]:
-    """INSERVICE edges with a free slot; with `limit`, the 4 least loaded (the common, fast path)."""
+    """INSERVICE edges with a free slot; with `limit`, the 4 least loaded."""
     params = {"fresh": store.fresh_after()}
     if region:
         params["region"] = region
@@ -173,8 +218,7 @@ def _edges(conn: sa.Connection, store: Store, region: str | None, limit: bool) -
     cur = _cursor(conn, _edges_sql(bool(region), bool(store.deployment), limit), params)
     rows = [dict(zip(_EDGE_COLS, r)) for r in cur.fetchall()]
     for r in rows:
-        if isinstance(r["endpoints"], str):  # SQLite hands JSON back as text; psycopg decodes it
-            r["endpoints"] = json.loads(r["endpoints"])
+        r["endpoints"] = _endpoints(r["endpoints"])
     return rows
 
 
@@ -190,6 +234,52 @@ def _edge_order(conn: sa.Connection, store: Store, region: str | None, lat: floa
             yield c
 
 
+def _answer(app: str, name: str, row, origin: str, rid: int, until: float) -> dict[str, Any]:
+    node = dict(zip(("id", "name", "region", "provider", "engine", "public_host", "private_host"), row))
+    return {"app": app, "stream": name, "node": node, "origin": origin,
+            "urls": stream_urls(_endpoints(row[7]), app, name), "reservation": rid, "reserved_until": until}
+
+
+def _fast_params(store: Store, app: str, name: str, region: str | None, now: float, fresh: float,
+                 until: float) -> dict:
+    params = {"scope": store.stream_scope, "app": app, "name": name, "fresh": fresh, "now": now, "until": until}
+    if region:
+        params["region"] = region
+    if store.deployment:
+        params["dep"] = store.deployment
+    return params
+
+
+def _fast_subscribe(store: Store, app: str, name: str, region: str | None, now: float, fresh: float,
+                    until: float) -> dict[str, Any] | None:
+    """SQLite's common case in three statements; None sends the caller the long way."""
+    params = _fast_params(store, app, name, region, now, fresh, until)
+    with store.hot() as (cur, style):
+        stream = _run(cur, style, _STREAM_SQL, params).fetchone()
+        if stream is None or stream[1] != "INSERVICE" or stream[2] < fresh:
+            return None
+        row = _run(cur, style, _fast_sqlite(bool(region), bool(store.deployment)), params).fetchone()
+        if row is None:
+            return None
+        rid = _run(cur, style, _RESERVE_SQL, {"node": row[0], "stream": stream[0], "now": now,
+                                              "until": until}).fetchone()[0]
+        return _answer(app, name, row, stream[3], rid, until)
+
+
+async def subscribe_async(store: Store, pool, app: str, name: str, region: str | None = None,
+                          lat: float | None = None, lon: float | None = None) -> dict[str, Any] | None:
+    """PostgreSQL's common case: one statement on an async connection. None: ask `subscribe` (in a thread)."""
+    if not (region or lat is None or lon is None):
+        return None
+    now, fresh = store.clock(), store.fresh_after()
+    until = now + store.settings.reservation_ttl
+    sql = _run_sql("pyformat", _fast_postgres(bool(region), bool(store.deployment)))
+    async with pool.cursor() as cur:
+        await cur.execute(sql, _fast_params(store, app, name, region, now, fresh, until))
+        row = await cur.fetchone()
+    return None if row is None else _answer(app, name, row[:8], row[8], row[9], until)
+
+
 def subscribe(store: Store, app: str, name: str, region: str | None = None, lat: float | None = None,
               lon: float | None = None) -> dict[str, Any]:
     """Pick an INSERVICE edge with a free viewer slot and reserve that slot.
@@ -200,6 +290,10 @@ def subscribe(store: Store, app: str, name: str, region: str | None = None, lat:
     """
     now, ttl = store.clock(), store.settings.reservation_ttl
     fresh = store.fresh_after()
+    if not store.postgres and (region or lat is None or lon is None):
+        fast = _fast_subscribe(store, app, name, region, now, fresh, now + ttl)
+        if fast is not None:
+            return fast
     with store.tx() as conn:
         stream = _cursor(conn, _STREAM_SQL, {"scope": store.stream_scope, "app": app, "name": name}).fetchone()
         if stream is None:

@@ -47,6 +47,10 @@ class Invalid(StoreError):
     status = 400
 
 
+class DatabaseUnavailable(NoCapacity):
+    """The database connection broke mid-request: transient, the client retries after Retry-After."""
+
+
 def make_engine(url: str) -> sa.Engine:
     """SQLite in WAL mode (readers never wait for the writer); PostgreSQL with a pre-pinged pool."""
     if url.startswith("sqlite"):
@@ -83,11 +87,15 @@ class Store:
         # Streams are keyed by the manager's deployment; a manager started without one keeps one registry.
         self.stream_scope = settings.deployment or "default"
         self._coords_cache: tuple[float, dict] = (0.0, {})
+        self._hot_conn = None  # SQLite: the subscribe path's own connection, used under the writer lock
 
     def migrate(self) -> list[int]:
         return migrations.upgrade(self.engine)
 
     def close(self) -> None:
+        if self._hot_conn is not None:
+            self._hot_conn.close()
+            self._hot_conn = None
         self.engine.dispose()
 
     @contextlib.contextmanager
@@ -99,6 +107,25 @@ class Store:
         else:
             with self._writer, self.engine.begin() as conn:
                 yield conn
+
+    @contextlib.contextmanager
+    def hot(self) -> Iterator[tuple[Any, str]]:
+        """SQLite's subscribe fast path: a raw cursor on one kept connection, under the writer lock.
+
+        No pool checkout and no SQLAlchemy transaction object: committed at the end, rolled back on
+        error. (PostgreSQL's fast path runs on async connections instead, see `pgasync`.)
+        """
+        assert self._writer is not None, "the hot connection is SQLite's"
+        with self._writer:
+            if self._hot_conn is None:
+                self._hot_conn = self.engine.raw_connection()
+            raw = self._hot_conn.dbapi_connection
+            try:
+                yield raw.cursor(), self.engine.dialect.paramstyle
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                raise
 
     def read(self) -> sa.Connection:
         return self.engine.connect()

@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from ccds_cli.sm.store import Store
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
+    """Async so FastAPI calls it on the event loop instead of handing it to a worker thread."""
     return request.app.state.store
 
 
