@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator
 
 from ccds_cli.clouds import _tags
 from ccds_cli.clouds._lazy import require
@@ -12,8 +15,17 @@ from ccds_cli.clouds.base import CheckResult, Cloud, InstanceInfo, ProviderConfi
 _FIX_TOKEN = "create a token at https://cloud.digitalocean.com/account/api/tokens and export DIGITALOCEAN_TOKEN"
 
 
+def _key_id(value: str) -> str:
+    if not re.fullmatch(r"[0-9]+|[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){15}", value):
+        raise ValueError(f"expected a numeric SSH key ID or an MD5 fingerprint (aa:bb:...:ff), got {value!r}")
+    return value
+
+
 class DigitalOceanProvider(ProviderConfig):
     cloud: Literal["digitalocean"]
+    # IDs or fingerprints of SSH keys already in the account. DigitalOcean refuses to register the same
+    # public key twice, so a second workspace (or a key added by hand) must reuse the existing one.
+    ssh_key_ids: list[Annotated[str, AfterValidator(_key_id)]] = []
 
 
 class DigitalOcean(Cloud):
@@ -25,6 +37,9 @@ class DigitalOcean(Cloud):
     credential_env = ("DIGITALOCEAN_TOKEN",)
     default_instance_type = "c-4"
     state_map = {"new": "pending", "active": "running", "off": "stopped", "archive": "terminated"}
+
+    def module_settings(self, cfg, region):
+        return {"ssh_key_ids": ",".join(cfg.ssh_key_ids)} if cfg.ssh_key_ids else {}
 
     def _token(self) -> str:
         # The Terraform provider also reads DIGITALOCEAN_ACCESS_TOKEN; accept both.

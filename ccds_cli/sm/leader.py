@@ -84,3 +84,4 @@ class Leader:
         self.store.renew_lease("leader", self.settings.instance_id, ttl=max(2.0, 4 * self.settings.leader_poll))
         self.faults_detected += len(self.store.detect_faults())
         self.store.purge_reservations()
+        self.store.checkpoint()

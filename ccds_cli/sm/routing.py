@@ -131,6 +131,8 @@ def _publish_answer(c: dict, sid: int, app: str, name: str) -> dict:
 _EDGE_FILTER = ("role = 'edge' AND state = 'INSERVICE' AND last_heartbeat >= :fresh"
                 " AND subscribers + reserved < capacity")
 _EDGE_ORDER = " ORDER BY CAST(subscribers + reserved AS FLOAT) / capacity, name"
+# Ties break by name in code-point order, as SQLite and Python sort; it also spares PostgreSQL a locale compare.
+_EDGE_ORDER_PG = _EDGE_ORDER + ' COLLATE "C"'
 _ANSWER_COLS = "id, name, region, provider, engine, public_host, private_host, endpoints"
 _STREAM_SQL = ("SELECT s.id, n.state, n.last_heartbeat, n.name FROM streams s LEFT JOIN nodes n"
                " ON n.id = s.origin_node_id WHERE s.deployment = :scope AND s.app = :app AND s.name = :name")
@@ -158,7 +160,7 @@ def _fast_postgres(region: bool, deployment: bool) -> str:
         " WHERE s.deployment = :scope AND s.app = :app AND s.name = :name AND o.state = 'INSERVICE'"
         " AND o.last_heartbeat >= :fresh),"
         f" pick AS (SELECT id FROM nodes WHERE EXISTS (SELECT 1 FROM s) AND {_EDGE_FILTER}"
-        f"{_scope_sql(region, deployment)}{_EDGE_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED),"
+        f"{_scope_sql(region, deployment)}{_EDGE_ORDER_PG} LIMIT 1 FOR UPDATE SKIP LOCKED),"
         " took AS (UPDATE nodes n SET reserved = n.reserved + 1 FROM pick WHERE n.id = pick.id"
         f" AND n.subscribers + n.reserved < n.capacity RETURNING {n_cols}),"
         " res AS (INSERT INTO reservations (node_id, stream_id, created_at, expires_at)"
@@ -198,10 +200,10 @@ def _cursor(conn: sa.Connection, sql: str, params: dict):
     return _run(conn.connection.dbapi_connection.cursor(), conn.dialect.paramstyle, sql, params)
 
 
-def _edges_sql(region: bool, deployment: bool, limited: bool) -> str:
+def _edges_sql(region: bool, deployment: bool, limited: bool, postgres: bool) -> str:
     sql = ("SELECT id, name, region, provider, engine, public_host, private_host, endpoints, capacity, lat, lon,"
            f" subscribers + reserved AS load FROM nodes WHERE {_EDGE_FILTER}{_scope_sql(region, deployment)}")
-    return sql + (_EDGE_ORDER + " LIMIT 4" if limited else "")
+    return sql + ((_EDGE_ORDER_PG if postgres else _EDGE_ORDER) + " LIMIT 4" if limited else "")
 
 
 def _endpoints(value) -> dict:
@@ -215,7 +217,7 @@ def _edges(conn: sa.Connection, store: Store, region: str | None, limit: bool) -
         params["region"] = region
     if store.deployment:
         params["dep"] = store.deployment
-    cur = _cursor(conn, _edges_sql(bool(region), bool(store.deployment), limit), params)
+    cur = _cursor(conn, _edges_sql(bool(region), bool(store.deployment), limit, store.postgres), params)
     rows = [dict(zip(_EDGE_COLS, r)) for r in cur.fetchall()]
     for r in rows:
         r["endpoints"] = _endpoints(r["endpoints"])

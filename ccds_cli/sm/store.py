@@ -61,6 +61,9 @@ def make_engine(url: str) -> sa.Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # No checkpoint inside a commit (it would fsync on the request path, measured as 50-400 ms
+            # p99 stalls): the leader runs a passive checkpoint each tick instead (`Store.checkpoint`).
+            cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         return engine
@@ -418,6 +421,13 @@ class Store:
                 conn.execute(sa.select(nodes_t.c.id).where(nodes_t.c.id == node_id).with_for_update()).first()
                 total += self._drop_reservations(conn, node_id, res_t.c.expires_at <= now)
         return total
+
+    def checkpoint(self) -> None:
+        """SQLite: copy the WAL back into the database without blocking writers (leader's background work)."""
+        if self.postgres:
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def renew_lease(self, name: str, holder: str, ttl: float) -> None:
         """Advertise the current leader (the lock itself is the advisory lock / the single process)."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ccds_cli.clouds.digitalocean import DigitalOcean, DigitalOceanProvider
 from fakeapi import FakeApi, paged
 
+REPO_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TOKEN = "dop_v1_test"
 CFG = DigitalOceanProvider(cloud="digitalocean")
 
@@ -105,3 +108,39 @@ def test_inventory_auth_failure_is_a_ccds_error(api, monkeypatch):
     monkeypatch.setenv("DIGITALOCEAN_TOKEN", "wrong")
     with pytest.raises(CcdsError, match="DigitalOcean inventory failed"):
         DigitalOcean(endpoint=api.url).inventory(CFG, "watch", ["nyc3"])
+
+
+def _do_spec(tmp_path, keys: str) -> Path:
+    src = (REPO_EXAMPLES / "eight-clouds.yaml").read_text()
+    spec = tmp_path / "eight.yaml"
+    spec.write_text(src.replace("do-main:     {cloud: digitalocean}", f"do-main:     {{cloud: digitalocean, ssh_key_ids: {keys}}}"))
+    assert spec.read_text() != src
+    return spec
+
+
+def test_ssh_key_ids_reach_the_module_settings(tmp_path):
+    import json
+
+    from ccds_cli.plan import build_plan
+    from ccds_cli.render import render
+    from ccds_cli.spec import load_spec
+
+    loaded = load_spec(_do_spec(tmp_path, '["123456", "3b:16:bf:e4:8b:00:8b:b8:1a:2b:3c:4d:5e:6f:70:81"]'))
+    rendered = {r.name: r.path for r in render(loaded, build_plan(loaded.spec), tmp_path / "out")}
+    do = [p for name, p in rendered.items() if name.startswith("do-main")]
+    assert do
+    for path in do:
+        module = next(iter(json.loads((path / "main.tf.json").read_text())["module"].values()))
+        assert module["settings"]["ssh_key_ids"] == "123456,3b:16:bf:e4:8b:00:8b:b8:1a:2b:3c:4d:5e:6f:70:81"
+
+
+def test_malformed_ssh_key_id_is_a_spec_error(tmp_path):
+    import subprocess
+    import sys
+
+    spec = _do_spec(tmp_path, '["my key"]')
+    out = subprocess.run([sys.executable, "-m", "ccds_cli", "validate", str(spec)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2
+    assert "ssh_key_ids" in out.stderr and "fingerprint" in out.stderr and "Traceback" not in out.stderr
+    assert ":16:" in out.stderr  # the line of the do-main alias

@@ -137,3 +137,24 @@ def test_openapi_document_served(mgr):
     doc = mgr.client.get("/openapi.json").json()
     assert "/api/v1/streams/{app}/{stream}/subscribe" in doc["paths"]
     assert "/api/v1/nodes/{node_id}/heartbeat" in doc["paths"]
+
+
+def test_sqlite_checkpoints_only_in_the_leaders_background_work(tmp_path):
+    """Commits never checkpoint (an fsync on the request path); the leader's tick moves the WAL back."""
+    from ccds_cli.sm.leader import Leader
+    from ccds_cli.sm.settings import Settings
+    from ccds_cli.sm.store import Store
+
+    db = tmp_path / "wal.db"
+    store = Store(Settings(database_url=f"sqlite:///{db}", run_background=False))
+    store.migrate()
+    store.checkpoint()
+    before = db.stat().st_size
+    for i in range(1500):  # well past SQLite's default auto-checkpoint of 1000 pages
+        store.register({"deployment": "d", "name": f"n{i}", "region": "r", "provider": "p", "role": "edge",
+                        "engine": "nginx-rtmp", "public_host": "h" * 200, "private_host": "", "capacity": 1,
+                        "lat": None, "lon": None, "endpoints": {}, "stats_url": ""})
+    assert db.stat().st_size == before, "a commit checkpointed the WAL"
+    Leader(store).tick()
+    assert db.stat().st_size > before
+    store.close()
