@@ -106,3 +106,24 @@ def test_round_trip_auth_unreachable_backend_denies(make_manager):
     m = make_manager(auth_url="http://127.0.0.1:9/validate", auth_timeout=0.5)
     m.up("o1", "origin")
     assert m.publish("s", username="alice", password="pw").status_code == 403
+
+
+def test_subscribe_by_post_keeps_credentials_out_of_the_url(make_manager, backend):
+    m = make_manager(auth_url=backend, auth_timeout=0.5)
+    m.up("o1", "origin")
+    m.up("e1")
+    assert m.publish("s", username="alice", password="pw").status_code == 200
+    url = "/api/v1/streams/live/s/subscribe"
+    assert m.client.post(url, json={"username": "alice", "password": "nope"}).status_code == 403
+    ok = m.client.post(url, json={"username": "alice", "password": "pw", "region": "r1"})
+    assert ok.status_code == 200 and ok.json()["node"]["name"] == "e1"
+    assert _Backend.seen[-1] == {"username": "alice", "password": "pw", "token": None, "stream": "live/s",
+                                 "action": "subscribe"}
+
+
+def test_subscribe_rejects_out_of_range_coordinates_with_422(mgr):
+    mgr.up("o1", "origin")
+    mgr.up("e1")
+    assert mgr.publish("s").status_code == 200
+    bad = mgr.client.get("/api/v1/streams/live/s/subscribe", params={"lat": 95, "lon": 0})
+    assert bad.status_code == 422 and "lat" in bad.text

@@ -37,6 +37,16 @@ def publish(request: Request, store: StoreDep, app: AppName, stream: StreamName,
 @router.get("/{app}/{stream}/subscribe", response_model=SubscribeAnswer)
 async def subscribe(request: Request, app: AppName, stream: StreamName, creds: Annotated[ClientAuth, Query()]):
     """Where to play: an INSERVICE edge with a free slot in the region, else the nearest region with one."""
+    return await _route_viewer(request, app, stream, creds)
+
+
+@router.post("/{app}/{stream}/subscribe", response_model=SubscribeAnswer)
+async def subscribe_post(request: Request, app: AppName, stream: StreamName, body: ClientAuth | None = None):
+    """The same answer as GET, with credentials in the body: they stay out of URLs and access logs."""
+    return await _route_viewer(request, app, stream, body or ClientAuth())
+
+
+async def _route_viewer(request: Request, app: str, stream: str, creds: ClientAuth) -> JSONResponse:
     st = request.app.state
     store = st.store
     if st.settings.auth_url:
