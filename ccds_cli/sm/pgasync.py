@@ -4,17 +4,23 @@ Handing each subscribe to a worker thread costs more than the query itself (the 
 with psycopg's async connections the event loop keeps parsing other requests while PostgreSQL
 answers. A handful of autocommit connections per event loop, opened on demand; a connection that
 broke is dropped and the request answered 503 + Retry-After like any lost database connection.
+Everything runs on one event loop, so the idle list needs no lock; only an exhausted pool waits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from typing import Any, AsyncIterator
 
 import sqlalchemy as sa
 
 from ccds_cli.sm.store import DatabaseUnavailable
+
+# Reservations live seconds: a crash losing the last few hundred milliseconds of them costs nothing,
+# while waiting for the WAL flush on every subscribe would cost a disk sync each (commits stay atomic).
+_SESSION_SETUP = "SET synchronous_commit TO off"
 
 
 class AsyncPgPool:
@@ -26,43 +32,52 @@ class AsyncPgPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[Any] = []
         self._open = 0
-        self._freed: asyncio.Condition | None = None
+        self._waiters: deque[asyncio.Future] = deque()
 
-    def _bind(self) -> None:
-        """Connections belong to the loop that opened them; a new loop (tests) starts afresh."""
+    async def _acquire(self) -> Any | None:
+        """An idle connection, or None with a slot reserved for opening one."""
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._loop, self._idle, self._open, self._freed = loop, [], 0, asyncio.Condition()
+        if loop is not self._loop:  # connections belong to the loop that opened them (tests run several)
+            self._loop, self._idle, self._open, self._waiters = loop, [], 0, deque()
+        while True:
+            if self._idle:
+                return self._idle.pop()
+            if self._open < self.size:
+                self._open += 1
+                return None
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            await waiter
+
+    def _release(self, conn: Any | None) -> None:
+        if conn is not None and not conn.closed:
+            self._idle.append(conn)
+        else:
+            self._open -= 1
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
 
     @contextlib.asynccontextmanager
     async def cursor(self) -> AsyncIterator[Any]:
         import psycopg
 
-        self._bind()
-        async with self._freed:
-            await self._freed.wait_for(lambda: self._idle or self._open < self.size)
-            conn = self._idle.pop() if self._idle else None
-            if conn is None:
-                self._open += 1
-        healthy = True
+        conn = await self._acquire()
         try:
-            if conn is None or conn.closed:
+            if conn is None:
                 conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True,
                                                              connect_timeout=self.connect_timeout)
+                await conn.execute(_SESSION_SETUP)
             async with conn.cursor() as cur:
                 yield cur
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            healthy = False
+            if conn is not None:
+                await conn.close()
             raise DatabaseUnavailable("database unavailable, retry") from exc
         finally:
-            if not healthy and conn is not None:
-                await conn.close()
-            async with self._freed:
-                if healthy and conn is not None and not conn.closed:
-                    self._idle.append(conn)
-                else:
-                    self._open -= 1
-                self._freed.notify()
+            self._release(conn)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []

@@ -59,10 +59,12 @@ class PgServer:
             raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
 
     def start(self) -> "PgServer":
+        """Create the cluster on first start; a later start (after `stop`) reuses its data and port."""
         self.base.mkdir(parents=True, exist_ok=True)
         if self._user is not None:
             os.chown(self.base, self._user.pw_uid, self._user.pw_gid)
-        self._run(self.initdb, "-D", str(self.data), "-U", "ccds", "--auth=trust", "-E", "UTF8", "--no-sync")
+        if not (self.data / "PG_VERSION").exists():
+            self._run(self.initdb, "-D", str(self.data), "-U", "ccds", "--auth=trust", "-E", "UTF8", "--no-sync")
         opts = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
         self._run(self.pg_ctl, "-D", str(self.data), "-o", opts, "-l", str(self.base / "pg.log"), "-w", "-t", "30",
                   "start")
