@@ -56,6 +56,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         return JSONResponse({"detail": "database unavailable, retry"}, status_code=503,
                             headers={"Retry-After": str(settings.retry_after)})
 
-    for router in (nodes.router, streams.router, events.router, health.router, sources.router):
+    # streams first: subscribe is the hot path, and routes are matched in order
+    for router in (streams.router, nodes.router, events.router, health.router, sources.router):
         app.include_router(router, prefix="/api/v1")
     return app

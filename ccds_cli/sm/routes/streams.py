@@ -26,14 +26,6 @@ def _authorize(request: Request, creds: ClientAuth, app: str, stream: str, actio
         raise HTTPException(403, f"{action} of {app}/{stream} denied by the authentication backend")
 
 
-@router.post("/{app}/{stream}/publish", response_model=PublishAnswer)
-def publish(request: Request, store: StoreDep, app: AppName, stream: StreamName, body: ClientAuth | None = None):
-    """Where to publish: the least-loaded INSERVICE origin in the region (or the nearest one)."""
-    creds = body or ClientAuth()
-    _authorize(request, creds, app, stream, "publish")
-    return routing.publish(store, app, stream, creds.region, creds.lat, creds.lon)
-
-
 @router.get("/{app}/{stream}/subscribe", response_model=SubscribeAnswer)
 async def subscribe(request: Request, app: AppName, stream: StreamName, creds: Annotated[ClientAuth, Query()]):
     """Where to play: an INSERVICE edge with a free slot in the region, else the nearest region with one."""
@@ -63,6 +55,14 @@ async def _route_viewer(request: Request, app: str, stream: str, creds: ClientAu
         answer = routing.subscribe(store, app, stream, creds.region, creds.lat, creds.lon)
     # The hot path: the answer is built by `routing` in the documented shape; skip re-validating it.
     return JSONResponse(answer)
+
+
+@router.post("/{app}/{stream}/publish", response_model=PublishAnswer)
+def publish(request: Request, store: StoreDep, app: AppName, stream: StreamName, body: ClientAuth | None = None):
+    """Where to publish: the least-loaded INSERVICE origin in the region (or the nearest one)."""
+    creds = body or ClientAuth()
+    _authorize(request, creds, app, stream, "publish")
+    return routing.publish(store, app, stream, creds.region, creds.lat, creds.lon)
 
 
 def _subscribe(request: Request, store, creds: ClientAuth, app: str, stream: str) -> dict:
