@@ -1,5 +1,8 @@
 """The agent loop: register, heartbeat every `interval`, re-register when forgotten, deregister on stop.
 
+Edges and relays also keep the manager's stream sources and drive their engine's puller with them
+(`pullers.py`): each stream is pulled from the node that holds it, not from one origin fixed at boot.
+
 Bounded by a stop event (set by SIGTERM/SIGINT): every wait is `stop.wait(...)`, every HTTP call
 has a timeout, so the process always leaves within about one interval plus one request.
 """
@@ -12,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 
 import httpx
 
+from ccds_cli.agent.pullers import Puller
+from ccds_cli.agent.sources import SourceMap
 from ccds_cli.agent.stats import StatsReader
 
 log = logging.getLogger("ccds.agent")
@@ -35,16 +40,18 @@ class AgentConfig:
     lon: float | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
     interval: float = 2.0
+    on_play_port: int = 0  # nginx-rtmp edges/relays: where the engine's on_play callback is served
 
     def registration(self) -> dict:
         d = asdict(self)
-        for k in ("manager", "token", "interval"):
+        for k in ("manager", "token", "interval", "on_play_port"):
             d.pop(k)
         return d
 
 
 class Agent:
-    def __init__(self, cfg: AgentConfig, reader: StatsReader, client: httpx.Client | None = None):
+    def __init__(self, cfg: AgentConfig, reader: StatsReader, client: httpx.Client | None = None,
+                 puller: Puller | None = None):
         self.cfg = cfg
         self.reader = reader
         self.api = cfg.manager.rstrip("/") + "/api/v1"
@@ -54,6 +61,10 @@ class Agent:
         self.state: str | None = None
         self.peers: set[str] = set()
         self.beats = 0
+        self.puller = puller
+        # The on_play server's threads look streams up with their own client, never the loop's.
+        self.sources = SourceMap(self.api, self.headers, httpx.Client(timeout=5.0) if client is None else client,
+                                 node=cfg.name, role=cfg.role, region=cfg.region, provider=cfg.provider)
 
     def register(self) -> bool:
         try:
@@ -104,7 +115,23 @@ class Agent:
         except httpx.HTTPError as exc:
             log.warning("could not deregister: %s", exc)
 
+    def pull(self) -> None:
+        """Refresh the source map (a 304 when unchanged) and let the engine's puller follow it."""
+        if self.puller is None:
+            return
+        self.sources.refresh()
+        self.puller.sync(self.sources)
+
     def run(self, stop: threading.Event) -> None:
+        if self.puller is not None:
+            self.puller.start(self.sources)
+        try:
+            self._loop(stop)
+        finally:
+            if self.puller is not None:
+                self.puller.stop()
+
+    def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
             if self.node_id is None:
                 if not self.register():
@@ -112,5 +139,6 @@ class Agent:
                     continue
             if not self.heartbeat() and self.node_id is None:
                 continue  # forgotten: register again right away
+            self.pull()
             stop.wait(self.cfg.interval)
         self.deregister()

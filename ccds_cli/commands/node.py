@@ -38,6 +38,9 @@ def agent(
     endpoint: Annotated[list[str] | None, typer.Option(
         help="PROTO=URL_PREFIX; stream S is at URL_PREFIX/S. Repeatable.")] = None,
     interval: Annotated[float, typer.Option(help="Seconds between heartbeats.")] = 2.0,
+    on_play_port: Annotated[int, typer.Option(
+        help="nginx-rtmp edges/relays: serve the engine's on_play callback on 127.0.0.1:PORT and redirect "
+             "each play to the stream's source (0: off).")] = 0,
     token_file: Annotated[Path | None, typer.Option(help="File holding the node token "
                                                          "(default: $CCDS_NODE_TOKEN).")] = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
@@ -48,6 +51,7 @@ def agent(
     import signal
     import threading
 
+    from ccds_cli.agent.pullers import PullerError, puller_for
     from ccds_cli.agent.runner import Agent, AgentConfig
     from ccds_cli.agent.stats import reader_for
     from ccds_cli.errors import BadInput
@@ -68,8 +72,12 @@ def agent(
     cfg = AgentConfig(manager=manager, token=token, deployment=deployment, region=region, provider=provider,
                       role=role, name=name, engine=engine, stats_url=stats_url, public_host=public_host,
                       private_host=private_host, capacity=capacity, lat=lat, lon=lon,
-                      endpoints=_endpoints(endpoint or []), interval=interval)
+                      endpoints=_endpoints(endpoint or []), interval=interval, on_play_port=on_play_port)
+    puller = puller_for(engine, role, stats_url, on_play_port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    Agent(cfg, reader).run(stop)
+    try:
+        Agent(cfg, reader, puller=puller).run(stop)
+    except PullerError as exc:
+        raise BadInput(str(exc), hint="choose another --on-play-port") from None

@@ -23,28 +23,14 @@ SECRETS_PLACEHOLDER = "@@CCDS_SECRETS_B64@@"
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _NO_FOLD = 2**31 - 1
 
-FIND_ORIGIN = """\
-# Edges and relays pull from an origin of their region: ask the stream manager which (bounded wait).
-. /etc/ccds/node.env
-. /etc/ccds/agent.env
-origin=""
-for i in $(seq 1 120); do
-  origin=$(curl -fsS -H "Authorization: Bearer $node_token" \\
-    "$CCDS_MANAGER_URL/api/v1/nodes?role=origin&region=$CCDS_REGION&state=INSERVICE" \\
-    | python3 -c 'import json,sys; n=json.load(sys.stdin); n=n.get("nodes", n) if isinstance(n, dict) else n; print(n[0]["private_host"] if n else "")' \\
-    2>/dev/null || true)
-  [ -n "$origin" ] && break
-  sleep 5
-done
-[ -n "$origin" ] || { echo "ccds: no origin in service in $CCDS_REGION" >&2; exit 1; }
-sed -i "s/@ORIGIN@/$origin/g" @CONFIG@
-"""
-
-
 def node_user_data(engine: str, role: str, ctx: BootstrapContext, *, files: dict[str, str], install: str,
                    stats_url: str, endpoints: dict[str, str], service: str | None = None,
-                   needs_origin: bool = False) -> str:
-    """The cloud-config text (already escaped for a .tf.json string)."""
+                   agent_extra: tuple[str, ...] = ()) -> str:
+    """The cloud-config text (already escaped for a .tf.json string).
+
+    No origin is written into an edge's engine config: its agent asks the stream manager where
+    each stream is (`ccds_cli/agent/pullers.py`); `agent_extra` carries the engine's agent options.
+    """
     service = service or engine
     agent_env = {
         "CCDS_MANAGER_URL": MANAGER_PLACEHOLDER,
@@ -65,13 +51,11 @@ def node_user_data(engine: str, role: str, ctx: BootstrapContext, *, files: dict
     ]
     for proto, prefix in endpoints.items():
         agent_args += ["--endpoint", f"{proto}={prefix}"]
+    agent_args += list(agent_extra)
     agent_cmd = " ".join(a if a.startswith("$") else shlex.quote(a) for a in agent_args)
     agent_cmd = agent_cmd.replace("{public}", "$public")
     script = ["#!/bin/sh", "set -eu", "export DEBIAN_FRONTEND=noninteractive",
               "apt-get update -q && apt-get install -y -q curl python3-venv python3-pip", install]
-    if needs_origin:
-        config_path = next(iter(files))
-        script.append(FIND_ORIGIN.replace("@CONFIG@", config_path))
     script += [
         f"python3 -m venv /opt/ccds && /opt/ccds/bin/pip install -q 'ccds=={ctx.ccds_version}'",
         "cat > /usr/local/sbin/ccds-agent <<'AGENT'",

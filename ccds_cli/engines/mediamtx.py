@@ -37,15 +37,13 @@ class MediaMtx(Engine):
 
     def bootstrap(self, role, ctx):
         version = ctx.engine_version or self.default_version
-        config = MTX_CONFIG
-        if role in ("edge", "relay"):
-            config += MTX_PULL
+        # Edges and relays start with no path: their agent adds one per live stream through the API.
+        config = MTX_CONFIG if role in ("edge", "relay") else MTX_CONFIG + MTX_PUBLISH
         install = MTX_INSTALL.replace("@VERSION@", version)
         return node_user_data(self.kind, role, ctx, files={"/etc/mediamtx/mediamtx.yml": config},
                               install=install, stats_url="http://127.0.0.1:9997/v3/paths/list",
                               endpoints={"webrtc": "http://{public}:8889", "srt": "srt://{public}:8890",
-                                         "rtmp": "rtmp://{public}:1935", "hls": "http://{public}:8888"},
-                              needs_origin=role in ("edge", "relay"))
+                                         "rtmp": "rtmp://{public}:1935", "hls": "http://{public}:8888"})
 
 
 MTX_INSTALL = """\
@@ -82,10 +80,10 @@ rtsp: yes
 paths:
 """
 
-# Edges and relays pull every stream on demand from their region's origin, which the bootstrap
-# asks the stream manager for and writes in place of @ORIGIN@.
-MTX_PULL = """\
-  "~^(.+)$":
-    source: srt://@ORIGIN@:8890?streamid=read:$G1
-    sourceOnDemand: yes
+# Origins and transcoders accept publishers on any path name. Edges and relays have no catch-all:
+# with several origins a regex path can only name one of them (a stream on another origin would
+# never play), and it would let anyone publish to an edge. Their agent keeps one path per live
+# stream instead (`ccds_cli/agent/pullers.py::MediaMTXPaths`).
+MTX_PUBLISH = """\
+  all_others:
 """

@@ -6,6 +6,8 @@ from ccds_cli.engines.base import Engine, Port
 from ccds_cli.engines.cloudinit import node_user_data
 
 _ALL = ("origin", "relay", "edge", "transcoder")
+# Loopback port of the agent's on_play server on edges and relays (never opened in the firewall).
+ON_PLAY_PORT = 8086
 
 
 class NginxRtmp(Engine):
@@ -21,13 +23,16 @@ class NginxRtmp(Engine):
     playback = {"rtmp": "rtmp://{host}:1935/{app}/{stream}"}
 
     def bootstrap(self, role, ctx):
-        pull = "            pull rtmp://@ORIGIN@:1935/live;\n" if role in ("edge", "relay") else ""
+        # Edges and relays ask their agent where each stream is: it answers on_play with a redirect
+        # to the stream's origin (or relay), which nginx-rtmp pulls from.
+        pulls = role in ("edge", "relay")
+        pull = f"            on_play http://127.0.0.1:{ON_PLAY_PORT}/on_play;\n" if pulls else ""
         conf = NGINX_CONF.replace("@PULL@", pull)
         return node_user_data(self.kind, role, ctx, files={"/etc/nginx/nginx.conf": conf},
                               install="apt-get install -y -q nginx-light libnginx-mod-rtmp",
                               stats_url="http://127.0.0.1:8080/stat", service="nginx",
                               endpoints={"rtmp": "rtmp://{public}:1935/live"},
-                              needs_origin=role in ("edge", "relay"))
+                              agent_extra=("--on-play-port", str(ON_PLAY_PORT)) if pulls else ())
 
 
 NGINX_CONF = """\

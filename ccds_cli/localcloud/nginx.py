@@ -63,8 +63,13 @@ def rtmp_module(binary: str) -> str | None:
 
 
 def render_config(node_dir: Path, *, name: str, role: str, rtmp_port: int, http_port: int,
-                  pull: str | None, module: str | None, host: str = "127.0.0.1") -> str:
-    """nginx.conf of one node: RTMP `live` app (pulling from `pull` on demand) + /stat, /health."""
+                  pull: str | None, module: str | None, host: str = "127.0.0.1", on_play: str | None = None) -> str:
+    """nginx.conf of one node: RTMP `live` app + /stat, /health.
+
+    An edge or relay pulls either from the node its agent names per stream (`on_play`: the agent's
+    loopback URL answering each play with a redirect to the stream's origin or relay) or, without
+    an agent, from one fixed node (`pull`, on demand).
+    """
     d = node_dir
     lines = [f"# ccds local cloud: node {name} ({role}). Generated; rewritten on every start."]
     if module:
@@ -82,7 +87,9 @@ def render_config(node_dir: Path, *, name: str, role: str, rtmp_port: int, http_
         "        application live {",
         "            live on;",
     ]
-    if pull:
+    if on_play:
+        lines.append(f"            on_play {on_play};")
+    elif pull:
         lines.append(f"            pull {pull};")
     lines += [
         "        }",

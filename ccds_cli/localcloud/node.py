@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ccds_cli.errors import BadInput, CcdsError
 from ccds_cli.localcloud import nginx
-from ccds_cli.localcloud.procs import (Proc, alive, log_tail, port_free, spawn, terminate,
+from ccds_cli.localcloud.procs import (Proc, alive, free_port, log_tail, port_free, spawn, terminate,
                                        wait_ports)
 
 MEDIA_ROLES = ("origin", "relay", "edge")
@@ -41,7 +41,7 @@ class Agent:
     lon: str = ""
     interval: str = ""
 
-    def argv(self, node: "NodeSpec") -> list[str]:
+    def argv(self, node: "NodeSpec", on_play_port: int = 0) -> list[str]:
         host = node.host
         argv = [sys.executable if not node.python else node.python, "-m", "ccds_cli", "node",
                 "agent", "--manager", self.manager_url, "--deployment", self.deployment,
@@ -50,6 +50,8 @@ class Agent:
                 "--stats-url", f"http://{host}:{node.http_port}/stat",
                 "--public-host", host, "--private-host", host, "--capacity", str(self.capacity),
                 "--endpoint", f"rtmp=rtmp://{host}:{node.rtmp_port}/live"]
+        if on_play_port:
+            argv += ["--on-play-port", str(on_play_port)]
         for flag, value in (("--lat", self.lat), ("--lon", self.lon), ("--interval", self.interval)):
             if value:
                 argv += [flag, value]
@@ -65,7 +67,9 @@ class NodeSpec:
     role: str
     http_port: int
     rtmp_port: int = 0
-    pull: str = ""  # edges/relays: rtmp://host:port/live of the node they pull from
+    # Edges/relays without an agent: rtmp://host:port/live of the one node they pull from. With an
+    # agent it is not used: the stream manager names each stream's origin (or relay) at play time.
+    pull: str = ""
     database_url: str = ""  # manager only
     deployment: str = ""
     heartbeat_timeout: str = ""
@@ -205,8 +209,12 @@ def _start_processes(spec: NodeSpec, procs: list[Proc], timeout: float) -> None:
             argv += ["--heartbeat-timeout", spec.heartbeat_timeout]
         _launch(spec, procs, "manager", argv, logs / "manager.log", [spec.http_port], timeout)
         return
+    # The agent's on_play port is any free loopback port: it is only written into this node's own
+    # nginx.conf, so it needs no place in the local module's port plan.
+    on_play_port = free_port() if spec.agent and spec.role in ("edge", "relay") else 0
     argv, _ = nginx.prepare(spec.dir, name=spec.name, role=spec.role, rtmp_port=spec.rtmp_port,
-                            http_port=spec.http_port, pull=spec.pull or None, host=spec.host)
+                            http_port=spec.http_port, pull=spec.pull or None, host=spec.host,
+                            on_play=f"http://127.0.0.1:{on_play_port}/on_play" if on_play_port else None)
     problem = nginx.check_config(argv)
     if problem:
         raise CcdsError(f"node {spec.name}: nginx rejects the generated config: {problem}")
@@ -214,7 +222,8 @@ def _start_processes(spec: NodeSpec, procs: list[Proc], timeout: float) -> None:
     if spec.agent:
         if not os.environ.get("CCDS_NODE_TOKEN"):
             raise BadInput(f"node {spec.name}: the agent needs the node token in CCDS_NODE_TOKEN")
-        _launch(spec, procs, "agent", spec.agent.argv(spec), logs / "agent.log", [], min(timeout, 2.0))
+        _launch(spec, procs, "agent", spec.agent.argv(spec, on_play_port), logs / "agent.log",
+                [on_play_port] if on_play_port else [], timeout if on_play_port else min(timeout, 2.0))
 
 
 def _launch(spec: NodeSpec, procs: list[Proc], kind: str, argv: list[str], log: Path,
