@@ -134,6 +134,15 @@ def _root(spec, ws: WorkspacePlan, cloud, cfg, modules: dict[str, Any]) -> dict[
         root["variable"]["database_port"] = {
             "type": "string", "default": "5432",
             "description": "Database port from the primary control workspace's output."}
+        root["variable"]["database_user"] = {
+            "type": "string", "default": "",
+            "description": "Database login from the primary control workspace's output."}
+        root["variable"]["database_name"] = {
+            "type": "string", "default": "",
+            "description": "Database name from the primary control workspace's output."}
+        root["variable"]["database_password"] = {
+            "type": "string", "sensitive": True, "default": "",
+            "description": "The primary's database password; passed as TF_VAR_database_password, never written here."}
     root["module"] = modules
     node_lists = ", ".join(
         f'[for n in module.{k}.nodes : merge(n, {{region_key = "{k}"}})]' for k in sorted(modules))
@@ -141,6 +150,8 @@ def _root(spec, ws: WorkspacePlan, cloud, cfg, modules: dict[str, Any]) -> dict[
         "nodes": {"value": f"${{concat({node_lists})}}"},
         "endpoints": {"value": "${{" + ", ".join(f'"{k}" = module.{k}.endpoints' for k in sorted(modules)) + "}}"},
     }
+    if ws.kind == "control":  # read by Deployment.control_env() for the secondary placements
+        root["output"]["database_password"] = {"value": "${module.control.database_password}", "sensitive": True}
     return root
 
 
@@ -200,10 +211,12 @@ def _control_user_data(role: str, spec, ws: WorkspacePlan) -> str:
 
     if role == "database":
         return tf_escape(database_user_data(spec))
-    from ccds_cli.engines.control import DB_HOST_VAR, DB_PORT_VAR
+    from ccds_cli.engines.control import DB_HOST_VAR, DB_NAME_VAR, DB_PASSWORD_VAR, DB_PORT_VAR, DB_USER_VAR
 
     return (tf_escape(manager_user_data(spec, ws, __version__)).replace(DB_HOST_VAR, "${var.database_host}")
-            .replace(DB_PORT_VAR, "${var.database_port}"))
+            .replace(DB_PORT_VAR, "${var.database_port}").replace(DB_USER_VAR, "${var.database_user}")
+            .replace(DB_NAME_VAR, "${var.database_name}")
+            .replace(DB_PASSWORD_VAR, "${base64encode(var.database_password)}"))
 
 
 def _copy_module(cloud_name: str, dest: Path) -> None:

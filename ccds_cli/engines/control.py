@@ -1,9 +1,14 @@
 """cloud-init for the control plane: stream managers (`ccds sm serve` under systemd) and, on
 clouds without managed PostgreSQL, the database VM.
 
-The primary control workspace's module replaces `@@CCDS_DATABASE_HOST@@` / `@@CCDS_DATABASE_PORT@@`
-with the address of the database it creates; other control placements get the primary's as
-`var.database_host` / `var.database_port`.
+The primary control workspace's module replaces `@@CCDS_DATABASE_HOST@@` / `_PORT@@` / `_USER@@` /
+`_NAME@@` / `_PASSWORD_B64@@` with the database it creates and the login the managers need (ours,
+or the one the cloud generated); other control placements get the primary's as
+`var.database_host` ... `var.database_password` (render.py).
+
+The password never passes through a shell or a URL (a cloud-generated one may hold any character):
+cloud-init decodes it into a 0600 file, the manager script exports it as PGPASSWORD, which libpq
+reads, and the database URL carries no password.
 """
 
 from __future__ import annotations
@@ -13,14 +18,24 @@ from ccds_cli.engines.cloudinit import cloud_config
 
 DB_HOST_PLACEHOLDER = "@@CCDS_DATABASE_HOST@@"
 DB_PORT_PLACEHOLDER = "@@CCDS_DATABASE_PORT@@"
+DB_USER_PLACEHOLDER = "@@CCDS_DATABASE_USER@@"
+DB_NAME_PLACEHOLDER = "@@CCDS_DATABASE_NAME@@"
+DB_PASSWORD_PLACEHOLDER = "@@CCDS_DATABASE_PASSWORD_B64@@"
 DB_HOST_VAR = "@@CCDS_DATABASE_HOST_VAR@@"
 DB_PORT_VAR = "@@CCDS_DATABASE_PORT_VAR@@"
+DB_USER_VAR = "@@CCDS_DATABASE_USER_VAR@@"
+DB_NAME_VAR = "@@CCDS_DATABASE_NAME_VAR@@"
+DB_PASSWORD_VAR = "@@CCDS_DATABASE_PASSWORD_B64_VAR@@"
+DB_PASSWORD_FILE = "/etc/ccds/db-password"
 
 
 def manager_user_data(spec, ws, ccds_version: str) -> str:
     primary = bool((ws.control or {}).get("primary"))
     host = DB_HOST_PLACEHOLDER if primary else DB_HOST_VAR
     db_port = DB_PORT_PLACEHOLDER if primary else DB_PORT_VAR
+    user = DB_USER_PLACEHOLDER if primary else DB_USER_VAR
+    name = DB_NAME_PLACEHOLDER if primary else DB_NAME_VAR
+    password_b64 = DB_PASSWORD_PLACEHOLDER if primary else DB_PASSWORD_VAR
     port = spec.control.api_port
     auth = spec.security.auth
     auth_args = f" --auth-url {auth.url}" if auth.kind == "round-trip" and auth.url else ""
@@ -33,8 +48,10 @@ cat > /usr/local/sbin/ccds-sm <<'SM'
 #!/bin/sh
 . /etc/ccds/node.env
 export CCDS_ADMIN_TOKEN="$admin_token" CCDS_NODE_TOKEN="$node_token"
+PGPASSWORD=$(cat {DB_PASSWORD_FILE})
+export PGPASSWORD
 exec /opt/ccds/bin/ccds sm serve --host 0.0.0.0 --port {port} --deployment {spec.name}{auth_args} \\
-  --database-url "postgresql+psycopg://ccds:$db_password@{host}:{db_port}/ccds"
+  --database-url "{database_url(user, host, db_port, name)}"
 SM
 chmod 0755 /usr/local/sbin/ccds-sm
 cat > /etc/systemd/system/ccds-sm.service <<'UNIT'
@@ -51,7 +68,14 @@ UNIT
 systemctl daemon-reload
 systemctl enable --now ccds-sm.service
 """
-    return cloud_config([], script)
+    password_file = {"path": DB_PASSWORD_FILE, "permissions": "0600", "encoding": "b64", "content": password_b64}
+    return cloud_config([password_file], script)
+
+
+def database_url(user: str, host: str, port: str, name: str) -> str:
+    """The managers' database URL: no password (PGPASSWORD), TLS required (every database ccds
+    creates serves TLS; Cloud SQL, DigitalOcean, Linode and the `database` VMs' pg_hba demand it)."""
+    return f"postgresql+psycopg://{user}@{host}:{port}/{name}?sslmode=require"
 
 
 def database_user_data(spec) -> str:

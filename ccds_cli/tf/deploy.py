@@ -104,7 +104,9 @@ class Deployment:
         return list(self.plan.workspaces)
 
     def control_env(self) -> dict[str, str]:
-        """TF_VAR_manager_url / TF_VAR_database_host from the primary control workspace's state."""
+        """TF_VAR_manager_url and the database (host, port, user, name, password) from the primary
+        control workspace's state. The password comes from its sensitive output and goes only
+        into this environment (never a file, log line or ccds output)."""
         from ccds_cli.tf.runner import Terraform
 
         for ws in self.planned():
@@ -114,14 +116,16 @@ class Deployment:
             tf = Terraform(path, self.logs_dir / ws.name) if path.is_dir() else None
             if tf is None or not tf.has_state():
                 return {}
-            endpoints = (tf.output().get("endpoints") or {}).get("control") or {}
+            outputs = tf.output()
+            endpoints = (outputs.get("endpoints") or {}).get("control") or {}
             env = {}
             if endpoints.get("api"):
                 env["TF_VAR_manager_url"] = str(endpoints["api"])
-            if endpoints.get("database_host"):
-                env["TF_VAR_database_host"] = str(endpoints["database_host"])
-            if endpoints.get("database_port"):
-                env["TF_VAR_database_port"] = str(endpoints["database_port"])
+            for key in ("database_host", "database_port", "database_user", "database_name"):
+                if endpoints.get(key):
+                    env[f"TF_VAR_{key}"] = str(endpoints[key])
+            if outputs.get("database_password"):
+                env["TF_VAR_database_password"] = str(outputs["database_password"])
             return env
         return {}
 

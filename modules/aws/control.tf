@@ -30,6 +30,11 @@ locals {
   # instance (the managers reach it through a separate security group rule), so no cycle.
   database_host = local.managed_database ? aws_db_instance.this[0].address : ""
   database_port = local.managed_database ? tostring(aws_db_instance.this[0].port) : ""
+  # The login the managers use (@@CCDS_DATABASE_USER@@ / _NAME@@ / _PASSWORD_B64@@): RDS's
+  # master user and database, both ccds's own.
+  database_user     = local.managed_database ? aws_db_instance.this[0].username : ""
+  database_name     = local.managed_database ? aws_db_instance.this[0].db_name : ""
+  database_password = local.managed_database ? lookup(var.secrets, "db_password", "") : ""
 
   dns_enabled = local.control && var.control.dns_zone != ""
   dns_label   = var.control.dns_name != "" ? var.control.dns_name : var.deployment

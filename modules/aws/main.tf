@@ -26,10 +26,13 @@ locals {
   # Bootstrap per pool with the placeholders filled in (../README.md, `pools`). The database
   # address only exists once RDS does, so the managers are created after it.
   node_user_data = {
-    for pool, p in var.pools : pool => replace(replace(replace(p.user_data,
+    for pool, p in var.pools : pool => replace(replace(replace(replace(replace(replace(p.user_data,
       "@@CCDS_SECRETS_B64@@", local.secrets_b64),
       "@@CCDS_DATABASE_HOST@@", local.database_host),
-    "@@CCDS_DATABASE_PORT@@", local.database_port)
+      "@@CCDS_DATABASE_PORT@@", local.database_port),
+      "@@CCDS_DATABASE_USER@@", local.database_user),
+      "@@CCDS_DATABASE_NAME@@", local.database_name),
+    "@@CCDS_DATABASE_PASSWORD_B64@@", base64encode(local.database_password))
   }
 }
 

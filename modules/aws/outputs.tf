@@ -15,13 +15,21 @@ output "nodes" {
 }
 
 output "endpoints" {
-  description = "api (load balancer URL), database_host, database_port, dns_name; empty when absent."
+  description = "api (load balancer URL), database_host, database_port, database_user, database_name, dns_name; empty when absent."
   value = {
     api           = try("http://${local.dns_enabled ? aws_route53_record.api[0].fqdn : aws_lb.this[0].dns_name}:${local.api_port}", "")
     database_host = local.database_host
     database_port = local.database_port
+    database_user = local.database_user
+    database_name = local.database_name
     dns_name      = try(aws_route53_record.api[0].fqdn, "")
   }
+}
+
+output "database_password" {
+  description = "The password of database_user (ccds's own db_password); empty when there is no database."
+  value       = local.database_password
+  sensitive   = true
 }
 
 output "network_id" {

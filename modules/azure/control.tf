@@ -4,9 +4,20 @@
 locals {
   # Filled into @@CCDS_DATABASE_HOST@@ / @@CCDS_DATABASE_PORT@@ of every pool's bootstrap. The
   # server's firewall rules name the managers' public IPs, not the VMs, so no cycle.
-  database_host  = local.db_enabled ? azurerm_postgresql_flexible_server.this[0].fqdn : ""
-  database_port  = local.db_enabled ? "5432" : ""
-  node_user_data = { for pool, u in local.user_data : pool => replace(replace(u, "@@CCDS_DATABASE_HOST@@", local.database_host), "@@CCDS_DATABASE_PORT@@", local.database_port) }
+  database_host = local.db_enabled ? azurerm_postgresql_flexible_server.this[0].fqdn : ""
+  database_port = local.db_enabled ? "5432" : ""
+  # The login the managers use: the server's administrator `ccds` and the database `ccds`.
+  database_user     = local.db_enabled ? azurerm_postgresql_flexible_server.this[0].administrator_login : ""
+  database_name     = local.db_enabled ? azurerm_postgresql_flexible_server_database.this[0].name : ""
+  database_password = local.db_enabled ? var.secrets["db_password"] : ""
+  node_user_data = {
+    for pool, u in local.user_data : pool => replace(replace(replace(replace(replace(u,
+      "@@CCDS_DATABASE_HOST@@", local.database_host),
+      "@@CCDS_DATABASE_PORT@@", local.database_port),
+      "@@CCDS_DATABASE_USER@@", local.database_user),
+      "@@CCDS_DATABASE_NAME@@", local.database_name),
+    "@@CCDS_DATABASE_PASSWORD_B64@@", base64encode(local.database_password))
+  }
 }
 
 resource "azurerm_public_ip" "lb" {

@@ -13,7 +13,29 @@ locals {
     local.managed_database ? tostring(digitalocean_database_cluster.this[0].port) :
     local.database_wanted && local.first_database != "" ? "5432" : ""
   )
-  node_user_data = { for pool, u in local.user_data : pool => replace(replace(u, "@@CCDS_DATABASE_HOST@@", local.database_host), "@@CCDS_DATABASE_PORT@@", local.database_port) }
+  # The login the managers use. Managed: the cluster's admin (DigitalOcean generates its password)
+  # in the database `ccds` created below. Not a separate `ccds` user: a user made through the API
+  # gets no CREATE on the `public` schema of a database it does not own (PostgreSQL >= 15), and
+  # the provider cannot grant it one. Database droplets: ccds's own user, database and password.
+  database_vm = local.database_wanted && local.first_database != ""
+  database_user = (
+    local.managed_database ? digitalocean_database_cluster.this[0].user : local.database_vm ? "ccds" : ""
+  )
+  database_name = (
+    local.managed_database ? digitalocean_database_db.ccds[0].name : local.database_vm ? "ccds" : ""
+  )
+  database_password = (
+    local.managed_database ? digitalocean_database_cluster.this[0].password :
+    local.database_vm ? lookup(var.secrets, "db_password", "") : ""
+  )
+  node_user_data = {
+    for pool, u in local.user_data : pool => replace(replace(replace(replace(replace(u,
+      "@@CCDS_DATABASE_HOST@@", local.database_host),
+      "@@CCDS_DATABASE_PORT@@", local.database_port),
+      "@@CCDS_DATABASE_USER@@", local.database_user),
+      "@@CCDS_DATABASE_NAME@@", local.database_name),
+    "@@CCDS_DATABASE_PASSWORD_B64@@", base64encode(local.database_password))
+  }
 }
 
 # Only the CIDRs the manager rules allow on api_port may use the API (the LB's own firewall).
@@ -61,6 +83,14 @@ resource "digitalocean_database_cluster" "this" {
   region               = var.region
   private_network_uuid = digitalocean_vpc.this.id
   tags                 = local.base_tags
+}
+
+# The managers' database (the cluster starts with `defaultdb` only); owned by the cluster's admin.
+resource "digitalocean_database_db" "ccds" {
+  count = local.managed_database ? 1 : 0
+
+  cluster_id = digitalocean_database_cluster.this[0].id
+  name       = "ccds"
 }
 
 # Trusted sources: the VPC, the CIDRs of `database` rules, and the manager droplets by id (they

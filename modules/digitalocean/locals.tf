@@ -46,7 +46,14 @@ locals {
   secrets_b64 = base64encode(join("", [for k in sort(keys(var.secrets)) : "${k}=${var.secrets[k]}\n"]))
   user_data   = { for pool, p in var.pools : pool => replace(p.user_data, "@@CCDS_SECRETS_B64@@", local.secrets_b64) }
   # A database VM's own bootstrap cannot name its address: the database placeholders are emptied.
-  database_user_data = { for pool, u in local.user_data : pool => replace(replace(u, "@@CCDS_DATABASE_HOST@@", ""), "@@CCDS_DATABASE_PORT@@", "") }
+  database_user_data = {
+    for pool, u in local.user_data : pool => replace(replace(replace(replace(replace(u,
+      "@@CCDS_DATABASE_HOST@@", ""),
+      "@@CCDS_DATABASE_PORT@@", ""),
+      "@@CCDS_DATABASE_USER@@", ""),
+      "@@CCDS_DATABASE_NAME@@", ""),
+    "@@CCDS_DATABASE_PASSWORD_B64@@", "")
+  }
 
   # Control plane.
   api_port       = var.control.api_port

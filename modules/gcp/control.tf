@@ -3,9 +3,20 @@
 
 locals {
   # Filled into @@CCDS_DATABASE_HOST@@ / @@CCDS_DATABASE_PORT@@ of every pool's bootstrap.
-  database_host  = local.db_enabled ? google_sql_database_instance.this[0].public_ip_address : ""
-  database_port  = local.db_enabled ? "5432" : ""
-  node_user_data = { for pool, u in local.user_data : pool => replace(replace(u, "@@CCDS_DATABASE_HOST@@", local.database_host), "@@CCDS_DATABASE_PORT@@", local.database_port) }
+  database_host = local.db_enabled ? google_sql_database_instance.this[0].public_ip_address : ""
+  database_port = local.db_enabled ? "5432" : ""
+  # The login the managers use: the `ccds` user and database this module creates.
+  database_user     = local.db_enabled ? google_sql_user.this[0].name : ""
+  database_name     = local.db_enabled ? google_sql_database.this[0].name : ""
+  database_password = local.db_enabled ? var.secrets["db_password"] : ""
+  node_user_data = {
+    for pool, u in local.user_data : pool => replace(replace(replace(replace(replace(u,
+      "@@CCDS_DATABASE_HOST@@", local.database_host),
+      "@@CCDS_DATABASE_PORT@@", local.database_port),
+      "@@CCDS_DATABASE_USER@@", local.database_user),
+      "@@CCDS_DATABASE_NAME@@", local.database_name),
+    "@@CCDS_DATABASE_PASSWORD_B64@@", base64encode(local.database_password))
+  }
 }
 
 # Unmanaged instance group of the manager nodes (all nodes share one zone).

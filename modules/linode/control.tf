@@ -13,7 +13,27 @@ locals {
     local.managed_database ? tostring(linode_database_postgresql_v2.this[0].port) :
     local.database_wanted && local.first_database != "" ? "5432" : ""
   )
-  node_user_data = { for pool, u in local.user_data : pool => replace(replace(u, "@@CCDS_DATABASE_HOST@@", local.database_host), "@@CCDS_DATABASE_PORT@@", local.database_port) }
+  # The login the managers use. Managed: Linode generates the admin (`root_username`, akmadmin) and
+  # its password, and the provider creates no users or databases, so the managers use those in
+  # the cluster's default database `defaultdb`. Database Linodes: ccds's own user and database.
+  database_vm = local.database_wanted && local.first_database != ""
+  database_user = (
+    local.managed_database ? nonsensitive(linode_database_postgresql_v2.this[0].root_username) :
+    local.database_vm ? "ccds" : ""
+  )
+  database_name = local.managed_database ? "defaultdb" : local.database_vm ? "ccds" : ""
+  database_password = (
+    local.managed_database ? linode_database_postgresql_v2.this[0].root_password :
+    local.database_vm ? lookup(var.secrets, "db_password", "") : ""
+  )
+  node_user_data = {
+    for pool, u in local.user_data : pool => replace(replace(replace(replace(replace(u,
+      "@@CCDS_DATABASE_HOST@@", local.database_host),
+      "@@CCDS_DATABASE_PORT@@", local.database_port),
+      "@@CCDS_DATABASE_USER@@", local.database_user),
+      "@@CCDS_DATABASE_NAME@@", local.database_name),
+    "@@CCDS_DATABASE_PASSWORD_B64@@", base64encode(local.database_password))
+  }
 }
 
 resource "linode_nodebalancer" "api" {

@@ -19,8 +19,16 @@ output "endpoints" {
     api           = var.control.enabled && length(local.managers) > 0 ? "http://${local.host}:${local.nodes[sort(keys(local.managers))[0]].rtmp_port}" : ""
     database_host = ""
     database_port = ""
+    database_user = ""
+    database_name = ""
     dns_name      = ""
   }
+}
+
+output "database_password" {
+  description = "No database on the local cloud: always empty."
+  value       = ""
+  sensitive   = true
 }
 
 output "network_id" {

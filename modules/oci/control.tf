@@ -9,8 +9,27 @@ locals {
     local.managed_database ? oci_psql_db_system.this[0].network_details[0].primary_db_endpoint_private_ip :
     local.database_wanted && local.first_database != "" ? oci_core_instance.database[local.first_database].private_ip : ""
   )
-  database_port  = local.database_wanted ? "5432" : ""
-  node_user_data = { for pool, u in local.user_data : pool => replace(replace(u, "@@CCDS_DATABASE_HOST@@", local.database_host), "@@CCDS_DATABASE_PORT@@", local.database_port) }
+  database_port = local.database_wanted ? "5432" : ""
+  # The login the managers use. Managed: the administrator this module sets (password ccds's own);
+  # the provider cannot create databases, so they use the system's `postgres` database.
+  # Database VMs: ccds's own user and database.
+  database_vm = local.database_wanted && local.first_database != ""
+  database_user = (
+    local.managed_database ? oci_psql_db_system.this[0].credentials[0].username :
+    local.database_vm ? "ccds" : ""
+  )
+  database_name = local.managed_database ? "postgres" : local.database_vm ? "ccds" : ""
+  database_password = (
+    local.managed_database || local.database_vm ? lookup(var.secrets, "db_password", "") : ""
+  )
+  node_user_data = {
+    for pool, u in local.user_data : pool => replace(replace(replace(replace(replace(u,
+      "@@CCDS_DATABASE_HOST@@", local.database_host),
+      "@@CCDS_DATABASE_PORT@@", local.database_port),
+      "@@CCDS_DATABASE_USER@@", local.database_user),
+      "@@CCDS_DATABASE_NAME@@", local.database_name),
+    "@@CCDS_DATABASE_PASSWORD_B64@@", base64encode(local.database_password))
+  }
 }
 
 resource "oci_core_network_security_group" "lb" {

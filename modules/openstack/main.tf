@@ -76,11 +76,18 @@ locals {
   # exists before any instance, so the managers name it without depending on that instance.
   database_host = local.database_wanted ? openstack_networking_port_v2.this[local.first_database].all_fixed_ips[0] : ""
   database_port = local.database_wanted ? "5432" : ""
+  # The login the managers use: ccds's own user, database and password on the database VM.
+  database_user     = local.database_wanted ? "ccds" : ""
+  database_name     = local.database_wanted ? "ccds" : ""
+  database_password = local.database_wanted ? lookup(var.secrets, "db_password", "") : ""
   node_user_data = {
-    for k, n in local.nodes : k => replace(replace(replace(n.user_data,
+    for k, n in local.nodes : k => replace(replace(replace(replace(replace(replace(n.user_data,
       "@@CCDS_SECRETS_B64@@", local.secrets_b64),
       "@@CCDS_DATABASE_HOST@@", n.role == "database" ? "" : local.database_host),
-    "@@CCDS_DATABASE_PORT@@", n.role == "database" ? "" : local.database_port)
+      "@@CCDS_DATABASE_PORT@@", n.role == "database" ? "" : local.database_port),
+      "@@CCDS_DATABASE_USER@@", n.role == "database" ? "" : local.database_user),
+      "@@CCDS_DATABASE_NAME@@", n.role == "database" ? "" : local.database_name),
+    "@@CCDS_DATABASE_PASSWORD_B64@@", n.role == "database" ? "" : base64encode(local.database_password))
   }
 }
 

@@ -18,8 +18,16 @@ output "endpoints" {
     api           = local.lb_enabled ? "http://${openstack_networking_floatingip_v2.api[0].address}:${var.control.api_port}" : ""
     database_host = local.database_host
     database_port = local.database_port
+    database_user = local.database_user
+    database_name = local.database_name
     dns_name      = local.dns_enabled ? trimsuffix(local.dns_fqdn, ".") : ""
   }
+}
+
+output "database_password" {
+  description = "The password of database_user (ccds's own db_password); empty when there is no database."
+  value       = local.database_password
+  sensitive   = true
 }
 
 output "network_id" {

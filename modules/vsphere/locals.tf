@@ -81,9 +81,12 @@ locals {
   # engine "none": a secondary control placement whose managers use the primary's database.
   database_wanted = var.control.enabled && var.control.database.engine != "none" && local.first_database != ""
   database_user_data = {
-    for k, n in local.database_nodes : k => replace(replace(replace(n.user_data,
+    for k, n in local.database_nodes : k => replace(replace(replace(replace(replace(replace(n.user_data,
       "@@CCDS_SECRETS_B64@@", local.secrets_b64),
       "@@CCDS_DATABASE_HOST@@", ""),
-    "@@CCDS_DATABASE_PORT@@", "")
+      "@@CCDS_DATABASE_PORT@@", ""),
+      "@@CCDS_DATABASE_USER@@", ""),
+      "@@CCDS_DATABASE_NAME@@", ""),
+    "@@CCDS_DATABASE_PASSWORD_B64@@", "")
   }
 }

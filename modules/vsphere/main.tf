@@ -160,10 +160,17 @@ locals {
   # Filled into @@CCDS_DATABASE_HOST@@ / @@CCDS_DATABASE_PORT@@ of the other nodes' bootstrap.
   database_host = local.database_wanted ? vsphere_virtual_machine.database[local.first_database].default_ip_address : ""
   database_port = local.database_wanted ? "5432" : ""
+  # The login the managers use: ccds's own user, database and password on the database VM.
+  database_user     = local.database_wanted ? "ccds" : ""
+  database_name     = local.database_wanted ? "ccds" : ""
+  database_password = local.database_wanted ? lookup(var.secrets, "db_password", "") : ""
   node_user_data = {
-    for k, n in local.other_nodes : k => replace(replace(replace(n.user_data,
+    for k, n in local.other_nodes : k => replace(replace(replace(replace(replace(replace(n.user_data,
       "@@CCDS_SECRETS_B64@@", local.secrets_b64),
       "@@CCDS_DATABASE_HOST@@", local.database_host),
-    "@@CCDS_DATABASE_PORT@@", local.database_port)
+      "@@CCDS_DATABASE_PORT@@", local.database_port),
+      "@@CCDS_DATABASE_USER@@", local.database_user),
+      "@@CCDS_DATABASE_NAME@@", local.database_name),
+    "@@CCDS_DATABASE_PASSWORD_B64@@", base64encode(local.database_password))
   }
 }

@@ -25,7 +25,8 @@ REGION = "us-east-1"
 SECRETS = {"db_password": "s3cret-pass-word", "node_token": "tok-123"}
 MANAGER_UD = ("#cloud-config\nwrite_files:\n- path: /etc/ccds/node.env\n  encoding: b64\n"
               "  content: @@CCDS_SECRETS_B64@@\nruncmd:\n"
-              "- [ccds, sm, serve, --database-url, 'postgresql+psycopg://ccds:x@@@CCDS_DATABASE_HOST@@:@@CCDS_DATABASE_PORT@@/ccds']\n")
+              "- [ccds, sm, serve, --database-url, 'postgresql+psycopg://ccds:x@@@CCDS_DATABASE_HOST@@:@@CCDS_DATABASE_PORT@@/ccds']\n"
+              "# login=@@CCDS_DATABASE_USER@@/@@CCDS_DATABASE_NAME@@ pw=@@CCDS_DATABASE_PASSWORD_B64@@\n")
 
 
 def test_graph_no_cycle_managers_after_rds():
@@ -96,7 +97,9 @@ def _workspace(tmp_path: Path, url: str, deployment: str, engine: str) -> tuple[
 def _expected(host: str, port: str) -> str:
     secrets = base64.b64encode("".join(f"{k}={SECRETS[k]}\n" for k in sorted(SECRETS)).encode()).decode()
     return (MANAGER_UD.replace("@@CCDS_SECRETS_B64@@", secrets)
-            .replace("@@CCDS_DATABASE_HOST@@", host).replace("@@CCDS_DATABASE_PORT@@", port))
+            .replace("@@CCDS_DATABASE_HOST@@", host).replace("@@CCDS_DATABASE_PORT@@", port)
+            .replace("@@CCDS_DATABASE_USER@@", "").replace("@@CCDS_DATABASE_NAME@@", "")
+            .replace("@@CCDS_DATABASE_PASSWORD_B64@@", ""))
 
 
 @pytest.mark.slow

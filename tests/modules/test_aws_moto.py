@@ -25,7 +25,8 @@ SERVICES = ["ec2", "elbv2", "rds", "route53", "sts", "iam"]
 SECRETS = {"db_password": "s3cret-pass-word", "node_token": "tok-123"}
 MANAGER_UD = ("#cloud-config\nwrite_files:\n- path: /etc/ccds/node.env\n  encoding: b64\n"
               "  content: @@CCDS_SECRETS_B64@@\nruncmd:\n"
-              "- [ccds, sm, serve, --database-url, 'postgresql+psycopg://ccds:x@@@CCDS_DATABASE_HOST@@:@@CCDS_DATABASE_PORT@@/ccds']\n")
+              "- [ccds, sm, serve, --database-url, 'postgresql+psycopg://ccds:x@@@CCDS_DATABASE_HOST@@:@@CCDS_DATABASE_PORT@@/ccds']\n"
+              "# login=@@CCDS_DATABASE_USER@@/@@CCDS_DATABASE_NAME@@ pw=@@CCDS_DATABASE_PASSWORD_B64@@\n")
 USER_DATA = "#cloud-config\nwrite_files:\n- path: /etc/ccds/node.env\n  encoding: b64\n  content: @@CCDS_SECRETS_B64@@\n"
 CANONICAL = "099720109477"
 
@@ -79,6 +80,7 @@ def _write_root(ws: Path, url: str, module_args: dict) -> None:
             "nodes": {"value": "${module.ccds.nodes}"},
             "endpoints": {"value": "${module.ccds.endpoints}"},
             "network_id": {"value": "${module.ccds.network_id}"},
+            "database_password": {"value": "${module.ccds.database_password}", "sensitive": True},
         },
     }
     (ws / "main.tf.json").write_text(json.dumps(root, indent=2))
@@ -185,7 +187,9 @@ def test_nodes_apply_scale_destroy(tmp_path, moto_url):
     nodes = {n["name"]: n for n in out["nodes"]}
     assert sorted(nodes) == ["wp-nodes-na-east-edge-0", "wp-nodes-na-east-edge-1", "wp-nodes-na-east-origin-0"]
     assert all(n["id"].startswith("i-") and n["private_ip"].startswith("10.20.") for n in nodes.values())
-    assert out["endpoints"] == {"api": "", "database_host": "", "database_port": "", "dns_name": ""}
+    assert out["endpoints"] == {"api": "", "database_host": "", "database_port": "", "database_user": "",
+                                "database_name": "", "dns_name": ""}
+    assert out["database_password"] == ""
     assert out["network_id"].startswith("vpc-")
 
     instances = _instances(ec2, "wp-nodes")
@@ -280,6 +284,11 @@ def test_control_apply_destroy(tmp_path, moto_url):
     user_data = base64.b64decode(attr["UserData"]["Value"]).decode()
     assert "@@CCDS_" not in user_data
     assert f"ccds:x@{db['Endpoint']['Address']}:{db['Endpoint']['Port']}/ccds" in user_data
+    # ... and the login: RDS's master user and database, ccds's own password (base64, for cloud-init)
+    assert db["MasterUsername"] == out["endpoints"]["database_user"] == "ccds"
+    assert db["DBName"] == out["endpoints"]["database_name"] == "ccds"
+    assert out["database_password"] == SECRETS["db_password"]
+    assert f"login=ccds/ccds pw={base64.b64encode(SECRETS['db_password'].encode()).decode()}" in user_data
 
     records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
     (alias,) = [r for r in records if r["Type"] == "A"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tfexpr import evaluate_resource_locals, module_locals_source, stub_references
+from tfexpr import evaluate_resource_locals, module_locals_source, resource_locals, stub_references
 from tfgraph import _blocks, depends_on, find_cycle, module_graph
 from tflocals import MODULES, _terraform, evaluate
 from tfschema import _lookup_type
@@ -52,7 +52,6 @@ CLOUDS = {
     "openstack": ("openstack_compute_instance_v2.this", None, None, "openstack_networking_port_v2.this",
                   "all_fixed_ips[0]", "m1.small"),
 }
-COPIED = ["database_host", "database_port", "node_user_data"]
 SETTINGS = {"vsphere": {"datacenter": "dc", "cluster": "c", "datastore": "ds", "network": "n", "template": "t"},
             "openstack": {"external_network": "public"}, "oci": {"compartment_id": "ocid1.compartment.oc1..x"}}
 
@@ -95,7 +94,8 @@ def test_managed_database_address_in_managers_bootstrap(cloud, tmp_path):
     _, managed, port, _, _, _ = CLOUDS[cloud]
     if managed is None:
         pytest.skip(f"{cloud} has no managed database; the VM case is below")
-    out = evaluate_resource_locals(cloud, tmp_path, control_inputs(cloud), COPIED, COPIED)
+    copied = resource_locals(cloud)
+    out = evaluate_resource_locals(cloud, tmp_path, control_inputs(cloud), copied, copied)
     assert out["database_host"] == f"ref:{managed}"
     ud = _manager_user_data(out, cloud)
     assert "@@CCDS_" not in ud and SECRETS_B64 in ud
@@ -106,8 +106,9 @@ def test_database_vm_address_in_managers_bootstrap(cloud, tmp_path):
     _, _, _, vm, attr, _ = CLOUDS[cloud]
     if vm is None:
         pytest.skip(f"{cloud} always uses its managed database")
-    names = COPIED + (["database_user_data"] if "database_user_data" in module_locals_source(cloud) else [])
-    out = evaluate_resource_locals(cloud, tmp_path, control_inputs(cloud, database_pool=True), COPIED, names)
+    copied = resource_locals(cloud)
+    names = copied + (["database_user_data"] if "database_user_data" in module_locals_source(cloud) else [])
+    out = evaluate_resource_locals(cloud, tmp_path, control_inputs(cloud, database_pool=True), copied, names)
     # The first VM of the database pool, by its own key or through local.first_database.
     assert out["database_host"] in (f"ref:{vm}[local.first_database].{attr}", f"ref:{vm}['database-0'].{attr}")
     ud = _manager_user_data(out, cloud)
@@ -127,7 +128,8 @@ def test_engine_none_means_no_database(cloud, tmp_path, database_pool):
     inputs = control_inputs(cloud, engine="none")
     if database_pool:
         inputs = control_inputs(cloud, engine="none", database_pool=True)
-    out = evaluate_resource_locals(cloud, tmp_path, inputs, COPIED, COPIED)
+    copied = resource_locals(cloud)
+    out = evaluate_resource_locals(cloud, tmp_path, inputs, copied, copied)
     assert out["database_host"] == "" and out["database_port"] == ""
     ud = _manager_user_data(out, cloud)
     assert _database_url_host(ud) == ":" and "@@CCDS_" not in ud

@@ -41,7 +41,7 @@ def _declared(module: Path, kind: str) -> list[str]:
 def test_readme_tables_parse():
     assert _readme_names("Inputs")[:2] == ["deployment", "workspace"]
     assert "control" in _readme_names("Inputs")
-    assert _readme_names("Outputs") == ["nodes", "endpoints", "network_id"]
+    assert _readme_names("Outputs") == ["nodes", "endpoints", "database_password", "network_id"]
 
 
 def test_modules_exist():

@@ -65,23 +65,41 @@ def _balanced_end(text: str, start: int) -> int:
     return i
 
 
+def _locals_in(text: str) -> dict[str, str]:
+    """{local name: its expression text} for every `locals` block in one file's text."""
+    found: dict[str, str] = {}
+    for block in re.finditer(r"^locals\s*\{\n", text, re.M):
+        end = _balanced_end(text, block.end() - 2)  # from the block's own '{'
+        body_start, body_end = block.end(), end
+        pos = body_start
+        while pos < body_end:
+            match = re.compile(r"^[ ]{2}([a-z_][a-z0-9_]*)\s*=\s*", re.M).search(text, pos, body_end)
+            if not match:
+                break
+            expr_end = _balanced_end(text, match.end())
+            found[match.group(1)] = text[match.end():expr_end].strip()
+            pos = expr_end
+    return found
+
+
 def module_locals_source(module: str) -> dict[str, str]:
     """{local name: its expression text} for every `locals` block in modules/<module>/*.tf."""
     found: dict[str, str] = {}
     for tf in sorted((MODULES / module).glob("*.tf")):
-        text = tf.read_text()
-        for block in re.finditer(r"^locals\s*\{\n", text, re.M):
-            end = _balanced_end(text, block.end() - 2)  # from the block's own '{'
-            body_start, body_end = block.end(), end
-            pos = body_start
-            while pos < body_end:
-                match = re.compile(r"^[ ]{2}([a-z_][a-z0-9_]*)\s*=\s*", re.M).search(text, pos, body_end)
-                if not match:
-                    break
-                expr_end = _balanced_end(text, match.end())
-                found[match.group(1)] = text[match.end():expr_end].strip()
-                pos = expr_end
+        found.update(_locals_in(tf.read_text()))
     return found
+
+
+# The locals behind the database placeholders (those a module defines are evaluated).
+DATABASE_LOCALS = ("database_vm", "database_host", "database_port", "database_user", "database_name",
+                   "database_password", "node_user_data")
+
+
+def resource_locals(module: str, names: tuple[str, ...] = DATABASE_LOCALS) -> list[str]:
+    """Those of `names` the module defines outside locals.tf: the ones write_harness must copy."""
+    in_locals_tf = _locals_in((MODULES / module / "locals.tf").read_text())
+    defined = module_locals_source(module)
+    return [n for n in names if n in defined and n not in in_locals_tf]
 
 
 def stub_references(expr: str, names: set[str]) -> str:
