@@ -116,7 +116,7 @@ class Deployment:
             tf = Terraform(path, self.logs_dir / ws.name) if path.is_dir() else None
             if tf is None or not tf.has_state():
                 return {}
-            outputs = tf.output()
+            outputs = tf.output(sensitive=True)
             endpoints = (outputs.get("endpoints") or {}).get("control") or {}
             env = {}
             if endpoints.get("api"):

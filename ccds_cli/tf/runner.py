@@ -172,10 +172,12 @@ class Terraform:
                 f"-lock-timeout={self.lock_timeout}"]
         return self._stream("destroy", args, on_event)
 
-    def output(self) -> dict[str, Any]:
-        """Root outputs as {name: value}; {} when there is no state yet."""
+    def output(self, sensitive: bool = False) -> dict[str, Any]:
+        """Root outputs as {name: value}; {} when there is no state yet. Sensitive outputs (the
+        database password) only when asked for, so results that get reported never carry them."""
         data = self._capture(["output", "-json", "-no-color"])
-        return {k: v.get("value") for k, v in (data or {}).items() if isinstance(v, dict)}
+        return {k: v.get("value") for k, v in (data or {}).items()
+                if isinstance(v, dict) and (sensitive or not v.get("sensitive"))}
 
     def show(self) -> dict[str, Any]:
         """`terraform show -json` of the current state ({} when empty)."""

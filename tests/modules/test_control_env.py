@@ -58,3 +58,10 @@ def test_control_env_hands_over_the_primary_login(tmp_path, monkeypatch):
     for f in dep.root.rglob("*"):
         if f.is_file() and f.name != "terraform.tfstate":  # terraform's own state holds outputs
             assert PASSWORD.encode() not in f.read_bytes(), f
+    # Outputs that end up in ccds's results and reports leave sensitive values out.
+    from ccds_cli.tf.runner import Terraform
+
+    tf = Terraform(ws, dep.logs_dir / ws.name)
+    assert "database_password" not in tf.output()
+    assert tf.output()["endpoints"]["control"]["database_user"] == "doadmin"
+    assert tf.output(sensitive=True)["database_password"] == PASSWORD
