@@ -112,6 +112,11 @@ def render(loaded, plan: DeploymentPlan, out_dir: Path) -> list[RenderedWorkspac
     return rendered
 
 
+# Secondary control placements use the primary's database: (variable suffix, default, what it is).
+_PRIMARY_DATABASE_VARS = (("host", "", "address"), ("port", "5432", "port"), ("user", "", "login"),
+                          ("name", "", "name"))
+
+
 def _root(spec, ws: WorkspacePlan, cloud, cfg, modules: dict[str, Any]) -> dict[str, Any]:
     terraform: dict[str, Any] = {"required_version": ">= 1.5", "backend": backend_block(spec, ws.name)}
     root: dict[str, Any] = {"terraform": terraform}
@@ -128,18 +133,10 @@ def _root(spec, ws: WorkspacePlan, cloud, cfg, modules: dict[str, Any]) -> dict[
                         "description": "Stream manager API URL (the control workspace's output)."},
     }
     if ws.kind == "control" and not (ws.control or {}).get("primary"):
-        root["variable"]["database_host"] = {
-            "type": "string", "default": "",
-            "description": "Database address from the primary control workspace's output."}
-        root["variable"]["database_port"] = {
-            "type": "string", "default": "5432",
-            "description": "Database port from the primary control workspace's output."}
-        root["variable"]["database_user"] = {
-            "type": "string", "default": "",
-            "description": "Database login from the primary control workspace's output."}
-        root["variable"]["database_name"] = {
-            "type": "string", "default": "",
-            "description": "Database name from the primary control workspace's output."}
+        for name, default, what in _PRIMARY_DATABASE_VARS:
+            root["variable"][f"database_{name}"] = {
+                "type": "string", "default": default,
+                "description": f"Database {what} from the primary control workspace's output."}
         root["variable"]["database_password"] = {
             "type": "string", "sensitive": True, "default": "",
             "description": "The primary's database password; passed as TF_VAR_database_password, never written here."}
