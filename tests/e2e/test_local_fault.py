@@ -16,7 +16,7 @@ from e2ehelp import Publisher, explain, http_get, ok, process_alive, streams, wa
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-HEARTBEAT_WINDOW = 6.0  # ccds_cli/render.py gives the local manager --heartbeat-timeout 6
+HEARTBEAT_WINDOW = 3.5  # ccds_cli/clouds/local.py gives the local manager --heartbeat-timeout 3.5
 MARGIN = 4.0
 
 
