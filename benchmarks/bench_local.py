@@ -219,7 +219,7 @@ def main() -> int:
         ("ratio ccds / plain terraform", f"{up / plain:.2f}"),
         ("edge nginx stopped -> FAULT", f"{m(ccds_rows, 'fault'):.2f}s (target < 5 s; the agent reports it)"),
         ("edge nginx stopped -> no longer routed", f"{m(ccds_rows, 'unrouted'):.2f}s (poll every {POLL:g}s)"),
-        ("edge agent+nginx killed -> FAULT", f"{m(plain_rows, 'crash_fault'):.2f}s (no heartbeats; timeout 6 s)"),
+        ("edge agent+nginx killed -> FAULT", f"{m(plain_rows, 'crash_fault'):.2f}s (no heartbeats; the local manager's timeout is 3.5 s, beats every 1 s)"),
         ("edge agent+nginx killed -> no longer routed",
          f"{m(plain_rows, 'crash_unrouted'):.2f}s (poll every {POLL_CRASH:g}s)"),
         ("ccds probe time to first frame", f"{m(ccds_rows, 'ttff_ms'):.0f} ms"),
