@@ -21,7 +21,7 @@ from pathlib import Path
 from ccds_cli.errors import BadInput, CcdsError
 from ccds_cli.localcloud import nginx
 from ccds_cli.localcloud.procs import (Proc, alive, free_port, log_tail, port_free, spawn, terminate,
-                                       wait_ports)
+                                       wait_ports, working_in)
 
 MEDIA_ROLES = ("origin", "relay", "edge")
 ROLES = (*MEDIA_ROLES, "manager")
@@ -162,6 +162,9 @@ def stop(state_dir: Path, name: str, grace: float = 10.0) -> dict:
                 procs.append(Proc("nginx", pid, "", ""))
         except (OSError, ValueError):
             pass
+    # A start killed right after spawning a process left it running but unrecorded: find it by its cwd.
+    recorded = {p.pid for p in procs}
+    procs = [p for p in working_in(node_dir) if p.pid not in recorded] + procs
     stopped = [p.pid for p in procs if alive(p)]
     for proc in reversed(procs):
         terminate(proc, grace)

@@ -72,6 +72,26 @@ def spawn(kind: str, argv: list[str], log: Path, cwd: Path, env: dict | None = N
     return Proc(kind=kind, pid=child.pid, starttime=starttime(child.pid), log=str(log))
 
 
+def working_in(directory: Path) -> list[Proc]:
+    """Processes whose working directory is `directory` (Linux /proc; elsewhere none).
+
+    Every node process is spawned in its node's directory, so this finds one whose `start` was
+    killed (Terraform SIGKILLs a local-exec on interrupt) between spawning it and recording it.
+    Only group leaders (what `spawn` starts): their children, nginx workers say, go with them.
+    """
+    target = str(Path(directory).resolve())
+    found = []
+    for entry in Path("/proc").glob("[0-9]*") if Path("/proc/self/cwd").exists() else []:
+        try:
+            pid = int(entry.name)
+            fields = _stat_fields(pid)
+            if os.readlink(entry / "cwd") == target and pid != os.getpid() and fields and fields[2] == str(pid):
+                found.append(Proc(kind="unrecorded", pid=pid, starttime=fields[19], log=""))
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)

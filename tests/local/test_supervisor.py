@@ -145,3 +145,26 @@ def test_start_after_crash_restarts_the_node(state):
     again = node.start(spec)
     assert again["action"] == "started" and again["pids"] != first["pids"]
     assert port_open(base) and port_open(base + 1)
+
+
+def test_stop_also_ends_a_process_its_killed_start_never_recorded(tmp_path):
+    """Terraform SIGKILLs a local-exec on interrupt: a `start` killed between spawning a process and
+    recording it leaves it running. `stop` finds it by its working directory (the node's own)."""
+    node_dir = tmp_path / "nodes" / "n1"
+    node_dir.mkdir(parents=True)
+    (node_dir / "node.json").write_text(json.dumps({"name": "n1", "role": "manager", "state": "starting",
+                                                    "processes": []}))
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], cwd=node_dir,
+                              start_new_session=True)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp_path,
+                                 start_new_session=True)
+    try:
+        result = node.stop(tmp_path, "n1", grace=5)
+        assert orphan.wait(timeout=10) is not None
+        assert result["pids"] == [orphan.pid]
+        assert bystander.poll() is None  # another directory's process is not ours
+    finally:
+        for p in (orphan, bystander):
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
