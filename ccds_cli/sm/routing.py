@@ -275,10 +275,8 @@ async def subscribe_async(store: Store, pool, app: str, name: str, region: str |
         return None
     now, fresh = store.clock(), store.fresh_after()
     until = now + store.settings.reservation_ttl
-    sql = _run_sql("pyformat", _fast_postgres(bool(region), bool(store.deployment)))
-    async with pool.cursor() as cur:
-        await cur.execute(sql, _fast_params(store, app, name, region, now, fresh, until))
-        row = await cur.fetchone()
+    sql = _fast_postgres(bool(region), bool(store.deployment))
+    row = await pool.fetch_one(sql, _fast_params(store, app, name, region, now, fresh, until))
     return None if row is None else _answer(app, name, row[:8], row[8], row[9], until)
 
 
