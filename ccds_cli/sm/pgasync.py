@@ -12,18 +12,17 @@ list needs no lock; only an exhausted pool waits.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections import deque
 from typing import Any
 
 import sqlalchemy as sa
 
+from ccds_cli.sm.routing import NAMED_PARAM
 from ccds_cli.sm.store import DatabaseUnavailable
 
 # Reservations live seconds: a crash losing the last few hundred milliseconds of them costs nothing,
 # while waiting for the WAL flush on every subscribe would cost a disk sync each (commits stay atomic).
 _SERVER_SETTINGS = {"synchronous_commit": "off"}
-_PARAM = re.compile(r":([a-z]+)")
 
 
 def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
@@ -35,7 +34,7 @@ def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
             names.append(m.group(1))
         return f"${names.index(m.group(1)) + 1}"
 
-    return _PARAM.sub(number, sql), tuple(names)
+    return NAMED_PARAM.sub(number, sql), tuple(names)
 
 
 class AsyncPgPool:

@@ -8,6 +8,7 @@ manager holds at most one node lock at a time, so several managers can never dea
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -144,6 +145,7 @@ def _scope_sql(region: bool, deployment: bool) -> str:
     return (" AND region = :region" if region else "") + (" AND deployment = :dep" if deployment else "")
 
 
+@functools.cache
 def _fast_sqlite(region: bool, deployment: bool) -> str:
     """SQLite: one UPDATE takes a slot on the least-loaded edge (the writer lock makes it atomic)."""
     pick = f"SELECT id FROM nodes WHERE {_EDGE_FILTER}{_scope_sql(region, deployment)}{_EDGE_ORDER} LIMIT 1"
@@ -151,6 +153,7 @@ def _fast_sqlite(region: bool, deployment: bool) -> str:
             f" RETURNING {_ANSWER_COLS}")
 
 
+@functools.cache
 def _fast_postgres(region: bool, deployment: bool) -> str:
     """PostgreSQL: check the stream, pick (skipping rows another manager is updating), take, record: one
     statement in autocommit, so one round trip. The UPDATE re-checks capacity on the latest row."""
@@ -177,7 +180,7 @@ _TAKE_AND_RESERVE_PG = (
     " SELECT id, :stream, :now, :until FROM took RETURNING id")
 _EDGE_COLS = ("id", "name", "region", "provider", "engine", "public_host", "private_host", "endpoints", "capacity",
               "lat", "lon", "load")
-_PARAM = re.compile(r":([a-z]+)")
+NAMED_PARAM = re.compile(r":([a-z]+)")  # how our SQL names parameters (pgasync numbers them for asyncpg)
 _converted: dict[tuple[str, str], str] = {}
 
 
@@ -185,7 +188,7 @@ def _run_sql(paramstyle: str, sql: str) -> str:
     """`sql` written with :name parameters, in the driver's parameter style (cached)."""
     key = (paramstyle, sql)
     if key not in _converted:
-        _converted[key] = _PARAM.sub(r"%(\1)s", sql) if paramstyle == "pyformat" else sql
+        _converted[key] = NAMED_PARAM.sub(r"%(\1)s", sql) if paramstyle == "pyformat" else sql
     return _converted[key]
 
 
@@ -200,6 +203,7 @@ def _cursor(conn: sa.Connection, sql: str, params: dict):
     return _run(conn.connection.dbapi_connection.cursor(), conn.dialect.paramstyle, sql, params)
 
 
+@functools.cache
 def _edges_sql(region: bool, deployment: bool, limited: bool, postgres: bool) -> str:
     sql = ("SELECT id, name, region, provider, engine, public_host, private_host, endpoints, capacity, lat, lon,"
            f" subscribers + reserved AS load FROM nodes WHERE {_EDGE_FILTER}{_scope_sql(region, deployment)}")
@@ -212,11 +216,7 @@ def _endpoints(value) -> dict:
 
 def _edges(conn: sa.Connection, store: Store, region: str | None, limit: bool) -> list[dict]:
     """INSERVICE edges with a free slot; with `limit`, the 4 least loaded."""
-    params = {"fresh": store.fresh_after()}
-    if region:
-        params["region"] = region
-    if store.deployment:
-        params["dep"] = store.deployment
+    params = _scoped(store, region, fresh=store.fresh_after())
     cur = _cursor(conn, _edges_sql(bool(region), bool(store.deployment), limit, store.postgres), params)
     rows = [dict(zip(_EDGE_COLS, r)) for r in cur.fetchall()]
     for r in rows:
@@ -227,7 +227,7 @@ def _edges(conn: sa.Connection, store: Store, region: str | None, limit: bool) -
 def _edge_order(conn: sa.Connection, store: Store, region: str | None, lat: float | None, lon: float | None):
     """Yield candidates: the requested region's least loaded first, then everything else ranked."""
     tried: set[str] = set()
-    if region or lat is None or lon is None:
+    if _fast_applies(region, lat, lon):
         for c in _edges(conn, store, region, limit=True):
             tried.add(c["id"])
             yield c
@@ -237,19 +237,32 @@ def _edge_order(conn: sa.Connection, store: Store, region: str | None, lat: floa
 
 
 def _answer(app: str, name: str, row, origin: str, rid: int, until: float) -> dict[str, Any]:
-    node = dict(zip(("id", "name", "region", "provider", "engine", "public_host", "private_host"), row))
-    return {"app": app, "stream": name, "node": node, "origin": origin,
-            "urls": stream_urls(_endpoints(row[7]), app, name), "reservation": rid, "reserved_until": until}
+    """The subscribe answer from a row of `_ANSWER_COLS` (or an edge dict with those keys)."""
+    if not isinstance(row, dict):
+        row = dict(zip(("id", "name", "region", "provider", "engine", "public_host", "private_host", "endpoints"),
+                       row))
+    return {"app": app, "stream": name, "node": _node_out(row), "origin": origin,
+            "urls": stream_urls(_endpoints(row["endpoints"]), app, name), "reservation": rid,
+            "reserved_until": until}
 
 
-def _fast_params(store: Store, app: str, name: str, region: str | None, now: float, fresh: float,
-                 until: float) -> dict:
-    params = {"scope": store.stream_scope, "app": app, "name": name, "fresh": fresh, "now": now, "until": until}
+def _scoped(store: Store, region: str | None, **params) -> dict:
+    """`params` plus the :region and :dep values that `_scope_sql` asks for."""
     if region:
         params["region"] = region
     if store.deployment:
         params["dep"] = store.deployment
     return params
+
+
+def _fast_params(store: Store, app: str, name: str, region: str | None, now: float, fresh: float,
+                 until: float) -> dict:
+    return _scoped(store, region, scope=store.stream_scope, app=app, name=name, fresh=fresh, now=now, until=until)
+
+
+def _fast_applies(region: str | None, lat: float | None, lon: float | None) -> bool:
+    """The database can pick alone unless the viewer's coordinates (and no region) must rank regions."""
+    return bool(region) or lat is None or lon is None
 
 
 def _fast_subscribe(store: Store, app: str, name: str, region: str | None, now: float, fresh: float,
@@ -271,7 +284,7 @@ def _fast_subscribe(store: Store, app: str, name: str, region: str | None, now: 
 async def subscribe_async(store: Store, pool, app: str, name: str, region: str | None = None,
                           lat: float | None = None, lon: float | None = None) -> dict[str, Any] | None:
     """PostgreSQL's common case: one statement on an async connection. None: ask `subscribe` (in a thread)."""
-    if not (region or lat is None or lon is None):
+    if not _fast_applies(region, lat, lon):
         return None
     now, fresh = store.clock(), store.fresh_after()
     until = now + store.settings.reservation_ttl
@@ -290,7 +303,7 @@ def subscribe(store: Store, app: str, name: str, region: str | None = None, lat:
     """
     now, ttl = store.clock(), store.settings.reservation_ttl
     fresh = store.fresh_after()
-    if not store.postgres and (region or lat is None or lon is None):
+    if not store.postgres and _fast_applies(region, lat, lon):
         fast = _fast_subscribe(store, app, name, region, now, fresh, now + ttl)
         if fast is not None:
             return fast
@@ -313,7 +326,5 @@ def subscribe(store: Store, app: str, name: str, region: str | None = None, lat:
                     continue
                 rid = _cursor(conn, _RESERVE_SQL, {"node": c["id"], "stream": stream_id, "now": now,
                                                    "until": now + ttl}).fetchone()[0]
-            return {"app": app, "stream": name, "node": _node_out(c), "origin": origin_name,
-                    "urls": stream_urls(c["endpoints"], app, name), "reservation": rid,
-                    "reserved_until": now + ttl}
+            return _answer(app, name, c, origin_name, rid, now + ttl)
     raise NoCapacity("no INSERVICE edge with spare capacity" + (f" in or near region {region}" if region else ""))
