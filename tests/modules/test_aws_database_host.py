@@ -18,7 +18,7 @@ import boto3
 import pytest
 
 from tfgraph import depends_on, find_cycle, module_graph
-from tfhelp import free_port, terraform, terraform_env
+from tfhelp import terraform, terraform_env
 
 MODULE = Path(__file__).resolve().parents[2] / "modules" / "aws"
 REGION = "us-east-1"
@@ -34,19 +34,6 @@ def test_graph_no_cycle_managers_after_rds():
     assert find_cycle(graph) == []
     assert depends_on(graph, "aws_instance.node", "aws_db_instance.this")
     assert not depends_on(graph, "aws_db_instance.this", "aws_instance.node")
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def _ec2(url: str):

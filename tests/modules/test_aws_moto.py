@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tfhelp import free_port, terraform, terraform_env
+from tfhelp import terraform, terraform_env
 from tfschema import check_workspace
 
 MODULE = Path(__file__).resolve().parents[2] / "modules" / "aws"
@@ -31,19 +31,6 @@ USER_DATA = "#cloud-config\nwrite_files:\n- path: /etc/ccds/node.env\n  encoding
 CANONICAL = "099720109477"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def _client(service: str, url: str):
