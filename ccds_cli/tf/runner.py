@@ -223,15 +223,14 @@ class Terraform:
             log.write(json.dumps({"type": "ccds", "@message": "$ " + " ".join([self.binary, *args]),
                                   "cwd": str(self.workdir)}) + "\n")
             log.flush()
+            # Terraform writes its log itself and we follow the file: were ccds killed, a pipe would
+            # break and take terraform down mid-apply (Go exits on SIGPIPE), losing what it created.
             proc = subprocess.Popen([self.binary, *args], cwd=self.workdir, env=self.env,
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
             self.registry.add(proc)
             try:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    log.write(line)
-                    log.flush()
+                for line in _follow(log_path, proc):
                     event = parse_line(line)
                     if event is None:
                         continue
@@ -268,3 +267,23 @@ class Terraform:
                             f"{raw_diagnostic(proc.stderr or proc.stdout).summary}")
         text = proc.stdout.strip()
         return json.loads(text) if text else None
+
+
+def _follow(path: Path, proc: subprocess.Popen, poll: float = 0.02):
+    """The lines terraform appends to its log after our header, until it exits and all is read."""
+    with open(path, encoding="utf-8") as fh:
+        fh.readline()  # the command line ccds wrote first
+        pending = ""
+        while True:
+            chunk = fh.readline()
+            if chunk:
+                pending += chunk
+                if pending.endswith("\n"):
+                    yield pending
+                    pending = ""
+                continue
+            if proc.poll() is not None:
+                for line in (pending + fh.read()).splitlines(keepends=True):
+                    yield line
+                return
+            time.sleep(poll)
