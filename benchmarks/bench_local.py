@@ -159,7 +159,7 @@ def terraform(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProc
 
 def plain_round(workdir: Path, used: set[int]) -> dict:
     """The same workspaces, rendered by ccds (untimed), applied with plain terraform one after another."""
-    from ccds_cli.tf.deploy import Deployment
+    from ccds_cli.deployment import Deployment
 
     dep = LocalDeployment(workdir, fresh_base_port(used))
     deployment = Deployment.open(dep.spec, dep.state_dir)

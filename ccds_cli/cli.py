@@ -80,11 +80,18 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; the only place a CcdsError becomes a message and an exit code."""
+    """Run the CLI: the one place a command's Outcome is printed, a CcdsError becomes a message,
+    and the process exits with the documented code."""
+    import click
+
+    from ccds_cli.commands._common import Outcome
     from ccds_cli.output import current
 
     try:
-        app(args=argv, prog_name="ccds")
+        rv = app(args=argv, prog_name="ccds", standalone_mode=False)
+    except click.exceptions.ClickException as exc:  # a wrong command line (usage errors exit 2)
+        exc.show()
+        sys.exit(exc.exit_code)
     except CcdsError as exc:
         out = current()
         details = None
@@ -93,9 +100,13 @@ def main(argv: list[str] | None = None) -> None:
             details = [d.as_dict() if hasattr(d, "as_dict") else str(d) for d in diagnostics]
         out.error(exc.message, exc.hint, int(exc.exit_code), details)
         sys.exit(int(exc.exit_code))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, click.exceptions.Abort):
         current().error("interrupted", None, int(ExitCode.INTERRUPTED))
         sys.exit(int(ExitCode.INTERRUPTED))
+    if isinstance(rv, Outcome):
+        current().emit(rv.result, rv.human, ok=rv.ok, exit_code=int(rv.exit_code))
+        sys.exit(int(rv.exit_code))
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from ccds_cli.clouds.base import ModuleCall
 from ccds_cli.engines.base import BootstrapContext
 from ccds_cli.engines.cloudinit import SECRETS_PLACEHOLDER, tf_escape
 from ccds_cli.paths import modules_dir
-from ccds_cli.plan import DeploymentPlan, WorkspacePlan, instance_type_for
+from ccds_cli.plan import DeploymentPlan, ModulePlan, WorkspacePlan
 
 MODULE_FILES = ("*.tf", "README.md")
 
@@ -82,7 +82,7 @@ def render(loaded, plan: DeploymentPlan, out_dir: Path) -> list[RenderedWorkspac
         ws_dir.mkdir(parents=True, exist_ok=True)
         tags_base = {"ccds-deployment": spec.name, "managed-by": "ccds"}
         modules: dict[str, Any] = {}
-        for key in ws.region_keys:
+        for key, module in ws.modules.items():
             name = module_workspace_name(ws, key, control_index)
             tags = dict(tags_base, **{"ccds-workspace": name})
             ctx = ModuleCall(spec, ws.name, key, ws.provider_alias, plan.engine, node_root,
@@ -94,14 +94,14 @@ def render(loaded, plan: DeploymentPlan, out_dir: Path) -> list[RenderedWorkspac
                 "deployment": spec.name,
                 "workspace": name,
                 "region": ws.cloud_region,
-                "network_cidr": str(spec.control.network.cidr if key == "control" else spec.regions[key].network.cidr),
-                "pools": _pools(loaded, plan, ws, key, cloud, cfg),
-                "firewall_rules": [r.as_tf() for r in ws.rules[key]],
+                "network_cidr": module.network_cidr,
+                "pools": _pools(spec, ws, module, cloud, cfg),
+                "firewall_rules": [r.as_tf() for r in module.rules],
                 "ssh_public_key": ssh_public_key(loaded),
                 "tags": tags,
                 "secrets": "${var.secrets}",
                 "settings": settings,
-                "control": _control(ws, spec) if key == "control" else {},
+                "control": _control(module) if module.control is not None else {},
             }
         if ws.kind == "control":
             control_index += 1
@@ -132,7 +132,7 @@ def _root(spec, ws: WorkspacePlan, cloud, cfg, modules: dict[str, Any]) -> dict[
         "manager_url": {"type": "string", "default": "",
                         "description": "Stream manager API URL (the control workspace's output)."},
     }
-    if ws.kind == "control" and not (ws.control or {}).get("primary"):
+    if ws.control is not None and not ws.control.primary:
         for name, default, what in _PRIMARY_DATABASE_VARS:
             root["variable"][f"database_{name}"] = {
                 "type": "string", "default": default,
@@ -152,44 +152,30 @@ def _root(spec, ws: WorkspacePlan, cloud, cfg, modules: dict[str, Any]) -> dict[
     return root
 
 
-def _control(ws: WorkspacePlan, spec) -> dict[str, Any]:
-    ctl = spec.control
-    info = ws.control or {}
+def _control(module: ModulePlan) -> dict[str, Any]:
+    ctl = module.control
+    db = ctl.database
     return {
         "enabled": True,
         "api_port": ctl.api_port,
-        "database": {
-            "engine": ctl.database.engine if info.get("database") else "none",
-            "replicas": ctl.database.replicas,
-            "instance_class": ctl.database.instance_type or "",
-            "storage_gb": ctl.database.storage_gb,
-            "version": ctl.database.version,
-        },
-        "dns_zone": info.get("dns_zone", ""),
-        "dns_name": info.get("dns_name", ""),
+        "database": {"engine": db.engine, "replicas": db.replicas, "instance_class": db.instance_class,
+                     "storage_gb": db.storage_gb, "version": db.version},
+        "dns_zone": ctl.dns_zone,
+        "dns_name": ctl.dns_name,
     }
 
 
-def _pools(loaded, plan, ws: WorkspacePlan, key: str, cloud, cfg) -> dict[str, Any]:
-    spec = loaded.spec
+def _pools(spec, ws: WorkspacePlan, module: ModulePlan, cloud, cfg) -> dict[str, Any]:
     pools: dict[str, Any] = {}
-    for role, count in sorted(ws.pools[key].items()):
-        if key == "control":
-            itype = (spec.control.database.instance_type if role == "database" else spec.control.instance_type) \
-                or cloud.default_instance_type
-            pools[role] = {"role": role, "count": count, "instance_type": itype, "image": "", "disk_gb": 30,
-                           "user_data": _control_user_data(role, spec, ws) if cloud.uses_cloud_init else ""}
-            continue
-        pool = spec.regions[key].pools[role]
-        itype = instance_type_for(spec, key, role, cloud.name)
-        pools[role] = {
-            "role": role, "count": count, "instance_type": itype,
-            "image": pool.image if (pool.image and cloud.name == clouds.get(
-                spec.providers[spec.regions[key].placement.split("/")[0]].cloud).name) else "",
-            "disk_gb": pool.disk_gb,
-            "user_data": (_node_user_data(spec, ws, key, role, cloud, cfg, pool.capacity)
-                          if cloud.uses_cloud_init else ""),
-        }
+    for role, pool in sorted(module.pools.items()):
+        if not cloud.uses_cloud_init:
+            user_data = ""
+        elif module.control is not None:
+            user_data = _control_user_data(role, spec, ws)
+        else:
+            user_data = _node_user_data(spec, ws, module.key, role, cloud, cfg, pool.capacity)
+        pools[role] = {"role": role, "count": pool.count, "instance_type": pool.instance_type,
+                       "image": pool.image, "disk_gb": pool.disk_gb, "user_data": user_data}
     return pools
 
 

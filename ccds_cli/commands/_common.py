@@ -1,8 +1,12 @@
-"""Options shared by every command, as Annotated types (typer reads them)."""
+"""What every command shares: its options (as Annotated types typer reads), the result it hands
+back to `cli.main` (the one place that prints it and exits), and opening a spec with its warnings."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Callable
 
 import typer
 
@@ -20,6 +24,27 @@ StateDirOpt = Annotated[
     typer.Option("--state-dir", envvar="CCDS_STATE_DIR",
                  help="Where .ccds/<name>/ lives (default: .ccds next to the spec)."),
 ]
+ParallelismOpt = Annotated[int, typer.Option("--parallelism", "-p", min=1, max=64,
+                                             help="Region workspaces applied at once.")]
+TargetOpt = Annotated[list[str] | None, typer.Option("--target", "-t",
+                                                     help="Only these region keys (repeatable; 'control' too).")]
+FailFastOpt = Annotated[bool, typer.Option("--fail-fast", help="Stop starting workspaces after the first failure.")]
+BreakLockOpt = Annotated[bool, typer.Option("--break-lock", help="Break a stale lock left by a dead ccds run.")]
+RegionArg = Annotated[str, typer.Argument(help="Region key from the spec.", show_default=False)]
+
+
+@dataclass
+class Outcome:
+    """A command's answer: `cli.main` emits it (JSON envelope or `human(result, console)`) and
+    exits with `exit_code`."""
+
+    result: Any
+    human: Callable[[Any, Any], None] | None = None
+    exit_code: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
 
 
 def start(command: str, output: OutputMode):
@@ -27,3 +52,17 @@ def start(command: str, output: OutputMode):
     from ccds_cli.output import Output, set_current
 
     return set_current(Output(mode=output.value, command=command))
+
+
+def show_warnings(out, loaded) -> None:
+    for warning in loaded.warnings:
+        out.warn(str(warning))
+
+
+def open_deployment(spec: Path, state_dir: Path | None, out):
+    """The deployment of a spec, its warnings shown (every command that loads a spec says them)."""
+    from ccds_cli.deployment import Deployment
+
+    dep = Deployment.open(spec, state_dir)
+    show_warnings(out, dep.loaded)
+    return dep

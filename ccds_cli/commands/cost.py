@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from ccds_cli.commands._common import OutputMode, OutputOpt, SpecArg
+from ccds_cli.commands._common import Outcome, OutputMode, OutputOpt, SpecArg, show_warnings
 
 
 def run(
@@ -14,7 +14,7 @@ def run(
     budget: Annotated[float | None, typer.Option("--budget", help="Exit 1 when the monthly total is above N USD.")] = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Update AWS prices through the AWS Pricing API first.")] = False,
     output: OutputOpt = OutputMode.text,
-) -> None:
+) -> Outcome:
     """Estimate the monthly cost: compute, egress, load balancers, database, stream managers."""
     from ccds_cli.commands._common import start
     from ccds_cli.cost import estimate_spec
@@ -23,8 +23,7 @@ def run(
 
     out = start("cost", output)
     loaded = load_spec(spec)
-    for w in loaded.warnings:
-        out.warn(str(w))
+    show_warnings(out, loaded)
     if refresh:
         from ccds_cli.cost.refresh import refresh_aws
 
@@ -38,6 +37,4 @@ def run(
     code = int(ExitCode.FAILED) if over else 0
     from ccds_cli.cost.view import show
 
-    out.emit(report, show, ok=not over, exit_code=code)
-    if over:
-        raise typer.Exit(code)
+    return Outcome(report, show, code)

@@ -4,18 +4,16 @@ from typing import Annotated
 
 import typer
 
-from ccds_cli.commands._common import OutputOpt, OutputMode, SpecArg, StateDirOpt, start
+from ccds_cli.commands._common import Outcome, OutputMode, OutputOpt, SpecArg, StateDirOpt, open_deployment, start
 
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, max=10000, help="Operations to show.")]
 
 
 def run(spec: SpecArg, limit: LimitOpt = 20, output: OutputOpt = OutputMode.text,
-        state_dir: StateDirOpt = None) -> None:
+        state_dir: StateDirOpt = None) -> Outcome:
     """Show who ran what and when, with each workspace's result and every retry."""
-    from ccds_cli.tf.deploy import Deployment
-
     out = start("events", output)
-    dep = Deployment.open(spec, state_dir)
+    dep = open_deployment(spec, state_dir, out)
     operations = dep.ledger().operations(limit=limit)
 
     def human(ops, console):
@@ -40,4 +38,4 @@ def run(spec: SpecArg, limit: LimitOpt = 20, output: OutputOpt = OutputMode.text
             if op.get("error"):
                 console.print(f"#{op['id']} error: {op['error']}", markup=False, highlight=False)
 
-    out.emit({"deployment": dep.name, "operations": operations}, lambda res, c: human(res["operations"], c))
+    return Outcome({"deployment": dep.name, "operations": operations}, lambda res, c: human(res["operations"], c))

@@ -10,10 +10,9 @@ from typing import Annotated
 
 import typer
 
-from ccds_cli.commands._common import OutputMode, OutputOpt, SpecArg, StateDirOpt, YesOpt, start
-from ccds_cli.commands.up import BreakLockOpt
+from ccds_cli.commands._common import (BreakLockOpt, Outcome, OutputMode, OutputOpt, RegionArg, SpecArg, StateDirOpt,
+                                       YesOpt, open_deployment, start)
 
-RegionArg = Annotated[str, typer.Argument(help="Region key from the spec.", show_default=False)]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Target placement (alias/region); default: the "
                                                         "first failover target not in use. The region's own "
                                                         "placement fails back.")]
@@ -40,63 +39,36 @@ def choose_target(spec, region: str, current: str, to: str | None) -> str:
 
 
 def run(spec: SpecArg, region: RegionArg, to: ToOpt = None, keep_old: KeepOldOpt = False, yes: YesOpt = False,
-        break_lock: BreakLockOpt = False, output: OutputOpt = OutputMode.text, state_dir: StateDirOpt = None) -> None:
+        break_lock: BreakLockOpt = False, output: OutputOpt = OutputMode.text, state_dir: StateDirOpt = None) -> Outcome:
     """Move a region to another cloud: bring it up there, then empty the old placement."""
-    from ccds_cli.errors import ExitCode
-    from ccds_cli.state import failover as failover_state
-    from ccds_cli.tf import report
-    from ccds_cli.tf.deploy import Deployment
-    from ccds_cli.tf.flow import plan_and_apply, workspace_dicts
+    from ccds_cli.deployment.flow import workspace_dicts
+    from ccds_cli.deployment.moves import move_region
+    from ccds_cli.ui import TerminalUI, report
 
     out = start("failover", output)
-    dep = Deployment.open(spec, state_dir)
+    dep = open_deployment(spec, state_dir, out)
     s = dep.loaded.spec
     moved = dep.failovers()
     current = moved.get(region) or (s.regions[region].placement if region in s.regions else "")
     target = choose_target(s, region, current, to)
     result = {"deployment": dep.name, "region": region, "from": current, "to": target, "workspaces": []}
     if target == current:
-        out.emit(dict(result, applied=False), lambda r, c: c.print(f"{region} already runs on {target}"))
-        return
+        return Outcome(dict(result, applied=False), lambda r, c: c.print(f"{region} already runs on {target}"))
     with dep.operation("failover", {"region": region, "from": current, "to": target}, break_lock=break_lock) as op:
-        dep.build()
-        old_ws = dep.plan.workspace_of_region(region).name
-        new_moved = dict(moved)
-        if target == s.regions[region].placement:
-            new_moved.pop(region, None)
-        else:
-            new_moved[region] = target
-        failover_state.save(dep.failover_file, new_moved)
-        rendered = dep.build()
-        new_ws = dep.plan.workspace_of_region(region).name
-        op.event("failover", f"{region}: {current} -> {target}")
-        up_flow = plan_and_apply(dep, [w for w in rendered if w.name == new_ws], out, op, yes=yes)
-        results = list(up_flow.results)
-        if up_flow.declined or up_flow.failed:
-            failover_state.save(dep.failover_file, moved)  # nothing moved: keep the old placement
-            op.result = "declined" if up_flow.declined else "failed"
-        elif not keep_old:
-            still = [w for w in rendered if w.name == old_ws]  # other regions still live there
-            if still:
-                results += plan_and_apply(dep, still, out, op, yes=True).results
-            else:
-                leftover = [w for w in dep.leftovers() if w.name == old_ws]
-                if leftover:
-                    results += plan_and_apply(dep, leftover, out, op, yes=True, destroy=True,
-                                              verb="destroy").results
-    failed = [r for r in results if r.result in ("failed", "skipped")]
-    result.update(applied=bool(results) and not up_flow.declined, workspaces=workspace_dicts(results),
-                  nodes=[n for n in report.nodes_from(results) if n.get("region_key") == region])
+        up, cleanup = move_region(dep, region, target, TerminalUI(out, yes), op, keep_old=keep_old)
+        if not up.ok:
+            op.result = "declined" if up.declined else "failed"
+    flow = up if cleanup is None else up + cleanup
+    result.update(applied=up.applied, workspaces=workspace_dicts(flow.results),
+                  nodes=[n for n in report.nodes_from(flow.results) if n.get("region_key") == region])
 
     def human(res, console):
-        if up_flow.declined:
+        if up.declined:
             console.print("Nothing applied (declined).")
             return
-        report.render_results(f"ccds failover {dep.name} {region}: {current} → {target}", results, console)
-        if failed and not up_flow.failed:
+        report.render_results(f"ccds failover {dep.name} {region}: {current} → {target}", flow.results, console)
+        if cleanup is not None and cleanup.failed:
             console.print(f"[yellow]{region} now runs on {target}, but the old placement {current} could not be "
                           "emptied; re-run `ccds up` or `ccds down` when its cloud answers again.[/yellow]")
 
-    out.emit(result, human, ok=not failed, exit_code=1 if failed else 0)
-    if failed:
-        raise typer.Exit(int(ExitCode.FAILED))
+    return Outcome(result, human, flow.exit_code)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ccds_cli.commands._common import OutputMode, OutputOpt, start
+from ccds_cli.commands._common import Outcome, OutputMode, OutputOpt, start
 
 TEMPLATE = """\
 # ccds deployment spec: see docs/spec.md for every field.
@@ -53,7 +53,7 @@ def run(
     region: Annotated[str | None, typer.Option(help="The cloud's region (default: a common one).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     output: OutputOpt = OutputMode.text,
-) -> None:
+) -> Outcome:
     """Write a starting spec (valid as written) for one cloud and region."""
     from ccds_cli import clouds
     from ccds_cli.errors import BadInput
@@ -81,5 +81,5 @@ def run(
         edge_capacity=50 if local else 400, viewers=100 if local else 5000)
     file.write_text(text)
     loaded = load_spec(file)  # what we write must validate
-    out.emit({"file": str(file), "name": loaded.spec.name, "cloud": cloud, "region": region},
-             lambda r, console: console.print(f"wrote {r['file']}: edit it, then `ccds plan {r['file']}`"))
+    return Outcome({"file": str(file), "name": loaded.spec.name, "cloud": cloud, "region": region},
+                   lambda r, console: console.print(f"wrote {r['file']}: edit it, then `ccds plan {r['file']}`"))

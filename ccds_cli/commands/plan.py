@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ccds_cli.commands._common import OutputMode, OutputOpt, SpecArg, StateDirOpt, start
+from ccds_cli.commands._common import Outcome, OutputMode, OutputOpt, SpecArg, StateDirOpt, open_deployment, start
 
 PROVIDER_MISSING = ("Failed to query available provider packages", "Failed to install provider",
                     "Inconsistent dependency lock file", "could not connect to registry",
@@ -19,14 +19,10 @@ def run(
     parallelism: Annotated[int, typer.Option("--parallelism", "-p", min=1, max=64)] = 4,
     output: OutputOpt = OutputMode.text,
     state_dir: StateDirOpt = None,
-) -> None:
+) -> Outcome:
     """Show the capacity plan and what terraform would change in each workspace."""
-    from ccds_cli.tf.deploy import Deployment
-
     out = start("plan", output)
-    dep = Deployment.open(spec, state_dir)
-    for w in dep.loaded.warnings:
-        out.warn(str(w))
+    dep = open_deployment(spec, state_dir, out)
     rendered = dep.build()
     plan = dep.plan
     for w in plan.warnings:
@@ -52,9 +48,7 @@ def run(
                               f"[{color}]{note}[/{color}]" if color else note)
             console.print(table)
 
-    out.emit(result, human, ok=not failed, exit_code=1 if failed else 0)
-    if failed:
-        raise typer.Exit(1)
+    return Outcome(result, human, 1 if failed else 0)
 
 
 def plan_summary(spec, plan) -> dict[str, Any]:
@@ -78,7 +72,7 @@ def plan_summary(spec, plan) -> dict[str, Any]:
 def terraform_plans(dep, rendered, parallelism: int, out) -> list[dict[str, Any]]:
     """init + plan each workspace; a provider that cannot be installed is reported, not fatal."""
     from ccds_cli.errors import MissingTool
-    from ccds_cli.tf.deploy import progress_for
+    from ccds_cli.ui import progress_for
     from ccds_cli.tf.orchestrate import Orchestrator, forward_signals
     from ccds_cli.tf.runner import ProcessRegistry, find_binary
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ccds_cli.commands._common import OutputMode, OutputOpt, SpecArg, StateDirOpt
+from ccds_cli.commands._common import Outcome, OutputMode, OutputOpt, SpecArg, StateDirOpt, show_warnings
 
 
 def _from_state(spec: Path, state_dir: Path | None) -> tuple[str | None, str | None]:
@@ -19,13 +19,16 @@ def _from_state(spec: Path, state_dir: Path | None) -> tuple[str | None, str | N
     from ccds_cli.paths import state_root
 
     loaded = load_spec(spec)
+    from ccds_cli.output import current
+
+    show_warnings(current(), loaded)
     root = state_root(loaded.path, state_dir) / loaded.spec.name
     token = None
     secrets_file = root / "secrets.json"
     if secrets_file.is_file():
         token = json.loads(secrets_file.read_text()).get("admin_token")
     try:
-        from ccds_cli.deploy import manager_url
+        from ccds_cli.deployment.manager import manager_url
     except ImportError:
         return None, token
     return manager_url(loaded, root), token
@@ -52,7 +55,7 @@ def run(
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 30.0,
     state_dir: StateDirOpt = None,
     output: OutputOpt = OutputMode.text,
-) -> None:
+) -> Outcome:
     """Publish a test stream through the deployment and report time-to-first-frame and latency."""
     from dataclasses import asdict
 
@@ -83,6 +86,4 @@ def run(
     with ManagerClient(manager, token) as client:
         result = asdict(run_probe(client, manager, region=region, timeout=timeout))
     code = ExitCode.OK if result["ok"] else ExitCode.UNHEALTHY
-    out.emit(result, _human, ok=result["ok"], exit_code=int(code))
-    if code != ExitCode.OK:
-        raise typer.Exit(int(code))
+    return Outcome(result, _human, int(code))

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ccds_cli.commands._common import OutputMode, OutputOpt, SpecArg, StateDirOpt, start
+from ccds_cli.commands._common import Outcome, OutputMode, OutputOpt, SpecArg, StateDirOpt, open_deployment, start
 
 
 def run(
@@ -14,20 +14,11 @@ def run(
                                                   "(default: .ccds/<name>/workspaces).")] = None,
     output: OutputOpt = OutputMode.text,
     state_dir: StateDirOpt = None,
-) -> None:
+) -> Outcome:
     """Render Terraform workspaces (main.tf.json + module copy) for every cloud in the spec."""
-    from ccds_cli.plan import build_plan
-    from ccds_cli.render import render
-    from ccds_cli.tf.deploy import Deployment
-
     out = start("render", output)
-    dep = Deployment.open(spec, state_dir)
-    for w in dep.loaded.warnings:
-        out.warn(str(w))
-    if out_dir is None:
-        rendered = dep.build()
-    else:
-        rendered = render(dep.loaded, build_plan(dep.loaded.spec, dep.overrides() or None), out_dir)
+    dep = open_deployment(spec, state_dir, out)
+    rendered = dep.build(out_dir=out_dir)  # the deployment's plan: its scale counts and failovers included
     result = [{"workspace": r.name, "path": str(r.path), "cloud": r.cloud, "kind": r.kind, "stage": r.stage}
               for r in rendered]
 
@@ -39,4 +30,4 @@ def run(
             table.add_row(r["workspace"], r["cloud"], r["kind"], r["path"])
         console.print(table)
 
-    out.emit(result, human)
+    return Outcome(result, human)

@@ -4,10 +4,9 @@ from typing import Annotated
 
 import typer
 
-from ccds_cli.commands._common import OutputOpt, OutputMode, SpecArg, StateDirOpt, YesOpt, start
-from ccds_cli.commands.up import BreakLockOpt
+from ccds_cli.commands._common import (BreakLockOpt, Outcome, OutputMode, OutputOpt, RegionArg, SpecArg, StateDirOpt,
+                                       YesOpt, open_deployment, start)
 
-RegionArg = Annotated[str, typer.Argument(help="Region key from the spec.", show_default=False)]
 CountsArg = Annotated[list[str], typer.Argument(help="ROLE=N pairs, e.g. edge=6.", show_default=False)]
 
 
@@ -36,39 +35,30 @@ def parse_counts(region: str, pairs: list[str], spec) -> dict[tuple[str, str], i
 
 
 def run(spec: SpecArg, region: RegionArg, counts: CountsArg, yes: YesOpt = False,
-        break_lock: BreakLockOpt = False, output: OutputOpt = OutputMode.text, state_dir: StateDirOpt = None) -> None:
+        break_lock: BreakLockOpt = False, output: OutputOpt = OutputMode.text, state_dir: StateDirOpt = None) -> Outcome:
     """Set node counts for a region (kept for later `up`s) and apply only that region's workspace."""
-    from ccds_cli.errors import ExitCode
-    from ccds_cli.state import overrides as scale_overrides
-    from ccds_cli.tf import report
-    from ccds_cli.tf.deploy import Deployment
-    from ccds_cli.tf.flow import plan_and_apply, workspace_dicts
+    from ccds_cli.deployment.flow import plan_and_apply, workspace_dicts
+    from ccds_cli.ui import TerminalUI, report
 
     out = start("scale", output)
-    dep = Deployment.open(spec, state_dir)
+    dep = open_deployment(spec, state_dir, out)
     wanted = parse_counts(region, counts, dep.loaded.spec)
     args = {"region": region, "counts": {role: n for (_, role), n in wanted.items()}}
     with dep.operation("scale", args, break_lock=break_lock) as op:
-        previous = dep.overrides()
-        scale_overrides.save(dep.scale_file, {**previous, **wanted})
-        rendered = dep.build()
+        rendered = dep.build(counts=wanted)
         selected = dep.select(rendered, [region])
-        try:
-            flow = plan_and_apply(dep, selected, out, op, yes=yes, parallelism=1)
-        except BaseException:
-            scale_overrides.save(dep.scale_file, previous)  # nothing applied: forget the new counts
-            raise
-        if flow.declined:
-            scale_overrides.save(dep.scale_file, previous)
+        flow = plan_and_apply(dep, selected, TerminalUI(out, yes), op, parallelism=1)
+        if flow.ok:
+            dep.remember(counts=wanted)  # only what was applied is kept for later `up`s
     nodes = [n for n in report.nodes_from(flow.results) if n.get("region_key", region) == region]
     result = {"deployment": dep.name, "operation": op.id, "region": region, "counts": args["counts"],
               "applied": flow.applied, "workspaces": workspace_dicts(flow.results), "nodes": nodes}
 
     def human(res, console):
+        if flow.declined:
+            console.print("Nothing applied (declined).")
+            return
         report.render_results(f"ccds scale {dep.name} {region}", flow.results, console)
         report.render_access(nodes, {}, console)
 
-    failed = [r for r in flow.results if r.result in ("failed", "skipped")]
-    out.emit(result, human, ok=not failed, exit_code=1 if failed else 0)
-    if failed:
-        raise typer.Exit(int(ExitCode.FAILED))
+    return Outcome(result, human, flow.exit_code)

@@ -1,20 +1,18 @@
 """`ccds status`: desired vs actual nodes per region and role, with the cloud's instance states."""
 
-import typer
-
-from ccds_cli.commands._common import OutputOpt, OutputMode, SpecArg, StateDirOpt, start
+from ccds_cli.commands._common import Outcome, OutputMode, OutputOpt, SpecArg, StateDirOpt, open_deployment, start
 
 
-def run(spec: SpecArg, output: OutputOpt = OutputMode.text, state_dir: StateDirOpt = None) -> None:
+def run(spec: SpecArg, output: OutputOpt = OutputMode.text, state_dir: StateDirOpt = None) -> Outcome:
     """Show the deployment's health; exit 4 when anything is missing, stopped or terminated."""
     from ccds_cli import clouds
+    from ccds_cli.deployment.health import assess
+    from ccds_cli.deployment.manager import manager_view
     from ccds_cli.errors import CcdsError, ExitCode
-    from ccds_cli.tf.deploy import Deployment
-    from ccds_cli.tf.health import assess
     from ccds_cli.tf.runner import Terraform
 
     out = start("status", output)
-    dep = Deployment.open(spec, state_dir)
+    dep = open_deployment(spec, state_dir, out)
     statuses = []
     for ws in dep.planned():
         path = dep.workspaces_dir / ws.name
@@ -30,8 +28,6 @@ def run(spec: SpecArg, output: OutputOpt = OutputMode.text, state_dir: StateDirO
             note = f"unavailable: {exc.message}"
         statuses.append(assess(ws.name, ws.cloud, ws.cloud_region, ws.pools, nodes, inventory, note,
                                workspace_tags=list(getattr(ws, "region_keys", []) or [])))
-    from ccds_cli.deploy import manager_view
-
     manager = manager_view(dep.loaded, dep.root)
     healthy = all(s.healthy for s in statuses)
     if manager is not None and (not manager["reachable"] or manager.get("faulty")):
@@ -59,9 +55,7 @@ def run(spec: SpecArg, output: OutputOpt = OutputMode.text, state_dir: StateDirO
         if manager is not None:
             _render_manager(manager, console)
 
-    out.emit(result, human, ok=healthy, exit_code=0 if healthy else int(ExitCode.UNHEALTHY))
-    if not healthy:
-        raise typer.Exit(int(ExitCode.UNHEALTHY))
+    return Outcome(result, human, 0 if healthy else int(ExitCode.UNHEALTHY))
 
 
 def _render_manager(m: dict, console) -> None:
@@ -72,5 +66,11 @@ def _render_manager(m: dict, console) -> None:
     states = ", ".join(f"{role}: " + " ".join(f"{st}={n}" for st, n in sorted(by.items()))
                        for role, by in sorted(m["nodes"].items())) or "no nodes registered"
     console.print(f"stream manager {m['url']} ({m['status']}, leader {m['leader']}): {states}")
-    console.print(f"  {m['live_streams']} live stream(s), {m['viewers']} viewer(s)"
-                  + (f"; [red]FAULT: {', '.join(m['faulty'])}[/red]" if m["faulty"] else ""))
+    slots = m.get("edge_slots") or {}
+    line = f"  {m['live_streams']} live stream(s), {m['viewers']} viewer(s)"
+    if slots:
+        line += (f"; edge slots: {slots['viewers']} watching + {slots['reserved']} reserved of {slots['capacity']}"
+                 f" ({slots['free']} free)")
+    if m.get("refused_joins"):
+        line += f"; [red]{m['refused_joins']} join(s) refused[/red]"
+    console.print(line + (f"; [red]FAULT: {', '.join(m['faulty'])}[/red]" if m["faulty"] else ""))

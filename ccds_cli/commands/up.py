@@ -1,32 +1,18 @@
 """`ccds up`: render the spec and converge every workspace (control first, then regions in parallel)."""
 
-from typing import Annotated
-
-import typer
-
-from ccds_cli.commands._common import OutputOpt, OutputMode, SpecArg, StateDirOpt, YesOpt, start
-
-ParallelismOpt = Annotated[int, typer.Option("--parallelism", "-p", min=1, max=64,
-                                             help="Region workspaces applied at once.")]
-TargetOpt = Annotated[list[str] | None, typer.Option("--target", "-t",
-                                                     help="Only these region keys (repeatable; 'control' too).")]
-FailFastOpt = Annotated[bool, typer.Option("--fail-fast", help="Stop starting workspaces after the first failure.")]
-BreakLockOpt = Annotated[bool, typer.Option("--break-lock", help="Break a stale lock left by a dead ccds run.")]
+from ccds_cli.commands._common import (BreakLockOpt, FailFastOpt, Outcome, OutputMode, OutputOpt, ParallelismOpt,
+                                       SpecArg, StateDirOpt, TargetOpt, YesOpt, open_deployment, start)
 
 
 def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, target: TargetOpt = None,
         fail_fast: FailFastOpt = False, break_lock: BreakLockOpt = False, output: OutputOpt = OutputMode.text,
-        state_dir: StateDirOpt = None) -> None:
+        state_dir: StateDirOpt = None) -> Outcome:
     """Create or update the deployment: plan, confirm, apply; prints where to publish and play."""
-    from ccds_cli.errors import ExitCode
-    from ccds_cli.tf import report
-    from ccds_cli.tf.deploy import Deployment
-    from ccds_cli.tf.flow import plan_and_apply, workspace_dicts
+    from ccds_cli.deployment.flow import plan_and_apply, workspace_dicts
+    from ccds_cli.ui import TerminalUI, report
 
     out = start("up", output)
-    dep = Deployment.open(spec, state_dir)
-    for warning in dep.loaded.warnings:
-        out.warn(str(warning))
+    dep = open_deployment(spec, state_dir, out)
     args = {"parallelism": parallelism, "target": target or [], "fail_fast": fail_fast}
     with dep.operation("up", args, break_lock=break_lock) as op:
         rendered = dep.build()
@@ -34,7 +20,7 @@ def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, tar
         for left in dep.leftovers():
             out.warn(f"workspace {left.name} is no longer in the spec but still has resources; "
                      "`ccds down` destroys it")
-        flow = plan_and_apply(dep, selected, out, op, yes=yes, parallelism=parallelism, fail_fast=fail_fast)
+        flow = plan_and_apply(dep, selected, TerminalUI(out, yes), op, parallelism=parallelism, fail_fast=fail_fast)
     nodes = report.nodes_from(flow.results)
     result = {
         "deployment": dep.name,
@@ -58,7 +44,4 @@ def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, tar
             console.print(f"Stream manager: {res['manager']}  (publishers: POST /api/v1/streams/live/<stream>/publish; "
                           "viewers: GET …/subscribe)")
 
-    failed = flow.failed or [r for r in flow.results if r.result == "skipped"]
-    out.emit(result, human, ok=not failed, exit_code=1 if failed else 0)
-    if failed:
-        raise typer.Exit(int(ExitCode.FAILED))
+    return Outcome(result, human, flow.exit_code)

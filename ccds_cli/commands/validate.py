@@ -5,13 +5,13 @@ from typing import Annotated
 
 import typer
 
-from ccds_cli.commands._common import OutputMode, OutputOpt, start
+from ccds_cli.commands._common import Outcome, OutputMode, OutputOpt, start
 
 
 def run(
     files: Annotated[list[Path], typer.Argument(help="Spec files to check.", show_default=False)],
     output: OutputOpt = OutputMode.text,
-) -> None:
+) -> Outcome:
     """Check spec files the way a careful reviewer would."""
     from ccds_cli.errors import CcdsError, ExitCode, SpecError
     from ccds_cli.spec import load_spec
@@ -42,6 +42,4 @@ def run(
         for exc in failed:
             out.err.print(str(exc), markup=False, highlight=False)
 
-    out.emit(results, human, ok=not failed, exit_code=int(code))
-    if failed:
-        raise typer.Exit(int(code))
+    return Outcome(results, human, int(code))

@@ -13,11 +13,6 @@ from ccds_cli.cost.model import (CostInputs, ManagedDatabase, NodeGroup, Placeme
 NEARBY_KM = 1500.0  # a region of another cloud this close counts as "the same place"
 
 
-def _split(placement: str) -> tuple[str, str]:
-    alias, _, region = placement.partition("/")
-    return alias, region
-
-
 def inputs_from_plan(spec, plan) -> CostInputs:
     """Nodes at `min` run all month; nodes above `min` run only the streaming hours."""
     hours = float(spec.traffic.hours_per_month)
@@ -27,29 +22,25 @@ def inputs_from_plan(spec, plan) -> CostInputs:
     dbs: list[ManagedDatabase] = []
     for ws in plan.workspaces:
         cfg = spec.providers[ws.provider_alias]
-        cloud = clouds.get(ws.cloud)
         place = Placement(ws.provider_alias, ws.cloud, ws.cloud_region)
-        if ws.kind == "control":
-            ctl = spec.control
-            for role, count in sorted(ws.pools.get("control", {}).items()):
-                itype = ((ctl.database.instance_type if role == "database" else ctl.instance_type)
-                         or cloud.default_instance_type)
-                groups.append(NodeGroup("control", *_place(place), role, itype, count, HOURS_IN_MONTH, cfg))
-            if "load_balancer" not in cloud.unsupported:
+        if ws.control is not None:
+            ctl = ws.control
+            for role, pool in sorted(ws.modules["control"].pools.items()):
+                groups.append(NodeGroup("control", *_place(place), role, pool.instance_type, pool.count,
+                                        HOURS_IN_MONTH, cfg))
+            if ctl.load_balancer:
                 lbs.append(place)
-            info = ws.control or {}
-            if info.get("database") and not info.get("database_vm") and "managed_database" not in cloud.unsupported:
-                dbs.append(ManagedDatabase(place, ctl.database.instance_type, max(1, ctl.database.replicas),
+            if ctl.database.managed:
+                dbs.append(ManagedDatabase(place, ctl.database.instance_class or None, max(1, ctl.database.replicas),
                                            float(ctl.database.storage_gb)))
             continue
-        for key in ws.region_keys:
+        for key, module in ws.modules.items():
             regions[key] = place
-            for role, count in sorted(ws.pools.get(key, {}).items()):
-                pool_plan = plan.regions[key].pools[role]
-                always = min(count, pool_plan.min)
-                itype = pool_plan.instance_type
+            for role, pool in sorted(module.pools.items()):
+                always = min(pool.count, plan.regions[key].pools[role].min)
+                itype = pool.instance_type
                 groups.append(NodeGroup(key, *_place(place), role, itype, always, HOURS_IN_MONTH, cfg))
-                groups.append(NodeGroup(key, *_place(place), role, itype, count - always, hours, cfg))
+                groups.append(NodeGroup(key, *_place(place), role, itype, pool.count - always, hours, cfg))
     viewers = {k: int(spec.traffic.peak_viewers.get(k, 0)) for k in regions}
     bitrate = float(spec.traffic.bitrate_kbps)
     assumptions = [

@@ -30,7 +30,7 @@ DB_PASSWORD_FILE = "/etc/ccds/db-password"
 
 
 def manager_user_data(spec, ws, ccds_version: str) -> str:
-    primary = bool((ws.control or {}).get("primary"))
+    primary = ws.control is not None and ws.control.primary
     host = DB_HOST_PLACEHOLDER if primary else DB_HOST_VAR
     db_port = DB_PORT_PLACEHOLDER if primary else DB_PORT_VAR
     user = DB_USER_PLACEHOLDER if primary else DB_USER_VAR

@@ -1,16 +1,65 @@
 """The deployment plan: what each workspace holds, how many nodes of each role, which rules.
 
-A pure function of the spec (plus `ccds scale` overrides): same input, same plan.
+A pure function of the spec plus the chosen counts and placements: same input, same plan. The
+plan is the one typed source of every decision (node counts, instance types, images, the control
+plane's database and load balancer): render only serialises it, cost only prices it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from ccds_cli import clouds, engines
 from ccds_cli.plan.capacity import PoolPlan, RegionCapacity, region_capacity
 from ccds_cli.plan.firewall import Rule, control_rules, node_rules
+from ccds_cli.spec.placement import Placement
+
+
+@dataclass(frozen=True)
+class NodePool:
+    """One pool of one module call, as Terraform gets it (user data is added by render)."""
+
+    role: str  # a media role, or "manager" / "database" in control workspaces
+    count: int
+    instance_type: str
+    image: str = ""  # "" = the module's default image
+    disk_gb: int = 30
+    capacity: int = 0  # connections per node (media roles)
+
+
+@dataclass(frozen=True)
+class DatabasePlan:
+    engine: str  # "postgres" | "sqlite" | "none" (this placement runs no database)
+    managed: bool  # the cloud's managed PostgreSQL
+    vm: bool  # a PostgreSQL VM: the cloud has no managed one
+    replicas: int
+    instance_class: str  # "" = the module's default
+    storage_gb: int
+    version: str
+
+
+@dataclass(frozen=True)
+class ControlPlan:
+    """What a control workspace runs besides its manager pool."""
+
+    primary: bool  # the first control placement: its outputs feed every other workspace
+    managers: int
+    api_port: int
+    database: DatabasePlan
+    load_balancer: bool
+    dns_zone: str
+    dns_name: str
+
+
+@dataclass
+class ModulePlan:
+    """One call of the cloud module: a region (or the control plane) inside a workspace."""
+
+    key: str  # region key, or "control"
+    network_cidr: str
+    pools: dict[str, NodePool]
+    rules: list[Rule]
+    control: ControlPlan | None = None
 
 
 @dataclass
@@ -19,12 +68,34 @@ class WorkspacePlan:
     kind: str  # "control" | "region"
     stage: int  # 0 = control (first), 1 = regions
     cloud: str
-    provider_alias: str
-    cloud_region: str
-    region_keys: list[str]
-    pools: dict[str, dict[str, int]]  # region_key (or "control") -> role -> count
-    rules: dict[str, list[Rule]] = field(default_factory=dict)  # region_key -> rules
-    control: dict[str, Any] | None = None  # database / api_port / dns for control workspaces
+    placement: Placement
+    modules: dict[str, ModulePlan] = field(default_factory=dict)  # key -> module call
+
+    @property
+    def provider_alias(self) -> str:
+        return self.placement.alias
+
+    @property
+    def cloud_region(self) -> str:
+        return self.placement.region
+
+    @property
+    def region_keys(self) -> list[str]:
+        return list(self.modules)
+
+    @property
+    def pools(self) -> dict[str, dict[str, int]]:
+        """{key: {role: count}}: what status and the plan summary compare."""
+        return {key: {role: p.count for role, p in m.pools.items()} for key, m in self.modules.items()}
+
+    @property
+    def rules(self) -> dict[str, list[Rule]]:
+        return {key: m.rules for key, m in self.modules.items()}
+
+    @property
+    def control(self) -> ControlPlan | None:
+        module = self.modules.get("control")
+        return module.control if module is not None else None
 
 
 @dataclass
@@ -34,6 +105,7 @@ class DeploymentPlan:
     regions: dict[str, RegionCapacity]
     workspaces: list[WorkspacePlan]
     warnings: list[str] = field(default_factory=list)
+    placements: dict[str, Placement] = field(default_factory=dict)  # region key -> where it runs now
 
     def workspace(self, name: str) -> WorkspacePlan:
         for ws in self.workspaces:
@@ -43,29 +115,24 @@ class DeploymentPlan:
 
     def workspace_of_region(self, region_key: str) -> WorkspacePlan:
         for ws in self.workspaces:
-            if ws.kind == "region" and region_key in ws.region_keys:
+            if ws.kind == "region" and region_key in ws.modules:
                 return ws
         raise KeyError(region_key)
 
     def node_count(self) -> int:
-        return sum(n for ws in self.workspaces for roles in ws.pools.values() for n in roles.values())
+        return sum(p.count for ws in self.workspaces for m in ws.modules.values() for p in m.pools.values())
 
 
-def split_placement(value: str) -> tuple[str, str]:
-    alias, _, region = value.partition("/")
-    return alias, region
-
-
-def region_placement(spec, key: str, failover_to: dict[str, str] | None = None) -> str:
+def region_placement(spec, key: str, failover_to: dict[str, str] | None = None) -> Placement:
     """Where a region runs now: its placement, or the failover target `ccds failover` chose."""
-    return (failover_to or {}).get(key) or spec.regions[key].placement
+    return Placement((failover_to or {}).get(key) or spec.regions[key].placement)
 
 
 def instance_type_for(spec, key: str, role: str, cloud_name: str) -> str:
     """The pool's type on its own cloud; on a failover cloud the closest size that cloud has."""
     region = spec.regions[key]
     pool = region.pools[role]
-    home = clouds.get(spec.providers[split_placement(region.placement)[0]].cloud)
+    home = clouds.get(spec.providers[region.placement.alias].cloud)
     target = clouds.get(cloud_name)
     wanted = pool.instance_type or home.default_instance_type
     if target.name == home.name:
@@ -93,55 +160,66 @@ def build_plan(spec, overrides: dict[tuple[str, str], int] | None = None,
         all_cidrs.append(str(spec.control.network.cidr))
 
     regions: dict[str, RegionCapacity] = {}
+    placements: dict[str, Placement] = {}
     warnings: list[str] = []
     by_ws: dict[tuple[str, str], WorkspacePlan] = {}
     for key in sorted(spec.regions):
         region = spec.regions[key]
-        alias, cloud_region = split_placement(region_placement(spec, key, failover_to))
-        cloud_name = spec.providers[alias].cloud
+        place = placements[key] = region_placement(spec, key, failover_to)
+        cloud_name = spec.providers[place.alias].cloud
+        home_cloud = spec.providers[region.placement.alias].cloud
         cap = region_capacity(
             key, region, int(peak.get(key, 0)), int(spec.traffic.publishers.get(key, 1)),
             spec.traffic.bitrate_kbps, lambda role: instance_type_for(spec, key, role, cloud_name),
             {role: n for (rk, role), n in overrides.items() if rk == key})
         regions[key] = cap
         warnings += cap.warnings
-        ws = by_ws.get((alias, cloud_region))
+        ws = by_ws.get((place.alias, place.region))
         if ws is None:
-            ws = by_ws[(alias, cloud_region)] = WorkspacePlan(
-                f"{alias}.{cloud_region}", "region", 1, cloud_name, alias, cloud_region, [], {})
-        ws.region_keys.append(key)
-        ws.pools[key] = {role: p.count for role, p in cap.pools.items()}
+            ws = by_ws[(place.alias, place.region)] = WorkspacePlan(
+                f"{place.alias}.{place.region}", "region", 1, cloud_name, place)
         cluster = [str(region.network.cidr)] + ([str(spec.control.network.cidr)] if spec.control else [])
-        ws.rules[key] = node_rules(engine, sorted(region.pools), spec.security, cluster)
+        pools = {}
+        for role, p in cap.pools.items():
+            cfg = region.pools[role]
+            # A pool's own image only fits its home cloud; elsewhere the module picks its default.
+            image = cfg.image if (cfg.image and cloud_name == home_cloud) else ""
+            pools[role] = NodePool(role, p.count, p.instance_type, image, cfg.disk_gb, cfg.capacity)
+        ws.modules[key] = ModulePlan(key, str(region.network.cidr), pools,
+                                     node_rules(engine, sorted(region.pools), spec.security, cluster))
 
     workspaces: list[WorkspacePlan] = []
     if spec.control is not None:
         ctl = spec.control
         for i, placement in enumerate(ctl.placement):
-            alias, cloud_region = split_placement(placement)
-            cloud = clouds.get(spec.providers[alias].cloud)
+            place = Placement(placement)
+            cloud = clouds.get(spec.providers[place.alias].cloud)
             primary = i == 0
-            managed_db = "managed_database" not in cloud.unsupported and ctl.database.engine == "postgres"
-            db_vm = primary and ctl.database.engine == "postgres" and not managed_db
-            pools = {"manager": ctl.stream_managers}
+            postgres = ctl.database.engine == "postgres"
+            managed_db = "managed_database" not in cloud.unsupported and postgres
+            db_vm = primary and postgres and not managed_db
+            manager_type = ctl.instance_type or cloud.default_instance_type
+            pools = {"manager": NodePool("manager", ctl.stream_managers, manager_type)}
             if db_vm:
-                pools["database"] = 1
+                pools["database"] = NodePool("database", 1, ctl.database.instance_type or cloud.default_instance_type)
+            database = DatabasePlan(
+                engine=ctl.database.engine if primary and postgres else "none", managed=primary and managed_db,
+                vm=db_vm, replicas=ctl.database.replicas, instance_class=ctl.database.instance_type or "",
+                storage_gb=ctl.database.storage_gb, version=ctl.database.version)
+            control = ControlPlan(
+                primary=primary, managers=ctl.stream_managers, api_port=ctl.api_port, database=database,
+                load_balancer="load_balancer" not in cloud.unsupported, dns_zone=ctl.dns_zone or "",
+                dns_name=spec.security.tls.domain if (spec.security.tls and ctl.dns_zone) else "")
             # The primary goes first (its outputs: manager URL, database address); other control
             # placements need the primary's database, so they run beside the regions.
-            ws = WorkspacePlan(f"control.{alias}.{cloud_region}", "control", 0 if primary else 1, cloud.name,
-                               alias, cloud_region, ["control"], {"control": pools})
-            ws.rules["control"] = control_rules(spec.security, ctl.api_port, all_cidrs, db_vm)
-            ws.control = {
-                "primary": primary,
-                "database": primary and ctl.database.engine == "postgres",
-                "database_vm": db_vm,
-                "api_port": ctl.api_port,
-                "dns_zone": ctl.dns_zone or "",
-                "dns_name": spec.security.tls.domain if (spec.security.tls and ctl.dns_zone) else "",
-            }
+            ws = WorkspacePlan(f"control.{place.alias}.{place.region}", "control", 0 if primary else 1, cloud.name,
+                               place)
+            ws.modules["control"] = ModulePlan("control", str(ctl.network.cidr), pools,
+                                               control_rules(spec.security, ctl.api_port, all_cidrs, db_vm), control)
             workspaces.append(ws)
     workspaces += [by_ws[k] for k in sorted(by_ws)]
-    return DeploymentPlan(spec.name, engine.kind, regions, workspaces, warnings)
+    return DeploymentPlan(spec.name, engine.kind, regions, workspaces, warnings, placements)
 
 
-__all__ = ["DeploymentPlan", "WorkspacePlan", "PoolPlan", "RegionCapacity", "Rule", "build_plan"]
+__all__ = ["ControlPlan", "DatabasePlan", "DeploymentPlan", "ModulePlan", "NodePool", "PoolPlan", "RegionCapacity",
+           "Rule", "WorkspacePlan", "build_plan"]

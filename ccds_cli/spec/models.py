@@ -15,6 +15,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       field_validator)
 
 from ccds_cli import clouds
+from ccds_cli.spec.placement import Placement
 
 NAME_RE = r"^[a-z][a-z0-9-]{1,30}$"
 ROLES = ("origin", "relay", "edge", "transcoder")
@@ -54,6 +55,7 @@ def _strict_network(value: Any) -> Any:
 
 
 Cidr = Annotated[IPv4Network, BeforeValidator(_strict_network)]
+PlacementStr = Annotated[str, AfterValidator(Placement)]  # checks.py validates alias and region
 
 
 class Model(BaseModel):
@@ -117,7 +119,7 @@ class Network(Model):
 
 
 class Control(Model):
-    placement: list[str] = Field(min_length=1)
+    placement: list[PlacementStr] = Field(min_length=1)
     stream_managers: int = Field(2, ge=1, le=20)
     instance_type: str | None = None
     database: Database = Database()
@@ -136,8 +138,8 @@ class Pool(Model):
 
 
 class Region(Model):
-    placement: str
-    failover: list[str] = []
+    placement: PlacementStr
+    failover: list[PlacementStr] = []
     network: Network
     pools: dict[Role, Pool] = Field(min_length=1)
     scale_out_at: float = Field(0.6, gt=0, le=1)

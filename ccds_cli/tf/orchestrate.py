@@ -18,13 +18,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
-from ccds_cli.tf.events import Changes, Diagnostic
-from ccds_cli.tf.progress import Progress
+from ccds_cli.tf.events import Changes, Diagnostic, Event
 from ccds_cli.tf.retry import RetryPolicy, transient_reason
 from ccds_cli.tf.runner import ProcessRegistry, RunResult, Terraform
 
 PLAN_FILE = "ccds.tfplan"
 DESTROY_PLAN_FILE = "ccds-destroy.tfplan"
+
+
+class Progress(Protocol):
+    """Where the orchestrator reports what it does (the UI's live table or plain lines fit);
+    called from worker threads."""
+
+    def add(self, name: str) -> None: ...
+
+    def phase(self, name: str, phase: str, planned: int | None = None) -> None: ...
+
+    def event(self, name: str, event: Event) -> None: ...
+
+    def line(self, message: str) -> None: ...
 
 
 class Workspace(Protocol):

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from ccds_cli.errors import MissingTool
 from ccds_cli.tf.orchestrate import Orchestrator
-from ccds_cli.tf.progress import Progress
+from ccds_cli.ui.progress import Progress
 from ccds_cli.tf.retry import RetryPolicy
 from ccds_cli.tf.runner import Terraform, find_binary
 from tests.engine.handmade import workspace

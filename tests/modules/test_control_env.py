@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from ccds_cli.tf.deploy import Deployment
+from ccds_cli.deployment import Deployment
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "gen'erated \"pw\" $x @:/?"
@@ -30,7 +30,7 @@ def test_control_env_hands_over_the_primary_login(tmp_path, monkeypatch):
     path = tmp_path / "ccds.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     dep = Deployment.open(path, tmp_path / "state")
-    primary = [ws for ws in dep.planned() if ws.kind == "control" and ws.control.get("primary")]
+    primary = [ws for ws in dep.planned() if ws.control is not None and ws.control.primary]
     assert [ws.name for ws in primary] == ["control.do-main.fra1"]
     assert dep.control_env() == {}  # nothing applied yet
 

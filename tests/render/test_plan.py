@@ -164,15 +164,16 @@ def test_workspaces_per_alias_and_region_control_first():
                      ("aws-main.us-east-1", "region", 1), ("gcp-main.us-west1", "region", 1)]
     assert plan.workspace("aws-main.us-east-1").region_keys == ["na-east", "na-east2"]
     primary, secondary = plan.workspaces[0].control, plan.workspaces[1].control
-    assert primary["primary"] and primary["database"] and not primary["database_vm"]  # RDS on AWS
-    assert not secondary["primary"] and not secondary["database"]
+    assert primary.primary and primary.database.engine == "postgres" and not primary.database.vm  # RDS on AWS
+    assert primary.database.managed
+    assert not secondary.primary and secondary.database.engine == "none"
     assert plan.workspaces[1].pools == {"control": {"manager": 2}}
 
 
 def test_database_runs_on_a_vm_where_no_managed_postgres():
     plan = build_plan(spec_with(**{"control.placement": ["lab/regionone"]}))
     ctl = plan.workspaces[0]
-    assert ctl.control["database_vm"] and ctl.pools["control"] == {"manager": 2, "database": 1}
+    assert ctl.control.database.vm and ctl.pools["control"] == {"manager": 2, "database": 1}
     db_rules = [r for r in ctl.rules["control"] if r.role == "database"]
     assert {(r.from_port, r.cidrs) for r in db_rules} == {
         (5432, ("10.10.0.0/16", "10.250.0.0/16")), (22, ("203.0.113.0/24",))}

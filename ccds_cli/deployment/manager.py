@@ -1,4 +1,4 @@
-"""Facts about a deployed deployment that commands outside the Terraform flow need (probe, status)."""
+"""What the stream manager of a deployed deployment says (probe, status, the controller)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 def manager_url(loaded, root: Path) -> str | None:
     """The stream manager API URL from the primary control workspace's outputs, if it is deployed."""
-    from ccds_cli.tf.deploy import Deployment
+    from ccds_cli.deployment import Deployment
 
     env = Deployment(loaded, Path(root)).control_env()
     return env.get("TF_VAR_manager_url") or None
@@ -39,9 +39,18 @@ def manager_view(loaded, root: Path, timeout: float = 5.0) -> dict | None:
     except (httpx.HTTPError, ManagerError) as exc:
         return {"url": url, "reachable": False, "error": str(exc)}
     faulty = [n["name"] for n in nodes if n.get("state") == "FAULT"]
+    edges = [n for n in nodes if n.get("role") == "edge" and n.get("state") == "INSERVICE"]
+    capacity = sum(int(n.get("capacity") or 0) for n in edges)
+    reserved = sum(int(n.get("reserved") or 0) for n in edges)
+    viewers = sum(int(n.get("subscribers") or 0) for n in edges)
     return {
         "url": url, "reachable": True, "status": health.get("status"), "leader": health.get("leader"),
         "nodes": health.get("nodes", {}), "faulty": faulty, "live_streams": health.get("live_streams", 0),
         "viewers": health.get("viewers", 0),
+        # Slots promised to viewers who were routed but have not connected yet count against capacity
+        # too: with every slot reserved, subscribe refuses although "viewers" may still say 0.
+        "edge_slots": {"capacity": capacity, "viewers": viewers, "reserved": reserved,
+                       "free": max(0, capacity - viewers - reserved)},
+        "refused_joins": health.get("refused_joins"),
         "streams": [{"name": s.get("name") or s.get("stream"), "viewers": s.get("viewers", 0)} for s in streams],
     }

@@ -1,8 +1,10 @@
-"""What `up`, `scale`, `down` and `status` share: open a deployment, render it, guard and record runs.
+"""The deployment: where its state lives, how its plan is built, how runs are guarded and recorded.
 
-A `Deployment` knows where its state lives (`.ccds/<name>/`), renders the spec (with `ccds
-scale` overrides) into `workspaces/`, and `operation()` wraps a mutating command in the lock
-and a ledger entry that always gets a final result, even on Ctrl-C or a crash.
+A `Deployment` knows `.ccds/<name>/`, builds the one plan every command uses (the spec plus the
+node counts and placements chosen by `ccds scale`, `ccds failover` and the controller) and
+renders it into `workspaces/`; `operation()` wraps a mutating command in the lock and a ledger
+entry that always gets a final result, even on Ctrl-C or a crash. Nothing here prints or asks:
+the flow reports through the UI object it is given (`ccds_cli.ui`).
 """
 
 from __future__ import annotations
@@ -84,23 +86,50 @@ class Deployment:
         return {(r, role): n for (r, role), n in scale_overrides.load(self.scale_file).items()
                 if r in regions and role in regions[r].pools}
 
-    def build(self, extra: dict[tuple[str, str], int] | None = None) -> list[Any]:
-        """Plan with overrides and render every workspace; returns the rendered workspaces."""
+    def make_plan(self, counts: dict[tuple[str, str], int] | None = None,
+                  placements: dict[str, str] | None = None) -> Any:
+        """The plan: the spec with the saved counts and placements, then `counts` and `placements`
+        on top (what a command is about to apply). The one way every command gets its plan."""
         from ccds_cli.plan import build_plan
+
+        all_counts = {**self.overrides(), **(counts or {})}
+        moved = {**self.failovers(), **(placements or {})}
+        moved = {r: p for r, p in moved.items() if p != self.loaded.spec.regions[r].placement}
+        self.plan = build_plan(self.loaded.spec, all_counts or None, failover_to=moved or None)
+        return self.plan
+
+    def build(self, counts: dict[tuple[str, str], int] | None = None, placements: dict[str, str] | None = None,
+              out_dir: Path | None = None) -> list[Any]:
+        """Plan (see `make_plan`) and render every workspace into `out_dir` (default: the
+        deployment's workspaces); returns the rendered workspaces in apply order. Nothing is
+        remembered: `remember()` does that once an apply succeeded."""
         from ccds_cli.render import render
 
-        counts = {**self.overrides(), **(extra or {})}
-        self.plan = build_plan(self.loaded.spec, counts or None, failover_to=self.failovers() or None)
-        self.workspaces_dir.mkdir(parents=True, exist_ok=True)
-        self.rendered = list(render(self.loaded, self.plan, self.workspaces_dir))
-        return self.rendered
+        self.make_plan(counts, placements)
+        target = Path(out_dir) if out_dir is not None else self.workspaces_dir
+        target.mkdir(parents=True, exist_ok=True)
+        rendered = list(render(self.loaded, self.plan, target))
+        if out_dir is None:
+            self.rendered = rendered
+        return rendered
+
+    def remember(self, counts: dict[tuple[str, str], int] | None = None,
+                 placements: dict[str, str] | None = None) -> None:
+        """Keep counts and placements that were just applied, so later `up`s keep them. A
+        placement equal to the region's own one (a fail-back) is forgotten."""
+        from ccds_cli.state import failover as failover_state
+
+        if counts:
+            scale_overrides.save(self.scale_file, {**self.overrides(), **counts})
+        if placements:
+            moved = {**self.failovers(), **placements}
+            home = self.loaded.spec.regions
+            failover_state.save(self.failover_file, {r: p for r, p in moved.items() if p != home[r].placement})
 
     def planned(self) -> list[Any]:
         """The plan's workspaces without rendering (what status compares against)."""
-        from ccds_cli.plan import build_plan
-
         if self.plan is None:
-            self.plan = build_plan(self.loaded.spec, self.overrides() or None, failover_to=self.failovers() or None)
+            self.make_plan()
         return list(self.plan.workspaces)
 
     def control_env(self) -> dict[str, str]:
@@ -110,7 +139,7 @@ class Deployment:
         from ccds_cli.tf.runner import Terraform
 
         for ws in self.planned():
-            if ws.kind != "control" or not (ws.control or {}).get("primary"):
+            if ws.control is None or not ws.control.primary:
                 continue
             path = self.workspaces_dir / ws.name
             tf = Terraform(path, self.logs_dir / ws.name) if path.is_dir() else None
@@ -200,27 +229,3 @@ class Operation:
 
     def event(self, kind: str, message: str, workspace: str | None = None) -> None:
         self.ledger.event(self.id, kind, message, workspace)
-
-
-def progress_for(out: Any, title: str):
-    """Live table for people at a terminal; plain lines with keep-alives in CI or for JSON output."""
-    import os
-
-    from ccds_cli.output import is_ci
-    from ccds_cli.tf.progress import Progress
-
-    keepalive = float(os.environ.get("CCDS_KEEPALIVE_SECONDS", "30"))
-    return Progress(out.err, live=not out.json and not is_ci(), keepalive=min(keepalive, 30.0), title=title)
-
-
-def confirm(out: Any, question: str, yes: bool) -> bool:
-    """Ask on the terminal unless --yes; refuse to guess when nobody can answer."""
-    import sys
-
-    if yes:
-        return True
-    if out.json or not sys.stdin.isatty():
-        raise BadInput("confirmation needed but there is no terminal to ask", hint="pass --yes (CI) to proceed")
-    import typer
-
-    return typer.confirm(question, default=False, err=True)

@@ -12,14 +12,6 @@ from typing import Any, Iterable
 STREAM = "<stream>"
 
 
-def plan_totals(results: Iterable[Any]) -> dict[str, int]:
-    totals = {"add": 0, "change": 0, "destroy": 0}
-    for r in results:
-        for key in totals:
-            totals[key] += int(r.planned.get(key, 0))
-    return totals
-
-
 def nodes_from(results: Iterable[Any]) -> list[dict[str, Any]]:
     """Every node from the workspaces' `nodes` outputs, tagged with its workspace."""
     nodes = []

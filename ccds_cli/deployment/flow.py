@@ -1,69 +1,103 @@
-"""The plan → confirm → apply flow shared by `up`, `scale` and `down`.
+"""The plan → confirm → apply flow shared by `up`, `scale`, `failover`, `down` and the controller.
 
-Plans every selected workspace, shows the summary, asks (unless --yes or nothing to do),
-applies stage by stage, records each workspace in the ledger and turns an interruption into
-exit 130 after terraform has saved its state.
+Plans every selected workspace, shows the summary and asks through the caller's UI (a terminal,
+or nobody for the controller), applies stage by stage, records each workspace in the ledger and
+turns an interruption into exit 130 after terraform has saved its state.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
-from ccds_cli.tf import report
-from ccds_cli.tf.deploy import Deployment, Operation, confirm, progress_for
+from ccds_cli.deployment import Deployment, Operation
 from ccds_cli.tf.orchestrate import Orchestrator, WorkspaceResult, forward_signals
 from ccds_cli.tf.runner import Interrupted, ProcessRegistry
+
+NOT_DONE = ("failed", "skipped")  # workspace results that leave the deployment short of the plan
+
+
+class FlowUI(Protocol):
+    def progress(self, title: str) -> Any: ...  # a context manager yielding an orchestrate.Progress
+
+    def show_plan(self, planned: Sequence[WorkspaceResult]) -> None: ...
+
+    def confirm(self, question: str) -> bool: ...
 
 
 @dataclass
 class FlowResult:
+    """What one plan-and-apply did; the one place that says whether it succeeded."""
+
     results: list[WorkspaceResult]
     applied: bool  # False when the user declined or nothing needed doing
     declined: bool = False
 
     @property
     def failed(self) -> list[WorkspaceResult]:
-        return [r for r in self.results if r.result == "failed"]
+        """Workspaces that failed or never ran because an earlier stage failed."""
+        return [r for r in self.results if r.result in NOT_DONE]
+
+    @property
+    def ok(self) -> bool:
+        return not self.declined and not self.failed
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def error(self) -> str:
+        return "; ".join(f"{r.name}: {r.error}" for r in self.results if r.error)[:2000]
+
+    def __add__(self, other: "FlowResult") -> "FlowResult":
+        return FlowResult(self.results + other.results, self.applied or other.applied,
+                          self.declined or other.declined)
 
 
-def plan_and_apply(dep: Deployment, workspaces: Sequence[Any], out: Any, op: Operation, *, yes: bool,
+def totals(results: Sequence[WorkspaceResult]) -> dict[str, int]:
+    out = {"add": 0, "change": 0, "destroy": 0}
+    for r in results:
+        for key in out:
+            out[key] += int(r.planned.get(key, 0))
+    return out
+
+
+def plan_and_apply(dep: Deployment, workspaces: Sequence[Any], ui: FlowUI, op: Operation, *,
                    parallelism: int = 4, fail_fast: bool = False, destroy: bool = False,
                    verb: str = "apply") -> FlowResult:
     registry = ProcessRegistry()
     orch = Orchestrator(workspaces, log_root=dep.logs_dir, secrets=dep.secrets(), parallelism=parallelism,
                         fail_fast=fail_fast, registry=registry, stage_env=dep.control_env)
     hook_cloud_lifecycle(orch, dep.root)
-    with progress_for(out, f"{dep.name}: plan") as progress, forward_signals(registry, progress):
+    with ui.progress(f"{dep.name}: plan") as progress, forward_signals(registry, progress):
         orch.progress = progress
         for ws in workspaces:
             progress.add(ws.name)
         planned = orch.plan(destroy=destroy)
     _stop_if_interrupted(orch, op)
-    totals = report.plan_totals(planned)
+    changes = totals(planned)
     plan_failed = [r for r in planned if r.result == "failed"]
-    if not out.json:
-        report.render_plan(planned, out.err)
-    nothing = sum(totals.values()) == 0
-    if not nothing:
-        question = (f"{verb} {totals['add']} to add, {totals['change']} to change, {totals['destroy']} to destroy "
+    ui.show_plan(planned)
+    if sum(changes.values()):
+        question = (f"{verb} {changes['add']} to add, {changes['change']} to change, {changes['destroy']} to destroy "
                     f"in {len(workspaces)} workspace(s) of {dep.name}?")
-        if not confirm(out, question, yes):
+        if not ui.confirm(question):
             op.result = "declined"
             return FlowResult(planned, applied=False, declined=True)
     if plan_failed and fail_fast:
         op.result = "failed"
         op.record(planned)
         return FlowResult(planned, applied=False)
-    with progress_for(out, f"{dep.name}: {verb}") as progress, forward_signals(registry, progress):
+    with ui.progress(f"{dep.name}: {verb}") as progress, forward_signals(registry, progress):
         orch.progress = progress
         results = orch.apply(destroy=destroy)
     op.record(results)  # retries are stored as ledger events too
     _stop_if_interrupted(orch, op)
-    op.result = "failed" if any(r.result in ("failed", "skipped") for r in results) else "ok"
-    if op.result == "failed":
-        op.error = "; ".join(f"{r.name}: {r.error}" for r in results if r.error)[:2000]
-    return FlowResult(results, applied=True)
+    flow = FlowResult(results, applied=True)
+    op.result = "ok" if flow.ok else "failed"
+    if not flow.ok:
+        op.error = flow.error()
+    return flow
 
 
 def _stop_if_interrupted(orch: Orchestrator, op: Operation) -> None:
