@@ -10,20 +10,39 @@ def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, bre
     from ccds_cli.deployment.flow import plan_and_apply, workspace_dicts
     from ccds_cli.ui import TerminalUI, report
 
+    from ccds_cli.deployment import AppliedDeployment
+    from ccds_cli.errors import SpecError
+
     out = start("down", output)
-    dep = open_deployment(spec, state_dir, out)
+    try:
+        dep = open_deployment(spec, state_dir, out)
+    except SpecError as exc:
+        # Destroy from what was applied: a spec edited into an invalid state must not strand resources.
+        dep = AppliedDeployment.find(spec, state_dir)
+        if dep is None:
+            raise
+        for line in str(exc).splitlines():
+            out.warn(line)
+        out.warn(f"{spec} does not validate: destroying what was applied last ({dep.workspaces_dir})")
     with dep.operation("down", {"parallelism": parallelism}, break_lock=break_lock) as op:
         rendered = dep.build()  # current config so destroy-time provider settings are right
         workspaces = [*rendered, *dep.leftovers()]
         flow = plan_and_apply(dep, workspaces, TerminalUI(out, yes), op, parallelism=parallelism, destroy=True,
                               verb="destroy")
+    paths = {w.name: w.path for w in workspaces}
+    left = [{"workspace": r.name, "path": str(paths[r.name]), "why": r.error or r.result,
+             "fix": f"fix the cause and re-run `ccds down`, or: terraform -chdir={paths[r.name]} destroy"}
+            for r in flow.failed]
     result = {"deployment": dep.name, "operation": op.id, "applied": flow.applied,
-              "workspaces": workspace_dicts(flow.results)}
+              "workspaces": workspace_dicts(flow.results), "left": left}
 
     def human(res, console):
         if flow.declined:
             console.print("Nothing destroyed (declined).")
             return
         report.render_results(f"ccds down {dep.name}", flow.results, console)
+        for item in left:
+            console.print(f"left: {item['workspace']} ({item['why']}); {item['fix']}", markup=False,
+                          highlight=False, soft_wrap=True)
 
     return Outcome(result, human, flow.exit_code)

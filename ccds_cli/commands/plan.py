@@ -82,8 +82,10 @@ def terraform_plans(dep, rendered, parallelism: int, out) -> list[dict[str, Any]
         out.warn(f"{exc.message}; showing the capacity plan only")
         return []
     registry = ProcessRegistry()
+    # The regions' variables come from the deployed control plane, exactly as `up` gives them:
+    # without them every node would look replaced.
     orch = Orchestrator(rendered, log_root=dep.logs_dir, secrets=dep.secrets(), parallelism=parallelism,
-                        registry=registry)
+                        registry=registry, stage_env=dep.control_env)
     with dep.operation("plan", {}) as op, progress_for(out, f"{dep.name}: plan") as progress, \
             forward_signals(registry, progress):
         orch.progress = progress

@@ -51,6 +51,10 @@ class Deployment:
         return self.loaded.spec.name
 
     @property
+    def spec_sha256(self) -> str:
+        return self.loaded.sha256
+
+    @property
     def workspaces_dir(self) -> Path:
         return self.root / "workspaces"
 
@@ -158,21 +162,10 @@ class Deployment:
             return env
         return {}
 
-    def _has_state(self, path: Path) -> bool:
-        from ccds_cli.tf.runner import Terraform
-
-        return Terraform(path, self.logs_dir / path.name).has_state()
-
     def leftovers(self) -> list[LeftoverWorkspace]:
         """Workspace dirs with terraform state that the current render does not produce."""
         known = {ws.name for ws in self.rendered} | {ws.name for ws in (self.plan.workspaces if self.plan else [])}
-        found = []
-        if self.workspaces_dir.is_dir():
-            for path in sorted(self.workspaces_dir.iterdir()):
-                if path.is_dir() and path.name not in known and self._has_state(path):
-                    kind = "control" if path.name.startswith("control.") else "region"
-                    found.append(LeftoverWorkspace(path.name, path, kind, 0 if kind == "control" else 1))
-        return found
+        return [w for w in applied_workspaces(self.workspaces_dir, self.logs_dir) if w.name not in known]
 
     def select(self, workspaces: Sequence[Any], targets: Sequence[str] | None) -> list[Any]:
         """Only the workspaces holding the given region keys (`control` selects control workspaces)."""
@@ -200,7 +193,7 @@ class Deployment:
         ledger = self.ledger()
         lock = DeploymentLock(self.root / "lock", command, break_lock=break_lock)
         with lock:
-            op = Operation(ledger, ledger.begin(command, self.loaded.sha256, args))
+            op = Operation(ledger, ledger.begin(command, self.spec_sha256, args))
             if lock.broken is not None:
                 ledger.event(op.id, "lock", f"broke stale lock held by {lock.broken.describe()}")
             try:
@@ -215,6 +208,82 @@ class Deployment:
                 raise
             else:
                 ledger.finish(op.id, op.result or "ok", op.error)
+
+
+def applied_workspaces(workspaces_dir: Path, logs_dir: Path) -> list[LeftoverWorkspace]:
+    """Every rendered workspace directory whose Terraform state holds resources, as it was last
+    applied (its cloud read from the module it calls)."""
+    import json
+
+    from ccds_cli.tf.runner import Terraform
+
+    found = []
+    if not workspaces_dir.is_dir():
+        return found
+    for path in sorted(workspaces_dir.iterdir()):
+        if not path.is_dir() or not Terraform(path, logs_dir / path.name).has_state():
+            continue
+        kind = "control" if path.name.startswith("control.") else "region"
+        cloud = ""
+        try:
+            modules = json.loads((path / "main.tf.json").read_text()).get("module") or {}
+            sources = {str(m.get("source", "")) for m in modules.values() if isinstance(m, dict)}
+            if len(sources) == 1:
+                cloud = sources.pop().rsplit("/", 1)[-1]
+        except (OSError, ValueError, AttributeError):
+            pass
+        found.append(LeftoverWorkspace(path.name, path, kind, 0 if kind == "control" else 1, cloud))
+    return found
+
+
+@dataclass
+class AppliedDeployment(Deployment):
+    """A deployment known only by what was applied last: its spec no longer loads, but `ccds down`
+    must still be able to remove everything its state holds."""
+
+    spec_name: str = ""
+    digest: str = ""
+
+    @classmethod
+    def find(cls, spec_path: Path, state_dir: Path | None) -> "AppliedDeployment | None":
+        """The deployment named by the spec's `name`, if its state directory exists."""
+        import hashlib
+        import re
+
+        from ccds_cli.paths import state_root
+        from ccds_cli.spec import yamlpos
+        from ccds_cli.spec.models import NAME_RE
+
+        try:
+            raw = Path(spec_path).read_bytes()[:1_000_000]
+            data, _, _ = yamlpos.load(raw.decode("utf-8", "replace"), str(spec_path))
+        except Exception:  # whatever is wrong with the file, load_spec has already said it
+            return None
+        name = data.get("name") if isinstance(data, dict) else None
+        if not isinstance(name, str) or not re.match(NAME_RE, name):
+            return None
+        root = state_root(Path(spec_path), state_dir) / name
+        if not (root / "workspaces").is_dir():
+            return None
+        return cls(loaded=None, root=root, spec_name=name, digest=hashlib.sha256(raw).hexdigest())
+
+    @property
+    def name(self) -> str:
+        return self.spec_name
+
+    @property
+    def spec_sha256(self) -> str:
+        return self.digest
+
+    def build(self, counts=None, placements=None, out_dir=None) -> list[Any]:
+        self.rendered = applied_workspaces(self.workspaces_dir, self.logs_dir)
+        return self.rendered
+
+    def leftovers(self) -> list[LeftoverWorkspace]:
+        return []
+
+    def control_env(self) -> dict[str, str]:
+        return {}
 
 
 @dataclass

@@ -164,6 +164,8 @@ class Orchestrator:
         res = self.results[ws.name]
         tf = self._tf[ws.name]
         started = time.monotonic()
+        if destroy and self._holds_nothing(ws):
+            return
         for attempt in range(1, self.retry.retries + 2):
             res.attempts = attempt
             self._phase(ws.name, "init")
@@ -191,6 +193,8 @@ class Orchestrator:
         plan_file = DESTROY_PLAN_FILE if destroy else PLAN_FILE
         need_plan = replan or ws.name not in self._planned_ok
         started = time.monotonic()
+        if destroy and self._holds_nothing(ws):
+            return
         run: RunResult | None = None
         for attempt in range(1, self.retry.retries + 2):
             res.attempts = attempt
@@ -234,6 +238,18 @@ class Orchestrator:
                 break
         res.duration = time.monotonic() - started
         self._fail(ws, run)
+
+    def _holds_nothing(self, ws: Workspace) -> bool:
+        """A workspace whose state holds no resource has nothing to destroy: done without running
+        terraform, so a configuration that no longer plans (an `up` that failed validation)
+        cannot block `down`."""
+        if not self._tf[ws.name].local_backend() or self._tf[ws.name].has_state():
+            return False  # a remote backend is asked by terraform itself (a fresh CI runner has no local copy)
+        res = self.results[ws.name]
+        res.result = "ok"
+        res.planned = {"add": 0, "change": 0, "destroy": 0}
+        self._phase(ws.name, "no changes")
+        return True
 
     def _collect_outputs(self, ws: Workspace, destroy: bool) -> None:
         if destroy:

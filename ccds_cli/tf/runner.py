@@ -183,6 +183,15 @@ class Terraform:
         """`terraform show -json` of the current state ({} when empty)."""
         return self._capture(["show", "-json", "-no-color"]) or {}
 
+    def local_backend(self) -> bool:
+        """Does the root module keep its state in this directory (the local backend)?"""
+        try:
+            root = json.loads((self.workdir / "main.tf.json").read_text())
+        except (OSError, ValueError):
+            return False
+        backend = (root.get("terraform") or {}).get("backend") or {"local": {}}
+        return isinstance(backend, dict) and set(backend) == {"local"}
+
     def has_state(self) -> bool:
         """Does the workspace hold resources? Local state is read directly; with a remote backend
         (pg, s3, gcs, azurerm: initialised, no local state file) terraform is asked."""

@@ -93,3 +93,21 @@ def test_rendered_workspaces_hold_no_secrets(tmp_path: Path):
             assert doc["variable"]["secrets"]["default"] == {}
             for mod in doc["module"].values():
                 assert mod["secrets"] == "${var.secrets}"
+
+
+def test_render_out_keeps_what_scale_and_failover_chose(tmp_path: Path):
+    """`render --out` writes the deployment as `up` would apply it: a failed-over region at its new
+    placement and `ccds scale` counts included (before, --out re-planned from the bare spec)."""
+    spec = EXAMPLES / "two-aws-regions.yaml"
+    state = tmp_path / "state"
+    name = json.loads(run_ccds(["render", str(spec), "--state-dir", str(state), "-o", "json"]).stdout)
+    assert name["ok"], name
+    dep_dir = Path(name["result"][0]["path"]).parents[1]
+    (dep_dir / "failover.json").write_text(json.dumps({"us": "aws-prod/us-east-2"}))
+    (dep_dir / "scale.json").write_text(json.dumps({"us": {"edge": 5}}))
+    rows = _render(spec, tmp_path / "out", state)
+    names = {r["workspace"] for r in rows}
+    assert "aws-prod.us-east-2" in names and "aws-prod.us-east-1" not in names, names
+    doc = json.loads((tmp_path / "out" / "aws-prod.us-east-2" / "main.tf.json").read_text())
+    assert doc["module"]["us"]["region"] == "us-east-2"
+    assert doc["module"]["us"]["pools"]["edge"]["count"] == 5
