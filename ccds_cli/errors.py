@@ -51,6 +51,3 @@ class Locked(CcdsError):
 class MissingTool(CcdsError):
     exit_code = ExitCode.MISSING_TOOL
 
-
-class Unhealthy(CcdsError):
-    exit_code = ExitCode.UNHEALTHY

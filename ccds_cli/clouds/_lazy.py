@@ -19,12 +19,3 @@ def require(module: str, extra: str) -> ModuleType:
             hint=f'pip install "ccds[{extra}]"',
         ) from exc
 
-
-def available(module: str) -> bool:
-    """Is `module` importable? (doctor reports it without importing heavy SDKs twice)."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False

@@ -34,6 +34,7 @@ class Aws(Cloud):
     extra = "aws"
     credential_env = ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
     default_instance_type = "c5.large"
+    default_region = "us-east-1"
     state_map = {"pending": "pending", "running": "running", "stopping": "stopped", "stopped": "stopped",
                  "shutting-down": "terminated", "terminated": "terminated"}
 

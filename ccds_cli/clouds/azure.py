@@ -33,6 +33,7 @@ class Azure(Cloud):
     extra = "azure"
     credential_env = ("ARM_SUBSCRIPTION_ID", "ARM_TENANT_ID", "ARM_CLIENT_ID", "ARM_CLIENT_SECRET")
     default_instance_type = "Standard_F4s_v2"
+    default_region = "eastus"
     # Power states from the instance view ("PowerState/<x>"), then provisioning states.
     state_map = {"starting": "pending", "running": "running", "stopping": "stopped", "stopped": "stopped",
                  "deallocating": "stopped", "deallocated": "stopped", "creating": "pending",

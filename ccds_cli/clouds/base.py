@@ -132,6 +132,8 @@ class Cloud:
     # Environment variables its credential chain reads (documented, checked by doctor).
     credential_env: ClassVar[tuple[str, ...]] = ()
     default_instance_type: ClassVar[str] = ""
+    default_region: ClassVar[str] = "region-1"  # what `ccds init` proposes
+    init_fields: ClassVar[str] = ""  # provider fields `ccds init` writes for the user to fill in
     # The cloud's own instance states -> ccds states (pending, running, stopped, terminated);
     # anything not listed is "unknown".
     state_map: ClassVar[dict[str, str]] = {}
@@ -252,17 +254,6 @@ class Cloud:
         from ccds_cli.errors import CcdsError
 
         raise CcdsError(f"inventory is not available for {self.display}")
-
-    # -- prices (shipped catalog, ccds_cli/data/prices/<cloud>.yaml) --------------------------
-    def hourly_price(self, instance_type: str, region: str, cfg: ProviderConfig | None = None) -> float | None:
-        """On-demand USD per hour of one instance, or None when the catalog does not know it."""
-        from ccds_cli.cost.catalog import catalog
-
-        return catalog(self.name).hourly(instance_type, region, cfg, self)
-
-
-def no_extra_fields(**kwargs: Any) -> ConfigDict:
-    return ConfigDict(extra="forbid", frozen=True, **kwargs)
 
 
 __all__ = ["Cloud", "ProviderConfig", "Pricing", "RegionInfo", "InstanceType", "CheckResult", "InstanceInfo",

@@ -36,6 +36,7 @@ class DigitalOcean(Cloud):
     extra = "digitalocean"
     credential_env = ("DIGITALOCEAN_TOKEN",)
     default_instance_type = "c-4"
+    default_region = "nyc3"
     state_map = {"new": "pending", "active": "running", "off": "stopped", "archive": "terminated"}
 
     def module_settings(self, cfg, region):

@@ -27,6 +27,8 @@ class Gcp(Cloud):
     extra = "gcp"
     credential_env = ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CREDENTIALS")
     default_instance_type = "e2-highcpu-4"
+    default_region = "us-east4"
+    init_fields = ", project: my-project"
     # GCP's TERMINATED means "stopped" (the disk and instance remain); deleted instances vanish.
     state_map = {"provisioning": "pending", "staging": "pending", "repairing": "pending",
                  "running": "running", "stopping": "stopped", "stopped": "stopped", "suspending": "stopped",

@@ -29,6 +29,7 @@ class Linode(Cloud):
     extra = "linode"
     credential_env = ("LINODE_TOKEN",)
     default_instance_type = "g6-dedicated-4"
+    default_region = "us-east"
     state_map = {
         "provisioning": "pending", "booting": "pending", "rebooting": "pending", "migrating": "pending",
         "rebuilding": "pending", "cloning": "pending", "restoring": "pending", "resizing": "pending",

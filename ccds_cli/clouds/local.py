@@ -21,6 +21,7 @@ class Local(Cloud):
     provider_model = LocalProvider
     tf_provider = None
     default_instance_type = "process"
+    default_region = "local"
     unsupported = {
         "managed_database": "the local cloud keeps the stream manager database in SQLite",
         "load_balancer": "the local cloud has one stream manager address, no load balancer",

@@ -30,6 +30,8 @@ class Oci(Cloud):
     extra = "oci"
     credential_env = ("OCI_CLI_CONFIG_FILE", "OCI_CLI_PROFILE", "TF_VAR_oci_private_key")
     default_instance_type = "VM.Standard.E4.Flex"
+    default_region = "us-ashburn-1"
+    init_fields = ", compartment_id: ocid1.compartment.oc1..replace-me"
     state_map = {"provisioning": "pending", "starting": "pending", "running": "running",
                  "moving": "running", "creating_image": "running", "stopping": "stopped",
                  "stopped": "stopped", "terminating": "terminated", "terminated": "terminated"}

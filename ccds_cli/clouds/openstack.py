@@ -33,6 +33,8 @@ class Openstack(Cloud):
     private = True
     credential_env = ("OS_CLOUD", "OS_USERNAME", "OS_PASSWORD", "OS_APPLICATION_CREDENTIAL_ID")
     default_instance_type = "m1.medium"
+    default_region = "region-1"
+    init_fields = ", auth_url: https://keystone.example.internal:5000/v3, external_network: public"
     unsupported = {"managed_database": "no managed PostgreSQL assumed on OpenStack: the database runs on a VM"}
     state_map = {"build": "pending", "rebuild": "pending", "reboot": "pending", "hard_reboot": "pending",
                  "resize": "pending", "verify_resize": "pending", "revert_resize": "pending",

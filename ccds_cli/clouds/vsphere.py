@@ -37,6 +37,9 @@ class Vsphere(Cloud):
     private = True
     credential_env = ("VSPHERE_USER", "VSPHERE_PASSWORD")
     default_instance_type = "4x8"
+    default_region = "region-1"
+    init_fields = (", server: vcenter.example.internal, datacenter: dc1, cluster: c1, datastore: ds1,"
+                   " network: VM Network, template: ubuntu-22.04")
     unsupported = {
         "managed_database": "vSphere has no managed PostgreSQL: the database runs on a VM",
         "load_balancer": "vSphere has no load balancer resource: put your own VIP in front of the managers",

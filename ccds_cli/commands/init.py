@@ -36,14 +36,6 @@ traffic:
   hours_per_month: 120
 """
 
-PROVIDER_EXTRA = {
-    "gcp": ", project: my-project",
-    "oci": ", compartment_id: ocid1.compartment.oc1..replace-me",
-    "vsphere": (", server: vcenter.example.internal, datacenter: dc1, cluster: c1, datastore: ds1,"
-                " network: VM Network, template: ubuntu-22.04"),
-    "openstack": ", auth_url: https://keystone.example.internal:5000/v3, external_network: public",
-}
-
 
 def run(
     file: Annotated[Path, typer.Argument(help="Where to write the spec.")] = Path("ccds.yaml"),
@@ -59,12 +51,11 @@ def run(
     from ccds_cli.errors import BadInput
     from ccds_cli.spec import load_spec
 
-    out = start("init", output)
+    start("init", output)
     c = clouds.get(cloud)
     regions = c.regions()
     if region is None:
-        region = {"aws": "us-east-1", "gcp": "us-east4", "azure": "eastus", "oci": "us-ashburn-1",
-                  "digitalocean": "nyc3", "linode": "us-east", "local": "local"}.get(cloud, "region-1")
+        region = c.default_region
     if regions and region not in regions:
         from ccds_cli.spec.loader import did_you_mean
 
@@ -74,7 +65,7 @@ def run(
     local = cloud == "local"
     text = TEMPLATE.format(
         name=name, engine="nginx-rtmp" if local else "mediamtx", alias=f"{cloud}-main" if not local else "laptop",
-        cloud=cloud, provider_extra=PROVIDER_EXTRA.get(cloud, ""), region=region,
+        cloud=cloud, provider_extra=c.init_fields, region=region,
         managers=1 if local else 2, database="sqlite" if local else "postgres",
         region_key="local" if local else "main", itype=c.default_instance_type,
         origin_max=1 if local else 4, edge_min=2, edge_max=4 if local else 20,

@@ -55,11 +55,12 @@ def agent(
     from ccds_cli.agent.runner import Agent, AgentConfig
     from ccds_cli.agent.stats import reader_for
     from ccds_cli.errors import BadInput
+    from ccds_cli.vocab import ROLES
 
     token = token_file.read_text().strip() if token_file else os.environ.get("CCDS_NODE_TOKEN", "")
     if not token:
         raise BadInput("no node token", hint="set CCDS_NODE_TOKEN or pass --token-file")
-    if role not in ("origin", "relay", "edge", "transcoder"):
+    if role not in ROLES:
         raise BadInput(f"--role {role!r} must be origin, relay, edge or transcoder")
     if interval <= 0:
         raise BadInput("--interval must be positive")

@@ -7,7 +7,9 @@ Private clouds have no catalog: their price comes from the provider alias's `pri
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -15,21 +17,12 @@ import yaml
 from ccds_cli.paths import DATA_DIR
 
 HOURS_IN_MONTH = 730.0
-GB_PER_TB = 1024.0  # clouds bill tiers in TB of 1,024 GB
 
 
 @dataclass(frozen=True)
 class Tier:
     up_to_gb: float | None  # cumulative upper bound; None = no limit
     usd_per_gb: float
-
-
-@dataclass(frozen=True)
-class Price:
-    usd_hour: float
-    source: str
-    date: str
-    note: str = ""
 
 
 class Catalog:
@@ -102,9 +95,6 @@ class Catalog:
         hourly = float(row["usd_hour"]) * self.region_factor(region) if row else None
         return name, hourly, float(db.get("storage_usd_gb_month") or 0.0)
 
-    def rows_sources(self) -> dict[str, str]:
-        return dict(self.data.get("sources") or {})
-
 
 def _private_size(instance_type: str, cloud: Any) -> tuple[float | None, float]:
     """vSphere types are `<vcpus>x<memory_gb>`; OpenStack flavors may be known or `m1.*`-like."""
@@ -123,10 +113,14 @@ def _private_size(instance_type: str, cloud: Any) -> tuple[float | None, float]:
     return None, 0.0
 
 
+def cache_dir() -> Path:
+    """Where `ccds cost --refresh` keeps refreshed prices (they win over the shipped catalog)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ccds" / "prices"
+
+
 @functools.cache
 def catalog(cloud: str) -> Catalog:
-    from ccds_cli.cost.refresh import cache_dir
-
     refreshed = cache_dir() / f"{cloud}.yaml"  # written by `ccds cost --refresh`
     path = refreshed if refreshed.is_file() else DATA_DIR / "prices" / f"{cloud}.yaml"
     if not path.is_file():

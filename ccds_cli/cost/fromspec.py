@@ -5,10 +5,18 @@ from __future__ import annotations
 import functools
 
 from ccds_cli import clouds
-from ccds_cli.geo import distance_km
 from ccds_cli.cost.catalog import HOURS_IN_MONTH, catalog
-from ccds_cli.cost.model import (CostInputs, ManagedDatabase, NodeGroup, Placement, egress_gb, egress_lines,
-                                 compute_lines, estimate)
+from ccds_cli.cost.model import (
+    CostInputs,
+    ManagedDatabase,
+    NodeGroup,
+    Placement,
+    compute_lines,
+    egress_gb,
+    egress_lines,
+    estimate,
+)
+from ccds_cli.geo import distance_km
 
 NEARBY_KM = 1500.0  # a region of another cloud this close counts as "the same place"
 

@@ -8,17 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-from pathlib import Path
 
 import yaml
 
 PRICING_SOURCE = "https://pricing.us-east-1.amazonaws.com (AWS Pricing API GetProducts)"
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "ccds" / "prices"
 
 
 def _on_demand_usd(product_json: str) -> float | None:
@@ -35,7 +28,7 @@ def _on_demand_usd(product_json: str) -> float | None:
 
 def refresh_aws(spec=None) -> str:
     """Update the base-region prices of every AWS type in the catalog; returns a one-line summary."""
-    from ccds_cli.cost.catalog import DATA_DIR, catalog
+    from ccds_cli.cost.catalog import DATA_DIR, cache_dir, catalog
 
     try:
         import boto3

@@ -51,5 +51,3 @@ class BootstrapContext:
     lon: float
     archive_url: str | None = None
 
-
-MEDIA_ROLES = ("origin", "relay", "edge", "transcoder")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ccds_cli.engines.base import Engine, Port
 from ccds_cli.engines.cloudinit import node_user_data
+from ccds_cli.vocab import ROLES
 
-_ALL = ("origin", "relay", "edge", "transcoder")
 
 
 class MediaMtx(Engine):
@@ -21,12 +21,12 @@ class MediaMtx(Engine):
         Port("hls", "tcp", 8888, 8888, "viewers", ("edge",)),
         Port("srt-play", "udp", 8890, 8890, "viewers", ("edge",)),
         Port("rtmp-play", "tcp", 1935, 1935, "viewers", ("edge",)),
-        Port("srt-cluster", "udp", 8890, 8890, "cluster", _ALL),
-        Port("rtsp-cluster", "tcp", 8554, 8554, "cluster", _ALL),
-        Port("rtmp-cluster", "tcp", 1935, 1935, "cluster", _ALL),
-        Port("api", "tcp", 9997, 9998, "cluster", _ALL),
-        Port("api-admin", "tcp", 9997, 9998, "admins", _ALL),
-        Port("ssh", "tcp", 22, 22, "admins", _ALL),
+        Port("srt-cluster", "udp", 8890, 8890, "cluster", ROLES),
+        Port("rtsp-cluster", "tcp", 8554, 8554, "cluster", ROLES),
+        Port("rtmp-cluster", "tcp", 1935, 1935, "cluster", ROLES),
+        Port("api", "tcp", 9997, 9998, "cluster", ROLES),
+        Port("api-admin", "tcp", 9997, 9998, "admins", ROLES),
+        Port("ssh", "tcp", 22, 22, "admins", ROLES),
     )
     playback = {
         "webrtc": "http://{host}:8889/{app}/{stream}/whep",
@@ -87,3 +87,6 @@ paths:
 MTX_PUBLISH = """\
   all_others:
 """
+
+
+ENGINE = MediaMtx()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ccds_cli.engines.base import Engine, Port
 from ccds_cli.engines.cloudinit import node_user_data
+from ccds_cli.vocab import ROLES
 
-_ALL = ("origin", "relay", "edge", "transcoder")
 # Loopback port of the agent's on_play server on edges and relays (never opened in the firewall).
 ON_PLAY_PORT = 8086
 
@@ -15,10 +15,10 @@ class NginxRtmp(Engine):
     ports = (
         Port("rtmp-ingest", "tcp", 1935, 1935, "publishers", ("origin",)),
         Port("rtmp-play", "tcp", 1935, 1935, "viewers", ("edge",)),
-        Port("rtmp-cluster", "tcp", 1935, 1935, "cluster", _ALL),
-        Port("stat", "tcp", 8080, 8080, "cluster", _ALL),
-        Port("stat-admin", "tcp", 8080, 8080, "admins", _ALL),
-        Port("ssh", "tcp", 22, 22, "admins", _ALL),
+        Port("rtmp-cluster", "tcp", 1935, 1935, "cluster", ROLES),
+        Port("stat", "tcp", 8080, 8080, "cluster", ROLES),
+        Port("stat-admin", "tcp", 8080, 8080, "admins", ROLES),
+        Port("ssh", "tcp", 22, 22, "admins", ROLES),
     )
     playback = {"rtmp": "rtmp://{host}:1935/{app}/{stream}"}
 
@@ -55,3 +55,6 @@ http {
     }
 }
 """
+
+
+ENGINE = NginxRtmp()

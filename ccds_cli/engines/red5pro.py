@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ccds_cli.engines.base import Engine, Port
 from ccds_cli.engines.cloudinit import node_user_data
+from ccds_cli.vocab import ROLES
 
-_ALL = ("origin", "relay", "edge", "transcoder")
 
 
 class Red5Pro(Engine):
@@ -21,9 +21,9 @@ class Red5Pro(Engine):
         Port("rtmp-play", "tcp", 1935, 1936, "viewers", ("edge",)),
         Port("rtsp-play", "tcp", 8554, 8554, "viewers", ("edge",)),
         Port("webrtc-media", "udp", 40000, 65535, "viewers", ("edge",)),
-        Port("cluster-http", "tcp", 5080, 5080, "cluster", _ALL),
-        Port("cluster-rtmp", "tcp", 1935, 1936, "cluster", _ALL),
-        Port("ssh", "tcp", 22, 22, "admins", _ALL),
+        Port("cluster-http", "tcp", 5080, 5080, "cluster", ROLES),
+        Port("cluster-rtmp", "tcp", 1935, 1936, "cluster", ROLES),
+        Port("ssh", "tcp", 22, 22, "admins", ROLES),
     )
     playback = {"webrtc": "https://{host}:5080/live/{stream}", "rtmp": "rtmp://{host}:1935/{app}/{stream}"}
 
@@ -40,3 +40,6 @@ class Red5Pro(Engine):
         return node_user_data(self.kind, role, ctx, files={}, install=install,
                               stats_url="http://127.0.0.1:5080/api/v1/server/stats",
                               endpoints={"rtmp": "rtmp://{public}:1935/live"})
+
+
+ENGINE = Red5Pro()

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from ccds_cli.errors import CcdsError, ExitCode
+from ccds_cli.localcloud.node import LOCAL_ROLES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     start = sub.add_parser("start", help="start a node (no-op when it already runs as asked)")
     start.add_argument("--state-dir", required=True, type=Path)
     start.add_argument("--name", required=True)
-    start.add_argument("--role", required=True, choices=["origin", "relay", "edge", "manager"])
+    start.add_argument("--role", required=True, choices=list(LOCAL_ROLES))
     start.add_argument("--http-port", required=True, type=int,
                        help="stats/health port (media nodes) or API port (manager)")
     start.add_argument("--rtmp-port", type=int, default=0)

@@ -15,16 +15,26 @@ import re
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ccds_cli.errors import BadInput, CcdsError
 from ccds_cli.localcloud import nginx
-from ccds_cli.localcloud.procs import (Proc, alive, free_port, log_tail, port_free, spawn, terminate,
-                                       wait_ports, working_in)
+from ccds_cli.localcloud.procs import (
+    Proc,
+    alive,
+    free_port,
+    log_tail,
+    port_free,
+    spawn,
+    terminate,
+    wait_ports,
+    working_in,
+)
+from ccds_cli.vocab import ROLES
 
-MEDIA_ROLES = ("origin", "relay", "edge")
-ROLES = (*MEDIA_ROLES, "manager")
+# What the local cloud runs: the media roles but transcoders (no ffmpeg ladder yet), and managers.
+LOCAL_ROLES = (*(r for r in ROLES if r != "transcoder"), "manager")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
 
 
@@ -98,9 +108,9 @@ class NodeSpec:
             raise BadInput(f"--state-dir must be an absolute path, got {self.state_dir}")
         if not NAME_RE.match(self.name):
             raise BadInput(f"invalid node name {self.name!r}")
-        if self.role not in ROLES:
+        if self.role not in LOCAL_ROLES:
             raise BadInput(f"role {self.role!r} cannot run on the local cloud",
-                           hint=f"local roles: {', '.join(ROLES)}")
+                           hint=f"local roles: {', '.join(LOCAL_ROLES)}")
         ports = list(self.ports.values())
         if any(not 1024 <= p <= 65535 for p in ports) or len(set(ports)) != len(ports):
             raise BadInput(f"node {self.name}: ports must be distinct and in 1024-65535: {self.ports}")

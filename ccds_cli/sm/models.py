@@ -14,10 +14,6 @@ class Base(DeclarativeBase):
     pass
 
 
-NODE_STATES = ("STARTING", "INSERVICE", "SUNSET", "FAULT", "TERMINATED")
-ROLES = ("origin", "relay", "edge", "transcoder")
-
-
 class Node(Base):
     """A media node as its agent registered it, plus the last heartbeat's counters."""
 

@@ -12,6 +12,7 @@ list needs no lock; only an exhausted pool waits.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
 from typing import Any
 

@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Role = Literal["origin", "relay", "edge", "transcoder"]
-Engine = Literal["nginx-rtmp", "mediamtx", "red5pro"]
+from ccds_cli.vocab import EngineKind as Engine, Role
 
 
 class NodeRegister(BaseModel):

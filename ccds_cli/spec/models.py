@@ -16,13 +16,12 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 
 from ccds_cli import clouds
 from ccds_cli.spec.placement import Placement
+from ccds_cli.vocab import EngineKind, Role
 
 NAME_RE = r"^[a-z][a-z0-9-]{1,30}$"
-ROLES = ("origin", "relay", "edge", "transcoder")
 
 Name = Annotated[str, StringConstraints(pattern=NAME_RE)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
-Role = Literal["origin", "relay", "edge", "transcoder"]
 
 _DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -63,7 +62,7 @@ class Model(BaseModel):
 
 
 class Engine(Model):
-    kind: Literal["mediamtx", "nginx-rtmp", "red5pro"] = "mediamtx"
+    kind: EngineKind = "mediamtx"
     version: str | None = None
     license_env: str | None = None  # red5pro: environment variable holding the license key
     archive_url: str | None = None  # red5pro: where nodes download the server archive

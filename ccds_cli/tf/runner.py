@@ -91,12 +91,6 @@ class ProcessRegistry:
         except ProcessLookupError:
             pass
 
-    @property
-    def running(self) -> int:
-        with self._lock:
-            return len(self._procs)
-
-
 @dataclass
 class RunResult:
     """What one terraform invocation did."""
@@ -167,21 +161,12 @@ class Terraform:
         args = ["apply", "-json", "-input=false", "-no-color", f"-lock-timeout={self.lock_timeout}", plan_file]
         return self._stream("apply", args, on_event)
 
-    def destroy(self, on_event: EventCallback | None = None) -> RunResult:
-        args = ["destroy", "-json", "-input=false", "-no-color", "-auto-approve",
-                f"-lock-timeout={self.lock_timeout}"]
-        return self._stream("destroy", args, on_event)
-
     def output(self, sensitive: bool = False) -> dict[str, Any]:
         """Root outputs as {name: value}; {} when there is no state yet. Sensitive outputs (the
         database password) only when asked for, so results that get reported never carry them."""
         data = self._capture(["output", "-json", "-no-color"])
         return {k: v.get("value") for k, v in (data or {}).items()
                 if isinstance(v, dict) and (sensitive or not v.get("sensitive"))}
-
-    def show(self) -> dict[str, Any]:
-        """`terraform show -json` of the current state ({} when empty)."""
-        return self._capture(["show", "-json", "-no-color"]) or {}
 
     def local_backend(self) -> bool:
         """Does the root module keep its state in this directory (the local backend)?"""
