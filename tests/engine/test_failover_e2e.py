@@ -75,6 +75,9 @@ def test_failover_moves_the_region_and_fails_back(tmp_path):
         again = _ok(ccds(["up", "ccds.yaml", "--yes", "-o", "json"], env, tmp_path))
         assert [w["name"] for w in again["workspaces"]] == ["aws-main.us-west-2"]
         assert all(sum(w["changes"].values()) == 0 for w in again["workspaces"])
+        # and `plan` agrees with that `up`: the failed-over workspace, nothing to change
+        planned = _ok(ccds(["plan", "ccds.yaml", "-o", "json"], env, tmp_path))["terraform"]
+        assert [(r["workspace"], sum(r["planned"].values())) for r in planned] == [("aws-main.us-west-2", 0)]
         assert _ok(ccds(["status", "ccds.yaml", "-o", "json"], env, tmp_path))["healthy"] is True
 
         back = _ok(ccds(["failover", "ccds.yaml", "na-east", "--to", "aws-main/us-east-1", "--yes", "-o", "json"],
