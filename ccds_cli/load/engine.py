@@ -113,6 +113,7 @@ class LoadRun:
         self.ffmpeg = ffmpeg
         self.viewers: list[Viewer] = []
         self.requested = 0  # viewers asked for so far (add_viewers)
+        self.target = 0     # viewers the caller plans in all (progress shows started/target)
         self.manager: AsyncManager | None = None
         self.expired = False
         self.phase = "new"
@@ -262,7 +263,7 @@ class LoadRun:
         self._last = (now, total)
         mbps = (total - before) * 8 / 1e6 / (now - then) if now > then else 0.0
         return reports.progress(self.viewers, elapsed=now - self._started, phase=self.phase,
-                                requested=self.requested, mbps=mbps, bytes_received=total)
+                                requested=max(self.requested, self.target), mbps=mbps, bytes_received=total)
 
     async def stop(self, *, interrupted: bool = False, requested: dict | None = None,
                    note: str | None = None) -> LoadReport:
@@ -319,7 +320,7 @@ async def run_load(manager_url: str, token: str | None = None, *, viewers: int, 
                   creds=creds, options=o, max_seconds=bound)
     requested = {"viewers": viewers, "publishers": publishers, "ramp": ramp, "duration": duration,
                  "region": region, "lat": lat, "lon": lon}
-    run.phase = "publishing" if publishers else "starting"
+    run.phase, run.target = ("publishing" if publishers else "starting"), viewers
     if on_progress:
         on_progress(run.snapshot())
     try:

@@ -99,13 +99,15 @@ def human(r: dict, console: Any) -> None:
         console.print("  fallbacks taken: " + ", ".join(f"{k} {n}" for k, n in r["fallbacks"].items() if k != "total"))
     if r["edges"]:
         table = Table(show_edge=False)
-        for col in ("edge", "region", "assigned", "media", "held", "failed", "MB"):
-            table.add_column(col, justify="left" if col in ("edge", "region") else "right")
+        table.add_column("edge", no_wrap=True, min_width=max(len(e["edge"] or "-") for e in r["edges"]))
+        table.add_column("region", no_wrap=True)
+        for col in ("assigned", "media", "held", "failed", "MB"):
+            table.add_column(col, justify="right")
         with_manager = any("manager_subscribers" in e for e in r["edges"])
         if with_manager:
-            table.add_column("manager says", justify="right")
+            table.add_column("manager", justify="right")  # the edge's heartbeat count at the end
         for e in r["edges"]:
-            row = [e["edge"], e["region"] or "-", str(e["assigned"]), str(e["received_media"]), str(e["held"]),
+            row = [e["edge"] or "-", e["region"] or "-", str(e["assigned"]), str(e["received_media"]), str(e["held"]),
                    str(e["failed"]), f"{e['bytes'] / 1e6:,.1f}"]
             if with_manager:
                 row.append("-" if e.get("manager_subscribers") is None else str(e["manager_subscribers"]))
