@@ -27,7 +27,9 @@ class AsyncManager:
                  max_connections: int = 64):
         self.url = base_url.rstrip("/")
         self.admin_token = admin_token
-        self.http = httpx.AsyncClient(base_url=self.url + "/api/v1", timeout=timeout,
+        # `timeout` bounds the manager's answer; waiting for one of our own pooled connections is ours
+        # (a fast ramp queues there) and must not read as "the manager did not answer".
+        self.http = httpx.AsyncClient(base_url=self.url + "/api/v1", timeout=httpx.Timeout(timeout, pool=60.0),
                                       limits=httpx.Limits(max_connections=max_connections,
                                                           max_keepalive_connections=max_connections))
 

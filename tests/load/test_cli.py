@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ccds_cli.localcloud.procs import free_port
-from loadhelp import Cluster
+from loadhelp import Cluster, stop_proc, wait
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,3 +83,42 @@ def test_a_manager_that_refuses_to_publish_exits_4(spec, tmp_path):
         cluster.close()
     assert proc.returncode == 4, proc.stderr
     assert "refused to publish" in proc.stderr and "503" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_ctrl_c_stops_cleanly_with_a_report(spec, make_cluster, sig):
+    cluster = make_cluster(80)
+    stream = f"sig-{sig.value}"
+    env = {k: v for k, v in os.environ.items() if k not in ("CCDS_ADMIN_TOKEN", "CCDS_STATE_DIR")}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen([sys.executable, "-m", "ccds_cli", "load", str(spec), "--manager", cluster.url,
+                             "--viewers", "20", "--ramp", "100", "--duration", "300", "--stream", stream,
+                             "--bitrate", "400", "-o", "json"], cwd=spec.parent, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait(lambda: sum(n.stats().subscribers for name, n in cluster.nodes.items() if name.startswith("edge")) == 20,
+             30, "20 viewers on the edges")
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        stop_proc(proc)
+    envelope = json.loads(out)
+    assert proc.returncode == 130 and envelope["exit_code"] == 130, err
+    r = envelope["result"]
+    assert r["interrupted"] and r["viewers"]["held"] == 20 and r["publishers"][0]["state"] == "stopped"
+    assert "Traceback" not in err
+    assert not [pid for pid, cmd in _processes().items() if stream in cmd]  # the ffmpeg publisher is gone
+    wait(lambda: sum(n.stats().subscribers for name, n in cluster.nodes.items() if name.startswith("edge")) == 0,
+         10, "the viewers to leave the edges")
+
+
+def _processes() -> dict[int, str]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                pass
+    return found
