@@ -17,8 +17,9 @@ What runs (all on loopback, everything stopped by PID at the end, about 2 minute
 
 A viewer *stalls* in a window when it receives less than 90 % of the reference bitrate or waits more
 than 1 s between two video frames (or it failed / dropped). A step *holds* when at most 1 % of its
-viewers stall and the reference still gets 90 % of 1,500 kbit/s (else the machine, not the edge, ran out). The edge's capacity is the largest step that held. When the load client itself is
-near a full core, the figure is a floor set by the client, and the output says so.
+viewers stall and the reference still gets 90 % of 1,500 kbit/s (else the machine, not the edge, ran
+out). The edge's capacity is the largest step that held. When the load client itself is near a full
+core, the figure is a floor set by the client, and the output says so.
 """
 
 from __future__ import annotations

@@ -32,8 +32,9 @@ def run(
 ) -> None:
     """Drive synthetic viewers (and publishers) through the deployment; report joins, failures, bytes."""
     from ccds_cli.errors import BadInput, CcdsError, ExitCode
-    from ccds_cli.load.engine import LoadOptions, run_load_sync, validate
+    from ccds_cli.load.engine import LoadOptions, validate
     from ccds_cli.load.show import ProgressView, human
+    from ccds_cli.load.sync import run_load_sync
     from ccds_cli.load.target import deployment_manager
     from ccds_cli.output import is_ci
 

@@ -4,7 +4,7 @@ They go exactly where real clients go: a publisher asks `POST /api/v1/streams/{a
 for an origin and pushes an ffmpeg test pattern there (H.264 CBR + AAC, default 1,500 kbit/s); a
 viewer asks `POST …/subscribe` for an edge and plays it with our own asyncio RTMP client
 (`ccds_cli.load.rtmp`), counting audio/video frames and bytes. One process holds thousands of
-viewers (measured: ~1,300 per core at 1.5 Mbit/s; `benchmarks/bench_capacity.py`).
+viewers (measured: 1,170–1,440 per core at 1.5 Mbit/s; `benchmarks/bench_capacity.py`).
 
 Python API (the CLI is a thin layer over it)::
 
@@ -47,13 +47,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ccds_cli.load.engine import (LoadHandle, LoadOptions, LoadRun, hold_viewers, run_load,  # noqa: F401
-                                      run_load_sync)
+    from ccds_cli.load.engine import LoadOptions, LoadRun, run_load  # noqa: F401
+    from ccds_cli.load.sync import LoadHandle, hold_viewers, run_load_sync  # noqa: F401
     from ccds_cli.load.report import LoadProgress, LoadReport  # noqa: F401
 
 _EXPORTS = {
-    "LoadHandle": "engine", "LoadOptions": "engine", "LoadRun": "engine", "hold_viewers": "engine",
-    "run_load": "engine", "run_load_sync": "engine", "LoadProgress": "report", "LoadReport": "report",
+    "LoadHandle": "sync", "LoadOptions": "engine", "LoadRun": "engine", "hold_viewers": "sync",
+    "run_load": "engine", "run_load_sync": "sync", "LoadProgress": "report", "LoadReport": "report",
     "MAX_VIEWERS": "engine",
 }
 

@@ -238,8 +238,9 @@ class RtmpPlayer(asyncio.BufferedProtocol):
     def _send(self, csid: int, mtype: int, msid: int, payload: bytes) -> None:
         if self.transport is None or self.transport.is_closing():
             return
-        head = _chunk_basic(0, csid) + struct.pack(">I", len(payload))[1:].rjust(6, b"\0") \
-            + bytes([mtype]) + struct.pack("<I", msid)
+        # fmt 0: timestamp 0 (3 bytes), length (3), type (1), message stream id (4, little endian)
+        head = _chunk_basic(0, csid) + b"\0\0\0" + len(payload).to_bytes(3, "big") + bytes([mtype]) \
+            + struct.pack("<I", msid)
         out = bytearray(head)
         for i in range(0, len(payload), OUT_CHUNK_SIZE):
             if i:

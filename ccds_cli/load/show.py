@@ -73,7 +73,8 @@ def human(r: dict, console: Any) -> None:
     from rich.table import Table
 
     v = r["viewers"]
-    mark = "[green]ok[/green]" if r["ok"] else ("[yellow]interrupted[/yellow]" if r["interrupted"] else "[red]FAILED[/red]")
+    mark = ("[green]ok[/green]" if r["ok"] else "[yellow]interrupted[/yellow]" if r["interrupted"]
+            else "[red]FAILED[/red]")
     console.print(f"ccds load {', '.join(r['streams'])} via {r['manager']}: {mark}  ({r['elapsed_s']:.1f} s)")
     if r.get("note"):
         console.print(f"  {r['note']}")

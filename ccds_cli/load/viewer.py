@@ -11,7 +11,6 @@ first frame) -> `playing`, and it ends as one of
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from ccds_cli.load.manager import AsyncManager, Refused, Unreachable
