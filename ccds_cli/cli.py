@@ -24,6 +24,7 @@ COMMANDS = [
     ("down", "down"),
     ("doctor", "doctor"),
     ("probe", "probe"),
+    ("load", "load"),
     ("events", "events"),
 ]
 GROUPS = [
