@@ -51,3 +51,9 @@ class Locked(CcdsError):
 class MissingTool(CcdsError):
     exit_code = ExitCode.MISSING_TOOL
 
+
+
+class Unhealthy(CcdsError):
+    """The deployment answered, but not well enough: no manager, no stream through (exit 4)."""
+
+    exit_code = ExitCode.UNHEALTHY

@@ -59,6 +59,30 @@ def show_warnings(out, loaded) -> None:
         out.warn(str(warning))
 
 
+def manager_for(spec: Path, state_dir: Path | None, manager: str | None) -> tuple[str, str | None]:
+    """The stream manager URL and admin token `probe` and `load` use: --manager wins over the
+    deployment state, CCDS_ADMIN_TOKEN over the state's token (which only adds the manager's own
+    view to a report: --manager alone is enough)."""
+    import os
+
+    from ccds_cli.deployment.manager import manager_access
+    from ccds_cli.errors import BadInput, CcdsError
+
+    token = os.environ.get("CCDS_ADMIN_TOKEN")
+    if manager is None:
+        manager, state_token, name = manager_access(spec, state_dir)
+        if not manager:
+            raise BadInput(f"deployment {name} is not up: its state has no stream manager URL",
+                           hint="run `ccds up FILE` first, or pass --manager URL")
+        return manager, token or state_token
+    if token is None:
+        try:
+            token = manager_access(spec, state_dir)[1]
+        except CcdsError:
+            token = None
+    return manager, token
+
+
 def open_deployment(spec: Path, state_dir: Path | None, out):
     """The deployment of a spec, its warnings shown (every command that loads a spec says them)."""
     from ccds_cli.deployment import Deployment

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ccds_cli.commands._common import OutputMode, OutputOpt, SpecArg, StateDirOpt, start
+from ccds_cli.commands._common import Outcome, OutputMode, OutputOpt, SpecArg, StateDirOpt, manager_for, start
 
 
 def run(
@@ -29,13 +29,12 @@ def run(
         = None,
     state_dir: StateDirOpt = None,
     output: OutputOpt = OutputMode.text,
-) -> None:
+) -> Outcome:
     """Drive synthetic viewers (and publishers) through the deployment; report joins, failures, bytes."""
-    from ccds_cli.errors import BadInput, CcdsError, ExitCode
+    from ccds_cli.errors import BadInput, ExitCode
     from ccds_cli.load.engine import LoadOptions, validate
     from ccds_cli.load.show import ProgressView, human
     from ccds_cli.load.sync import run_load_sync
-    from ccds_cli.load.target import deployment_manager
     from ccds_cli.output import is_ci
 
     out = start("load", output)
@@ -48,18 +47,7 @@ def run(
         raise BadInput(f"--bitrate must be between 100 and 20,000 kbit/s (got {bitrate})")
     if not 0 < media_timeout <= 300:
         raise BadInput(f"--media-timeout must be above 0 and at most 300 s (got {media_timeout:g})")
-    token = os.environ.get("CCDS_ADMIN_TOKEN")
-    if manager is None:
-        manager, state_token, name = deployment_manager(spec, state_dir)
-        if not manager:
-            raise BadInput(f"deployment {name} is not up: its state has no stream manager URL",
-                           hint="run `ccds up FILE` first, or pass --manager URL")
-        token = token or state_token
-    elif token is None:
-        try:  # the admin token only adds the manager's per-edge counts; --manager alone is enough
-            token = deployment_manager(spec, state_dir)[1]
-        except CcdsError:
-            token = None
+    manager, token = manager_for(spec, state_dir, manager)
     creds = {k: v for k, v in {"username": username, "password": os.environ.get("CCDS_LOAD_PASSWORD"),
                                "token": os.environ.get("CCDS_LOAD_TOKEN")}.items() if v}
     options = LoadOptions(bitrate_kbps=bitrate, media_timeout=media_timeout)
@@ -69,6 +57,4 @@ def run(
                                ramp=ramp, duration=duration, stream=stream, region=region, lat=lat, lon=lon,
                                creds=creds or None, options=options, on_progress=view.update)
     code = ExitCode.INTERRUPTED if report.interrupted else ExitCode.OK if report.ok else ExitCode.UNHEALTHY
-    out.emit(report.as_dict(), human, ok=report.ok, exit_code=int(code))
-    if code != ExitCode.OK:
-        raise typer.Exit(int(code))
+    return Outcome(report.as_dict(), human, int(code))

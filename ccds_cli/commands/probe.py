@@ -1,37 +1,10 @@
 """`ccds probe`: push a synthetic stream through origin and edge and measure it."""
 
-import json
-import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ccds_cli.commands._common import Outcome, OutputMode, OutputOpt, SpecArg, StateDirOpt, show_warnings
-
-
-def _from_state(spec: Path, state_dir: Path | None) -> tuple[str | None, str | None]:
-    """Manager URL and admin token from the deployment's state (needs the spec and deploy modules)."""
-    try:
-        from ccds_cli.spec import load_spec
-    except ImportError:
-        return None, None
-    from ccds_cli.paths import state_root
-
-    loaded = load_spec(spec)
-    from ccds_cli.output import current
-
-    show_warnings(current(), loaded)
-    root = state_root(loaded.path, state_dir) / loaded.spec.name
-    token = None
-    secrets_file = root / "secrets.json"
-    if secrets_file.is_file():
-        token = json.loads(secrets_file.read_text()).get("admin_token")
-    try:
-        from ccds_cli.deployment.manager import manager_url
-    except ImportError:
-        return None, token
-    return manager_url(loaded, root), token
+from ccds_cli.commands._common import Outcome, OutputMode, OutputOpt, SpecArg, StateDirOpt, manager_for
 
 
 def _human(result: dict, console) -> None:
@@ -60,7 +33,7 @@ def run(
     from dataclasses import asdict
 
     from ccds_cli.commands._common import start
-    from ccds_cli.errors import BadInput, CcdsError, ExitCode, MissingTool
+    from ccds_cli.errors import BadInput, ExitCode, MissingTool
     from ccds_cli.sm.client import ManagerClient
     from ccds_cli.sm.probe import run_probe
     import shutil
@@ -69,17 +42,7 @@ def run(
     if not shutil.which("ffmpeg"):
         raise MissingTool("ffmpeg is needed to publish and play the probe stream",
                           hint="apt-get install ffmpeg")
-    token = os.environ.get("CCDS_ADMIN_TOKEN")
-    if manager is None:
-        manager, state_token = _from_state(spec, state_dir)
-        token = token or state_token
-    elif token is None:
-        try:  # the admin token only adds the manager's view to the report; --manager alone is enough
-            token = _from_state(spec, state_dir)[1]
-        except CcdsError:
-            token = None
-    if not manager:
-        raise BadInput("no stream manager URL for this deployment", hint="pass --manager URL (or run `ccds up`)")
+    manager, token = manager_for(spec, state_dir, manager)
     if timeout <= 0:
         raise BadInput("--timeout must be positive")
     out.info(f"probing through {manager} ...")

@@ -13,20 +13,44 @@ def manager_url(loaded, root: Path) -> str | None:
     return env.get("TF_VAR_manager_url") or None
 
 
+def admin_token(root: Path) -> str | None:
+    """The deployment's admin token (secrets.json, 0600), or None before the first `up`."""
+    import json
+
+    secrets_file = Path(root) / "secrets.json"
+    try:
+        return json.loads(secrets_file.read_text()).get("admin_token") if secrets_file.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def manager_access(spec_path: Path, state_dir: Path | None) -> tuple[str | None, str | None, str]:
+    """(manager URL or None when not deployed, admin token or None, deployment name) for a spec
+    file: what `probe` and `load` need to talk to the manager like clients do. Raises BadInput or
+    SpecError for a missing or invalid spec."""
+    from ccds_cli.output import current
+    from ccds_cli.paths import state_root
+    from ccds_cli.spec import load_spec
+
+    loaded = load_spec(spec_path)
+    for warning in loaded.warnings:
+        current().warn(str(warning))
+    root = state_root(loaded.path, state_dir) / loaded.spec.name
+    token = admin_token(root)
+    if loaded.spec.control is None or not root.is_dir():
+        return None, token, loaded.spec.name
+    return manager_url(loaded, root), token, loaded.spec.name
+
+
 def manager_view(loaded, root: Path, timeout: float = 5.0) -> dict | None:
     """What the stream manager knows: nodes by state, live streams, viewers. None without a control
     plane; `reachable: False` (with the error) when it is deployed but does not answer."""
-    import json
-
     if loaded.spec.control is None:
         return None
     url = manager_url(loaded, root)
     if not url:
         return {"url": None, "reachable": False, "error": "the control workspace is not deployed"}
-    token = None
-    secrets_file = Path(root) / "secrets.json"
-    if secrets_file.is_file():
-        token = json.loads(secrets_file.read_text()).get("admin_token")
+    token = admin_token(root)
     import httpx
 
     from ccds_cli.sm.client import ManagerClient, ManagerError
