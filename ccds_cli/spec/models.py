@@ -186,6 +186,39 @@ class Security(Model):
         return v
 
 
+def _install_check(name: str):
+    def run(value: str | None) -> str | None:
+        from ccds_cli.nodepkg import source
+
+        return None if value is None else getattr(source, name)(value)
+    return run
+
+
+def _quoted(value: Any) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise ValueError("expected 64 hexadecimal digits in quotes (YAML read this one as a number)")
+    return value
+
+
+class Install(Model):
+    """What cloud VMs install to run ccds (ccds_cli/nodepkg/source.py, docs/spec.md "install")."""
+
+    requirement: Annotated[str | None, AfterValidator(_install_check("check_requirement"))] = None
+    index_url: Annotated[str | None, AfterValidator(_install_check("check_url"))] = None
+    wheel_url: Annotated[str | None, AfterValidator(_install_check("check_url"))] = None
+    sha256: Annotated[str | None, BeforeValidator(_quoted), AfterValidator(_install_check("check_sha256"))] = None
+
+    @field_validator("wheel_url")
+    @classmethod
+    def _wheel_name(cls, v: str | None) -> str | None:
+        if v is not None:
+            from ccds_cli.nodepkg.source import wheel_filename
+
+            wheel_filename(v)
+        return v
+
+
+
 class Traffic(Model):
     bitrate_kbps: int = Field(4500, ge=1, le=200_000)
     peak_viewers: dict[str, Annotated[int, Field(ge=0)]] = {}
@@ -224,5 +257,6 @@ class Spec(Model):
     control: Control | None = None
     regions: dict[Name, Region] = Field(min_length=1)
     security: Security = Security()
+    install: Install = Install()
     traffic: Traffic = Traffic()
     events: list[Event] = []
