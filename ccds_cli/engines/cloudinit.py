@@ -54,7 +54,7 @@ def node_user_data(engine: str, role: str, ctx: BootstrapContext, *, files: dict
         agent_args += ["--endpoint", f"{proto}={prefix}"]
     agent_args += list(agent_extra)
     agent_cmd = " ".join(a if a.startswith("$") else shlex.quote(a) for a in agent_args)
-    agent_cmd = agent_cmd.replace("{public}", "$public")
+    agent_cmd = agent_cmd.replace("{public}", "'\"$public\"'")  # out of the single quotes: expanded
     script = ["#!/bin/sh", "set -eu", "export DEBIAN_FRONTEND=noninteractive",
               "apt-get update -q && apt-get install -y -q curl python3-venv python3-pip", install]
     # ccds itself: the wheel the stream manager runs, checked against the hash it publishes.

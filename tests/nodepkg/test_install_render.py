@@ -167,3 +167,22 @@ def test_engine_values_reaching_the_shell_are_validated(tmp_path, engine, field)
     (d,) = err.value.diagnostics
     assert d.field == field and d.line == 3, d
 
+
+def test_node_agent_advertises_its_public_address(tmp_path):
+    """The agent's --endpoint values are expanded by the node's shell (they were single-quoted, so
+    nodes registered literal `$public` URLs)."""
+    import subprocess
+
+    _dep, _s, rendered = _render(tmp_path, "  {}\n")
+    script = _scripts(rendered["aws-main.us-east-1"])["edge"]
+    agent = script.split("<<'AGENT'\n", 1)[1].split("\nAGENT\n", 1)[0]
+    line = next(x for x in agent.splitlines() if "exec /opt/ccds/bin/ccds node agent" in x)
+    line = line.replace("exec /opt/ccds/bin/ccds node agent", "printf '%s\\n'")
+    proc = subprocess.run(["sh", "-euc", f"public=203.0.113.9; private=10.0.0.5; node_token=t; "
+                                         f"CCDS_MANAGER_URL=http://sm.example:8080; {line}"],
+                          capture_output=True, text=True, timeout=30)
+    args = proc.stdout.splitlines()
+    assert proc.returncode == 0, proc.stderr
+    assert "webrtc=http://203.0.113.9:8889" in args and "rtmp=rtmp://203.0.113.9:1935" in args
+    assert args[args.index("--public-host") + 1] == "203.0.113.9"
+    assert args[args.index("--manager") + 1] == "http://sm.example:8080"
