@@ -165,3 +165,26 @@ def test_manager_install_lines_from_a_wheel_url(manager, tmp_path):
     proc = _sh(source.manager_install_script(bad, venv=str(tmp_path / "v2"), dist_dir=str(tmp_path / "d2")), tmp_path)
     assert proc.returncode != 0 and "FAILED" in proc.stdout + proc.stderr
     assert not list((tmp_path / "v2").rglob("ccds_cli"))  # the venv exists, ccds was never installed
+
+
+@pytest.mark.slow
+def test_rebuild_of_the_real_wheel_is_this_build(tmp_path):
+    """The wheel hatchling builds from this checkout (what would be published) and the wheel ccds
+    rebuilds from the running files hold the same package files: so a published release passes the
+    managers' "is it this build" check for anyone running it. Only METADATA may differ, when the
+    editable install's metadata is older than pyproject.toml."""
+    import importlib.metadata
+    import importlib.util
+    import json
+
+    args = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)]
+    if importlib.util.find_spec("hatchling") is not None:
+        args.insert(4, "--no-build-isolation")
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot build the wheel here (hatchling unavailable?): {proc.stderr[-300:]}")
+    real = next(tmp_path.glob("ccds-*.whl")).read_bytes()
+    diff = wheel.differences(wheel.current(), wheel.rebuild(real), limit=50)
+    direct = json.loads(importlib.metadata.distribution("ccds").read_text("direct_url.json") or "{}")
+    stale_ok = {"ccds-0.1.0.dist-info/METADATA"} if direct.get("dir_info", {}).get("editable") else set()
+    assert set(diff) <= stale_ok, diff
