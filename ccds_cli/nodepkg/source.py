@@ -96,8 +96,8 @@ def check_requirement(value: str) -> str:
     except InvalidRequirement as exc:
         raise ValueError(f"not a PEP 508 requirement: {str(exc).splitlines()[0]}") from None
     if canonicalize_name(req.name) != "ccds":
-        raise ValueError(f"the VMs install ccds: the requirement must name ccds, e.g. 'ccds==1.2.3' "
-                         "a fork can be published as ccds on its own index (index_url)")
+        raise ValueError("the VMs install ccds: the requirement must name ccds, e.g. 'ccds==1.2.3' (a fork "
+                         "can be published as ccds on its own index: index_url)")
     return str(req)
 
 

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from loopindex import LoopIndex, other_build
 
 from ccds_cli.errors import BadInput, ExitCode, MissingTool
 from ccds_cli.nodepkg import check, wheel
 from ccds_cli.spec import load_spec
-from loopindex import LoopIndex, other_build
 
 REPO = Path(__file__).resolve().parents[2]
 
