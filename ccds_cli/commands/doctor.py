@@ -149,6 +149,9 @@ def diagnose(spec_path: Optional[Path], state_dir: Optional[Path]) -> tuple[list
     if spec is not None:
         checks += check_providers(spec)
         checks.append(check_state_backend(spec, spec_path, state_dir))
+        from ccds_cli.nodepkg.check import preflight  # what the cloud VMs install, and can they fetch it
+
+        checks += [Check(f.name, f.status, f.detail, f.fix) for f in preflight(loaded)]
     return checks, warnings
 
 

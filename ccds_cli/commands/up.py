@@ -13,6 +13,10 @@ def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, tar
 
     out = start("up", output)
     dep = open_deployment(spec, state_dir, out)
+    from ccds_cli.nodepkg.check import require  # can the cloud VMs install ccds? (exit 2/5, before any apply)
+
+    for warning in require(dep.loaded):
+        out.warn(warning)
     args = {"parallelism": parallelism, "target": target or [], "fail_fast": fail_fast}
     with dep.operation("up", args, break_lock=break_lock) as op:
         rendered = dep.build()

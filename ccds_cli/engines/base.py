@@ -50,4 +50,5 @@ class BootstrapContext:
     lat: float
     lon: float
     archive_url: str | None = None
+    index_url: str | None = None  # spec install.index_url: where the node's pip finds ccds's dependencies
 

@@ -13,6 +13,7 @@ import shlex
 import yaml
 
 from ccds_cli.engines.base import BootstrapContext
+from ccds_cli.nodepkg.source import node_install_script
 
 MANAGER_PLACEHOLDER = "@@CCDS_MANAGER_URL@@"
 SECRETS_PLACEHOLDER = "@@CCDS_SECRETS_B64@@"
@@ -53,11 +54,12 @@ def node_user_data(engine: str, role: str, ctx: BootstrapContext, *, files: dict
         agent_args += ["--endpoint", f"{proto}={prefix}"]
     agent_args += list(agent_extra)
     agent_cmd = " ".join(a if a.startswith("$") else shlex.quote(a) for a in agent_args)
-    agent_cmd = agent_cmd.replace("{public}", "$public")
+    agent_cmd = agent_cmd.replace("{public}", "'\"$public\"'")  # out of the single quotes: expanded
     script = ["#!/bin/sh", "set -eu", "export DEBIAN_FRONTEND=noninteractive",
               "apt-get update -q && apt-get install -y -q curl python3-venv python3-pip", install]
+    # ccds itself: the wheel the stream manager runs, checked against the hash it publishes.
+    script += [". /etc/ccds/agent.env", node_install_script(ctx.index_url).rstrip("\n")]
     script += [
-        f"python3 -m venv /opt/ccds && /opt/ccds/bin/pip install -q 'ccds=={ctx.ccds_version}'",
         "cat > /usr/local/sbin/ccds-agent <<'AGENT'",
         "#!/bin/sh",
         ". /etc/ccds/node.env; . /etc/ccds/agent.env",

@@ -13,8 +13,10 @@ reads, and the database URL carries no password.
 
 from __future__ import annotations
 
+import shlex
 
 from ccds_cli.engines.cloudinit import cloud_config
+from ccds_cli.nodepkg.source import manager_install_script, manager_source
 
 DB_HOST_PLACEHOLDER = "@@CCDS_DATABASE_HOST@@"
 DB_PORT_PLACEHOLDER = "@@CCDS_DATABASE_PORT@@"
@@ -38,13 +40,13 @@ def manager_user_data(spec, ws, ccds_version: str) -> str:
     password_b64 = DB_PASSWORD_PLACEHOLDER if primary else DB_PASSWORD_VAR
     port = spec.control.api_port
     auth = spec.security.auth
-    auth_args = f" --auth-url {auth.url}" if auth.kind == "round-trip" and auth.url else ""
+    auth_args = f" --auth-url {shlex.quote(auth.url)}" if auth.kind == "round-trip" and auth.url else ""
+    install = manager_install_script(manager_source(spec.install, ccds_version))
     script = f"""#!/bin/sh
 set -eu
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q && apt-get install -y -q python3-venv python3-pip
-python3 -m venv /opt/ccds && /opt/ccds/bin/pip install -q 'ccds[postgres]=={ccds_version}'
-cat > /usr/local/sbin/ccds-sm <<'SM'
+apt-get update -q && apt-get install -y -q curl python3-venv python3-pip
+{install}cat > /usr/local/sbin/ccds-sm <<'SM'
 #!/bin/sh
 . /etc/ccds/node.env
 export CCDS_ADMIN_TOKEN="$admin_token" CCDS_NODE_TOKEN="$node_token"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from ccds_cli.engines.base import Engine, Port
 from ccds_cli.engines.cloudinit import node_user_data
 from ccds_cli.vocab import ROLES
@@ -28,9 +30,10 @@ class Red5Pro(Engine):
     playback = {"webrtc": "https://{host}:5080/live/{stream}", "rtmp": "rtmp://{host}:1935/{app}/{stream}"}
 
     def bootstrap(self, role, ctx):
+        archive = shlex.quote(ctx.archive_url) if ctx.archive_url else '"$RED5PRO_ARCHIVE_URL"'
         install = (
             "apt-get install -y -q openjdk-17-jre-headless unzip\n"
-            f"curl -fsSL -o /tmp/red5pro.zip {ctx.archive_url or '$RED5PRO_ARCHIVE_URL'}\n"
+            f"curl -fsSL -o /tmp/red5pro.zip {archive}\n"
             "unzip -q -o /tmp/red5pro.zip -d /opt && ln -sfn /opt/red5pro* /opt/red5pro\n"
             ". /etc/ccds/node.env\n"
             "printf '%s' \"$red5pro_license\" > /opt/red5pro/LICENSE.KEY\n"

@@ -132,6 +132,10 @@ def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
             c.add(("security", "ssh_public_key_file"), f"no such file: {key_path}")
         elif "PRIVATE KEY" in key_path.read_text(errors="replace"):
             c.add(("security", "ssh_public_key_file"), "this is a private key; give the .pub file")
+    from ccds_cli.nodepkg.source import spec_checks
+
+    for path, message in spec_checks(spec.install):
+        c.add(path, message)
     if not spec.security.admin_cidrs and any(p.cloud != "local" for p in spec.providers.values()):
         c.add(("security",), "no admin_cidrs: SSH and node admin ports are closed to everyone", "warning")
     return c.errors, c.warnings

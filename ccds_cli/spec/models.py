@@ -61,11 +61,27 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _install_check(name: str):
+    def run(value: str | None) -> str | None:
+        from ccds_cli.nodepkg import source
+
+        return None if value is None else getattr(source, name)(value)
+    return run
+
+
+def _engine_version(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$", value):
+        raise ValueError("expected a release such as 1.15.0 (letters, digits, '.', '_', '+', '-'): it becomes "
+                         "part of a download URL in the nodes' shell bootstrap")
+    return value
+
+
 class Engine(Model):
     kind: EngineKind = "mediamtx"
-    version: str | None = None
+    version: Annotated[str | None, AfterValidator(_engine_version)] = None
     license_env: str | None = None  # red5pro: environment variable holding the license key
-    archive_url: str | None = None  # red5pro: where nodes download the server archive
+    # red5pro: where nodes download the server archive
+    archive_url: Annotated[str | None, AfterValidator(_install_check("check_url"))] = None
 
 
 class LocalState(Model):
@@ -187,6 +203,31 @@ class Security(Model):
         return v
 
 
+def _quoted(value: Any) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise ValueError("expected 64 hexadecimal digits in quotes (YAML read this one as a number)")
+    return value
+
+
+class Install(Model):
+    """What cloud VMs install to run ccds (ccds_cli/nodepkg/source.py, docs/spec.md "install")."""
+
+    requirement: Annotated[str | None, AfterValidator(_install_check("check_requirement"))] = None
+    index_url: Annotated[str | None, AfterValidator(_install_check("check_url"))] = None
+    wheel_url: Annotated[str | None, AfterValidator(_install_check("check_url"))] = None
+    sha256: Annotated[str | None, BeforeValidator(_quoted), AfterValidator(_install_check("check_sha256"))] = None
+
+    @field_validator("wheel_url")
+    @classmethod
+    def _wheel_name(cls, v: str | None) -> str | None:
+        if v is not None:
+            from ccds_cli.nodepkg.source import wheel_filename
+
+            wheel_filename(v)
+        return v
+
+
+
 class Traffic(Model):
     bitrate_kbps: int = Field(4500, ge=1, le=200_000)
     peak_viewers: dict[str, Annotated[int, Field(ge=0)]] = {}
@@ -225,5 +266,6 @@ class Spec(Model):
     control: Control | None = None
     regions: dict[Name, Region] = Field(min_length=1)
     security: Security = Security()
+    install: Install = Install()
     traffic: Traffic = Traffic()
     events: list[Event] = []
