@@ -104,7 +104,7 @@ def _scripts(ws_dir: Path) -> dict[str, str]:
 
 
 def _render(tmp_path: Path, install_lines: str):
-    from ccds_cli.tf.deploy import Deployment
+    from ccds_cli.deployment import Deployment
 
     dep = Deployment.open(_write(tmp_path, install_lines), tmp_path / "state")
     secrets = dep.secrets()
