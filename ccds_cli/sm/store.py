@@ -218,7 +218,15 @@ class Store:
             elif not hb["engine_ok"] and state == "INSERVICE":
                 self._transition(conn, node, "FAULT", f"engine stats unreadable: {hb.get('error') or '?'}")
                 state = "FAULT"
-            # The edge now counts viewers it was promised a while ago: drop those reservations.
+            # Viewers who arrived since the last beat were promised a slot: their reservations are
+            # now counted by the edge itself, so drop as many (oldest first) — else a fast ramp is
+            # counted twice for `connect_grace` and refused below capacity. Reservations older than
+            # the grace go too (the viewer never came or was counted already).
+            arrived = int(hb["subscribers"]) - int(node.get("subscribers") or 0)
+            if arrived > 0 and node.get("reserved"):
+                oldest = sa.select(res_t.c.id).where(res_t.c.node_id == node_id).order_by(
+                    res_t.c.created_at, res_t.c.id).limit(arrived)
+                self._drop_reservations(conn, node_id, res_t.c.id.in_(oldest))
             self._drop_reservations(conn, node_id, res_t.c.created_at < now - self.settings.connect_grace)
             if node["role"] in ("origin", "transcoder"):
                 self._note_live_streams(conn, node, hb["streams"], now)

@@ -92,10 +92,24 @@ def test_edge_capacity_exhaustion_gives_503_with_retry_after(mgr):
     e1 = mgr.up("e1", capacity=2)
     mgr.publish("s")
     assert mgr.subscribe("s").status_code == 200
-    mgr.beat(e1, subscribers=1)  # the first viewer is counted; its reservation is still young
+    assert mgr.subscribe("s").status_code == 200
+    mgr.beat(e1, subscribers=1)  # one promised viewer arrived (its slot now counted by the edge), one not yet
     resp = mgr.subscribe("s")
     assert resp.status_code == 503, resp.text
     assert resp.headers["retry-after"] == "2"
+
+
+def test_arrived_viewers_use_their_reservation_not_a_second_slot(mgr):
+    """A viewer the edge counts was promised a slot: it must not hold two for the connect grace
+    (a fast ramp was refused at half the capacity)."""
+    mgr.up("o1", "origin")
+    e1 = mgr.up("e1", capacity=4)
+    mgr.publish("s")
+    assert [mgr.subscribe("s").status_code for _ in range(3)] == [200, 200, 200]
+    mgr.beat(e1, subscribers=3)  # all three arrived within the grace
+    assert mgr.store.get_node("e1")["reserved"] == 0
+    assert mgr.subscribe("s").status_code == 200  # the fourth slot is free
+    assert mgr.subscribe("s").status_code == 503
 
 
 def test_reservations_released_after_grace_and_counted_by_heartbeat(mgr):
