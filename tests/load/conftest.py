@@ -48,6 +48,5 @@ def make_cluster(tmp_path):
 
 @pytest.fixture
 def cluster(make_cluster):
-    """Two edges of 80 slots: twice what the tests load, because the manager counts a viewer twice
-    (reservation + the edge's count) during its connect grace (4 s) on a fast ramp."""
+    """Two edges of 80 slots: room for what the tests load."""
     return make_cluster(80)

@@ -27,8 +27,7 @@ VIEWERS, EDGES = 200, 4
 
 @pytest.fixture
 def deployment(tmp_path):
-    """examples/local.yaml with four edges of 100 slots (200 viewers, with room for the manager's
-    double count of a viewer during its connect grace on a fast ramp)."""
+    """examples/local.yaml with four edges of 100 slots for 200 viewers."""
     require_tools()
     dep = LocalDeployment(tmp_path, fresh_base_port(set()))
     data = yaml.safe_load(dep.spec.read_text())
