@@ -1,6 +1,6 @@
 """The spec (ccds.yaml) as pydantic models: the user's contract (see docs/spec.md).
 
-Field names follow ../DESIGN.md; unknown keys are errors. Semantic checks that need the whole
+Field names are the contract documented in docs/spec.md; unknown keys are errors. Semantic checks that need the whole
 spec (placements, overlapping networks, ...) live in `checks.py`.
 """
 

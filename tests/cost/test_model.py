@@ -33,7 +33,7 @@ def test_oci_first_10_tb_free(gb, usd):
 
 
 def test_reference_watch_party_egress_volume():
-    # 50,000 viewers x 4.5 Mbps x 120 h = 12.15 PB (DOMAIN.md: "about 12 PB").
+    # 50,000 viewers x 4.5 Mbps x 120 h = 12.15 PB (the README's reference watch party).
     assert egress_gb(50_000, 4500, 120) == pytest.approx(12_150_000)
     assert egress_gb(0, 4500, 120) == 0
 
