@@ -110,6 +110,15 @@ def _instance_types(cloud: str) -> dict[str, InstanceType]:
             for k, v in raw.items()}
 
 
+@functools.cache
+def _all_instance_types() -> dict[str, frozenset[str]]:
+    return {cloud: frozenset(types or {}) for cloud, types in _data("instance_types.yaml").items()}
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1].upper() in "AEIOU" else "a ") + word
+
+
 class Cloud:
     """Base class; concrete clouds set the class attributes and override what differs.
 
@@ -176,8 +185,39 @@ class Cloud:
         """For clouds sized freely (no type catalogue): the type name of this size, else None."""
         return None
 
+    # The shape of this cloud's instance type names (`re.fullmatch`), "" = any name (private clouds'
+    # flavors). A known type always fits; a name that fits but is not in the catalogue is only a
+    # warning (clouds add types all the time); one that does not fit, or that is another cloud's
+    # type, is an error: it could never start a VM there.
+    instance_type_pattern: ClassVar[str] = ""
+    # The same for the managed PostgreSQL classes of `control.database.instance_type` ("" = any),
+    # with the class the module uses when none is given (the example in messages).
+    database_class_pattern: ClassVar[str] = ""
+    default_database_class: ClassVar[str] = ""
+
     def instance_type_error(self, name: str) -> str | None:
         """Why `name` can never be an instance type of this cloud (an error), or None."""
+        import re
+
+        if self.instance_type(name) is not None or self.private:
+            return None  # private clouds' types are the user's own flavor names
+        owners = [c for c, types in _all_instance_types().items() if name in types and c != self.name]
+        if owners:
+            from ccds_cli import clouds
+
+            return (f"{name!r} is {_a(clouds.get(owners[0]).display)} instance type, not {_a(self.display)} one "
+                    f"(e.g. {self.default_instance_type})")
+        if self.instance_type_pattern and not re.fullmatch(self.instance_type_pattern, name):
+            return f"{name!r} is not {_a(self.display)} instance type name (e.g. {self.default_instance_type})"
+        return None
+
+    def database_class_error(self, name: str) -> str | None:
+        """Why `name` can never be a class of this cloud's managed PostgreSQL (an error), or None."""
+        import re
+
+        if self.database_class_pattern and not re.fullmatch(self.database_class_pattern, name):
+            return (f"{name!r} is not {_a(self.display)} managed PostgreSQL class "
+                    f"(e.g. {self.default_database_class})")
         return None
 
     # -- rendering ---------------------------------------------------------------------------

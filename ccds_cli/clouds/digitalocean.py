@@ -36,6 +36,10 @@ class DigitalOcean(Cloud):
     extra = "digitalocean"
     credential_env = ("DIGITALOCEAN_TOKEN",)
     default_instance_type = "c-4"
+    # size slugs (s-2vcpu-4gb, c-4); `db-*` slugs are managed database sizes.
+    instance_type_pattern = r"(?!db-)[a-z0-9_]+(-[a-z0-9_]+)+"
+    database_class_pattern = r"db-[a-z0-9-]+"
+    default_database_class = "db-s-1vcpu-1gb"
     state_map = {"new": "pending", "active": "running", "off": "stopped", "archive": "terminated"}
 
     def module_settings(self, cfg, region):

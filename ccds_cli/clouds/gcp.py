@@ -27,6 +27,10 @@ class Gcp(Cloud):
     extra = "gcp"
     credential_env = ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CREDENTIALS")
     default_instance_type = "e2-highcpu-4"
+    # `<series>-<kind>-<vcpus>` (e2-highcpu-4, n2-custom-4-8192); `db-*` names are Cloud SQL tiers.
+    instance_type_pattern = r"(?!db-)[a-z][a-z0-9]*(-[a-z0-9]+)+"
+    database_class_pattern = r"db-[a-z0-9-]+"
+    default_database_class = "db-custom-1-3840"
     # GCP's TERMINATED means "stopped" (the disk and instance remain); deleted instances vanish.
     state_map = {"provisioning": "pending", "staging": "pending", "repairing": "pending",
                  "running": "running", "stopping": "stopped", "stopped": "stopped", "suspending": "stopped",

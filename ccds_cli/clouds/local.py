@@ -33,6 +33,10 @@ class Local(Cloud):
     uses_cloud_init = False
     PORT_BLOCK = 400  # one module call uses at most 100 ports per pool, 4 pools
 
+    def instance_type_error(self, name):
+        """modules/local ignores instance types (a node is a process): any name is accepted."""
+        return None
+
     def call_settings(self, cfg, region, ctx):
         """What modules/local reads: where nodes live, their ports, and what their agents report."""
         import sys

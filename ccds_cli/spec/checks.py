@@ -98,6 +98,7 @@ def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
             got = check_placement(c, ("control", "placement", i), target)
             if got:
                 note_cloud(got[1], "control", ("control", "placement", i))
+                check_control_types(c, i, got[1])
         if len(set(spec.control.placement)) != len(spec.control.placement):
             c.add(("control", "placement"), "the same placement is listed twice")
         if spec.control.dns_zone and spec.security.tls is None:
@@ -138,19 +139,48 @@ def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
 
 
 def check_instance_types(c: _Collector, base: tuple, region: Any, cfg: Any) -> None:
-    cloud = clouds.get(cfg.cloud)
+    """Pool types on the region's own cloud (failover clouds get the closest size they have)."""
     for role, pool in region.pools.items():
-        itype = pool.instance_type
-        error = cloud.instance_type_error(itype) if itype else None
+        if pool.instance_type:
+            check_instance_type(c, base + ("pools", role, "instance_type"), pool.instance_type, cfg)
+
+
+def check_instance_type(c: _Collector, path: tuple, itype: str, cfg: Any, used_on: str = "") -> None:
+    """A VM type used on `cfg`'s cloud: an error when it cannot be one there (another cloud's
+    type, a name of the wrong shape), a warning when it fits but ccds does not know it."""
+    cloud = clouds.get(cfg.cloud)
+    error = cloud.instance_type_error(itype)
+    if error:
+        c.add(path, error + used_on)
+        return
+    if cloud.private or not cloud.instance_types():
+        return
+    if cloud.instance_type(itype) is None:
+        c.add(path, f"{itype!r} is not an instance type ccds knows for {cloud.display}"
+              f"{did_you_mean(itype, cloud.instance_types())}; it is passed through as is{used_on}", "warning")
+
+
+def check_control_types(c: _Collector, index: int, cfg: Any) -> None:
+    """`control.instance_type` runs the managers on every control placement; the database type
+    applies where the database is: the primary (first) placement, as a managed PostgreSQL class
+    where the cloud has one, else as the size of the database VM."""
+    ctl = c.loaded.spec.control
+    cloud = clouds.get(cfg.cloud)
+    placement = ctl.placement[index]
+    line = c.loaded.where(("control", "placement", index))[0]
+    used_on = f"; it is used on control placement {placement} (line {line})"
+    if ctl.instance_type:
+        check_instance_type(c, ("control", "instance_type"), ctl.instance_type, cfg, used_on)
+    dbtype = ctl.database.instance_type
+    if not dbtype or index != 0 or ctl.database.engine != "postgres":
+        return
+    path = ("control", "database", "instance_type")
+    if "managed_database" in cloud.unsupported:
+        check_instance_type(c, path, dbtype, cfg, used_on + " as the database VM")
+    else:
+        error = cloud.database_class_error(dbtype)
         if error:
-            c.add(base + ("pools", role, "instance_type"), error)
-            continue
-        if cloud.private or not cloud.instance_types():
-            continue
-        if itype and cloud.instance_type(itype) is None:
-            c.add(base + ("pools", role, "instance_type"),
-                  f"{itype!r} is not an instance type ccds knows for {cloud.display}"
-                  f"{did_you_mean(itype, cloud.instance_types())}; it is passed through as is", "warning")
+            c.add(path, error + used_on)
 
 
 def check_networks(c: _Collector, used: dict[str, set[str]]) -> None:
