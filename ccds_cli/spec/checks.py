@@ -73,11 +73,13 @@ def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
         if placed:
             note_cloud(placed[1], key, base + ("placement",))
             check_instance_types(c, base, region, placed[1])
+            check_roles(c, base, region, placed[1], base + ("placement",))
         for i, target in enumerate(region.failover):
             fpath = base + ("failover", i)
             got = check_placement(c, fpath, target)
             if got:
                 note_cloud(got[1], key, fpath)  # instance types map to the closest size there
+                check_roles(c, base, region, got[1], fpath)
             if target == region.placement:
                 c.add(fpath, "a failover target must differ from the region's placement")
         if len(set(region.failover)) != len(region.failover):
@@ -99,6 +101,7 @@ def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
             if got:
                 note_cloud(got[1], "control", ("control", "placement", i))
                 check_control_types(c, i, got[1])
+                check_auth(c, ("control", "placement", i), target, got[1])
         if len(set(spec.control.placement)) != len(spec.control.placement):
             c.add(("control", "placement"), "the same placement is listed twice")
         if spec.control.dns_zone and spec.security.tls is None:
@@ -181,6 +184,28 @@ def check_control_types(c: _Collector, index: int, cfg: Any) -> None:
         error = cloud.database_class_error(dbtype)
         if error:
             c.add(path, error + used_on)
+
+
+def check_roles(c: _Collector, base: tuple, region: Any, cfg: Any, where: tuple) -> None:
+    """Pool roles the cloud of a placement (or failover target) cannot run."""
+    cloud = clouds.get(cfg.cloud)
+    placement = c.loaded.spec.regions[base[1]].placement if where[-1] == "placement" else None
+    for role in region.pools:
+        reason = cloud.unsupported.get(f"role:{role}")
+        if reason:
+            at = c.loaded.where(where)[0]
+            on = (f"the region's placement {placement}" if placement
+                  else f"failover target {region.failover[where[-1]]}")
+            c.add(base + ("pools", role), f"a {role} pool cannot run on {on} (line {at}): {reason}")
+
+
+def check_auth(c: _Collector, where: tuple, placement: str, cfg: Any) -> None:
+    """Auth is enforced by the stream managers: their cloud must be able to run it."""
+    auth = c.loaded.spec.security.auth
+    reason = clouds.get(cfg.cloud).unsupported.get(f"auth:{auth.kind}")
+    if reason:
+        at = c.loaded.where(where)[0]
+        c.add(("security", "auth", "kind"), f"{auth.kind} auth cannot run on control placement {placement} (line {at}): {reason}")
 
 
 def check_networks(c: _Collector, used: dict[str, set[str]]) -> None:
