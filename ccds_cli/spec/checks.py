@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from itertools import combinations
 from typing import Any
 
@@ -121,6 +122,8 @@ def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
                       f"{key!r} is not a region of this spec{did_you_mean(key, spec.regions)}")
         if event.duration.total_seconds() <= 0:
             c.add(("events", i, "duration"), "an event needs a positive duration")
+        else:
+            check_event_time(c, i, event)
     names = [e.name for e in spec.events]
     for i, name in enumerate(names):
         if names.index(name) != i:
@@ -206,6 +209,22 @@ def check_auth(c: _Collector, where: tuple, placement: str, cfg: Any) -> None:
     if reason:
         at = c.loaded.where(where)[0]
         c.add(("security", "auth", "kind"), f"{auth.kind} auth cannot run on control placement {placement} (line {at}): {reason}")
+
+
+def _utc(t: datetime) -> str:
+    return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def check_event_time(c: _Collector, index: int, event: Any) -> None:
+    """An event that is over is a warning (nothing will prestage it: a stale entry or a wrong
+    year); one still running is fine (the controller sizes for it until its end)."""
+    now = datetime.now(timezone.utc)
+    end = event.start + event.duration
+    if end <= now:
+        ago = now - end
+        when = f"{ago.days} day(s) ago" if ago.days else f"{int(ago.total_seconds() // 3600)} hour(s) ago"
+        c.add(("events", index, "start"), f"event {event.name!r} started at {_utc(event.start)}, in the past: it "
+              f"ended at {_utc(end)} ({when}), so nothing will prestage it; remove it or fix its date", "warning")
 
 
 def check_networks(c: _Collector, used: dict[str, set[str]]) -> None:
