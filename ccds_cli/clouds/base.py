@@ -9,6 +9,7 @@ the methods that need them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,12 +240,18 @@ class Cloud:
         return {}
 
     # -- operations (SDK-backed; imported lazily) --------------------------------------------
+    # Loggers of the cloud's SDK: silenced while `check` runs, whose result already says what failed
+    # (azure-identity logs every credential it tried as a WARNING, which Python prints to stderr).
+    sdk_loggers: ClassVar[tuple[str, ...]] = ("urllib3",)  # its "Retrying ..." warnings, for every SDK
+
     def check(self, cfg: ProviderConfig) -> CheckResult:
-        """Are the credentials there and do they work (can we list instances)? Never raises."""
+        """Are the credentials there and do they work (can we list instances)? Never raises,
+        never prints: the SDK's own log lines are silenced (`sdk_loggers`)."""
         from ccds_cli.errors import MissingTool
 
         try:
-            return self._check(cfg)
+            with quiet_loggers(self.sdk_loggers):
+                return self._check(cfg)
         except MissingTool as exc:
             return CheckResult(False, exc.message, exc.hint or "")
         except Exception as exc:  # a credential check reports, it never crashes doctor
@@ -299,6 +306,21 @@ class Cloud:
         from ccds_cli.cost.catalog import catalog
 
         return catalog(self.name).hourly(instance_type, region, cfg, self)
+
+
+@contextlib.contextmanager
+def quiet_loggers(names: tuple[str, ...]):
+    """Drop every record of these loggers (and their children, which inherit the level) for a while."""
+    import logging
+
+    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in names]
+    try:
+        for logger, _ in saved:
+            logger.setLevel(logging.CRITICAL + 1)
+        yield
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)
 
 
 def no_extra_fields(**kwargs: Any) -> ConfigDict:

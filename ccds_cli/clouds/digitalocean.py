@@ -36,6 +36,7 @@ class DigitalOcean(Cloud):
     extra = "digitalocean"
     credential_env = ("DIGITALOCEAN_TOKEN",)
     default_instance_type = "c-4"
+    sdk_loggers = ("azure", "pydo", "urllib3")  # pydo is built on azure-core
     # size slugs (s-2vcpu-4gb, c-4); `db-*` slugs are managed database sizes.
     instance_type_pattern = r"(?!db-)[a-z0-9_]+(-[a-z0-9_]+)+"
     database_class_pattern = r"db-[a-z0-9-]+"
