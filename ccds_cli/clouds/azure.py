@@ -38,6 +38,11 @@ class Azure(Cloud):
     instance_type_pattern = r"(?i:standard|basic)_[A-Za-z0-9_-]+"
     database_class_pattern = r"(?:B|GP|MO)_Standard_[A-Za-z0-9_]+"
     default_database_class = "B_Standard_B1ms"
+    max_database_replicas = 1  # Flexible Server high availability: one standby
+
+    def database_class(self, given, replicas):
+        """modules/azure: burstable SKUs have no HA standby, so a standby means General Purpose."""
+        return given or ("GP_Standard_D2ds_v5" if replicas >= 1 else self.default_database_class)
     # Power states from the instance view ("PowerState/<x>"), then provisioning states.
     state_map = {"starting": "pending", "running": "running", "stopping": "stopped", "stopped": "stopped",
                  "deallocating": "stopped", "deallocated": "stopped", "creating": "pending",

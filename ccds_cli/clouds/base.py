@@ -212,6 +212,20 @@ class Cloud:
             return f"{name!r} is not {_a(self.display)} instance type name (e.g. {self.default_instance_type})"
         return None
 
+    # `control.database.replicas` = database servers kept beside the primary (standby first, then
+    # read replicas). How many the cloud's module creates at most (None = as many as asked); where
+    # the cloud has no managed PostgreSQL the database is one VM and none are created.
+    max_database_replicas: ClassVar[int | None] = None
+
+    def database_servers(self, replicas: int) -> int:
+        """Managed PostgreSQL servers the module creates for `replicas`: the primary plus replicas."""
+        cap = self.max_database_replicas
+        return 1 + (replicas if cap is None else min(replicas, cap))
+
+    def database_class(self, given: str | None, replicas: int) -> str:
+        """The managed PostgreSQL class the module uses (`control.database.instance_type` or its default)."""
+        return given or self.default_database_class
+
     def database_class_error(self, name: str) -> str | None:
         """Why `name` can never be a class of this cloud's managed PostgreSQL (an error), or None."""
         import re

@@ -41,6 +41,7 @@ class DigitalOcean(Cloud):
     instance_type_pattern = r"(?!db-)[a-z0-9_]+(-[a-z0-9_]+)+"
     database_class_pattern = r"db-[a-z0-9-]+"
     default_database_class = "db-s-1vcpu-1gb"
+    max_database_replicas = 2  # database clusters have 1 to 3 nodes
     state_map = {"new": "pending", "active": "running", "off": "stopped", "archive": "terminated"}
 
     def module_settings(self, cfg, region):

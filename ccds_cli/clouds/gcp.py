@@ -31,6 +31,7 @@ class Gcp(Cloud):
     instance_type_pattern = r"(?!db-)[a-z][a-z0-9]*(-[a-z0-9]+)+"
     database_class_pattern = r"db-[a-z0-9-]+"
     default_database_class = "db-custom-1-3840"
+    max_database_replicas = 1  # Cloud SQL availability_type REGIONAL: one standby
     # GCP's TERMINATED means "stopped" (the disk and instance remain); deleted instances vanish.
     state_map = {"provisioning": "pending", "staging": "pending", "repairing": "pending",
                  "running": "running", "stopping": "stopped", "stopped": "stopped", "suspending": "stopped",

@@ -33,6 +33,7 @@ class Linode(Cloud):
     instance_type_pattern = r"g[0-9]+(-[a-z0-9]+)+"
     database_class_pattern = r"g[0-9]+(-[a-z0-9]+)+"
     default_database_class = "g6-standard-1"
+    max_database_replicas = 2  # database clusters have 1 to 3 nodes (min(1 + replicas, 3))
     state_map = {
         "provisioning": "pending", "booting": "pending", "rebooting": "pending", "migrating": "pending",
         "rebuilding": "pending", "cloning": "pending", "restoring": "pending", "resizing": "pending",

@@ -39,8 +39,10 @@ def inputs_from_plan(spec, plan) -> CostInputs:
                 lbs.append(place)
             info = ws.control or {}
             if info.get("database") and not info.get("database_vm") and "managed_database" not in cloud.unsupported:
-                dbs.append(ManagedDatabase(place, ctl.database.instance_type, max(1, ctl.database.replicas),
-                                           float(ctl.database.storage_gb)))
+                # The primary plus its replicas (standby, read replicas), as the cloud's module makes them.
+                replicas = ctl.database.replicas
+                dbs.append(ManagedDatabase(place, cloud.database_class(ctl.database.instance_type, replicas),
+                                           cloud.database_servers(replicas), float(ctl.database.storage_gb)))
             continue
         for key in ws.region_keys:
             regions[key] = place

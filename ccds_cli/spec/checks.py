@@ -177,8 +177,11 @@ def check_control_types(c: _Collector, index: int, cfg: Any) -> None:
     used_on = f"; it is used on control placement {placement} (line {line})"
     if ctl.instance_type:
         check_instance_type(c, ("control", "instance_type"), ctl.instance_type, cfg, used_on)
+    if index != 0 or ctl.database.engine != "postgres":
+        return
+    check_replicas(c, cloud, placement, line)
     dbtype = ctl.database.instance_type
-    if not dbtype or index != 0 or ctl.database.engine != "postgres":
+    if not dbtype:
         return
     path = ("control", "database", "instance_type")
     if "managed_database" in cloud.unsupported:
@@ -187,6 +190,25 @@ def check_control_types(c: _Collector, index: int, cfg: Any) -> None:
         error = cloud.database_class_error(dbtype)
         if error:
             c.add(path, error + used_on)
+
+
+def check_replicas(c: _Collector, cloud: Any, placement: str, line: int) -> None:
+    """More replicas asked for (explicitly) than the primary's cloud creates: a warning, since the
+    deployment still works with fewer standbys, and `ccds cost` prices what is created."""
+    db = c.loaded.spec.control.database
+    if "replicas" not in db.model_fields_set:
+        return
+    if "managed_database" in cloud.unsupported:
+        if db.replicas:
+            c.add(("control", "database", "replicas"),
+                  f"{cloud.display} has no managed PostgreSQL: the database is one VM on the primary control "
+                  f"placement {placement} (line {line}), and its {db.replicas} replica(s) are not created", "warning")
+        return
+    made = cloud.database_servers(db.replicas) - 1
+    if made < db.replicas:
+        c.add(("control", "database", "replicas"),
+              f"{cloud.display} keeps at most {made} replica(s) beside the primary database (on control placement "
+              f"{placement}, line {line}): {db.replicas} asked, {made} created", "warning")
 
 
 def check_roles(c: _Collector, base: tuple, region: Any, cfg: Any, where: tuple) -> None:
