@@ -38,6 +38,14 @@ class Aws(Cloud):
     instance_type_pattern = r"(?!db\.)[a-z][a-z0-9-]*\.[a-z0-9]+"
     database_class_pattern = r"db\.[a-z0-9-]+\.[a-z0-9]+"
     default_database_class = "db.t4g.micro"
+    transient_errors = {
+        "throttling": r"RequestLimitExceeded|SlowDown",
+        "server error": r"InternalError|InternalFailure",
+        "eventual consistency": r"Invalid[A-Za-z]*ID\.NotFound|InvalidGroup\.NotFound|InvalidAMIID\.Unavailable|"
+                                r"DependencyViolation|IncorrectInstanceState|ResourceInUse",
+    }
+    permanent_errors = (r"InvalidClientTokenId|AuthFailure|UnrecognizedClientException|UnauthorizedOperation|"
+                        r"No valid credential sources|VcpuLimitExceeded|InstanceLimitExceeded")
     state_map = {"pending": "pending", "running": "running", "stopping": "stopped", "stopped": "stopped",
                  "shutting-down": "terminated", "terminated": "terminated"}
 

@@ -254,6 +254,11 @@ class Cloud:
         return {}
 
     # -- operations (SDK-backed; imported lazily) --------------------------------------------
+    # The cloud's own error codes in Terraform's errors, beside the generic HTTP-level words of
+    # `ccds_cli/tf/retry.py`: reason -> regex of transient ones (retried with backoff), and a regex
+    # of permanent ones that would otherwise look transient (never retried).
+    transient_errors: ClassVar[dict[str, str]] = {}
+    permanent_errors: ClassVar[str] = ""
     # Loggers of the cloud's SDK: silenced while `check` runs, whose result already says what failed
     # (azure-identity logs every credential it tried as a WARNING, which Python prints to stderr).
     sdk_loggers: ClassVar[tuple[str, ...]] = ("urllib3",)  # its "Retrying ..." warnings, for every SDK

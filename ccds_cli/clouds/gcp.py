@@ -33,6 +33,11 @@ class Gcp(Cloud):
     default_database_class = "db-custom-1-3840"
     max_database_replicas = 1  # Cloud SQL availability_type REGIONAL: one standby
     # GCP's TERMINATED means "stopped" (the disk and instance remain); deleted instances vanish.
+    transient_errors = {
+        "throttling": r"rateLimitExceeded|quota exceeded for quota metric",
+        "server error": r"backendError",
+        "eventual consistency": r"resourceNotReady",
+    }
     state_map = {"provisioning": "pending", "staging": "pending", "repairing": "pending",
                  "running": "running", "stopping": "stopped", "stopped": "stopped", "suspending": "stopped",
                  "suspended": "stopped", "terminated": "stopped", "deprovisioning": "terminated"}
