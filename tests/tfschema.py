@@ -2,7 +2,7 @@
 
 Only the AWS provider can be installed on development machines, so `terraform validate` cannot
 check the other clouds' modules. This checker reads the `terraform providers schema -json` dumps
-in `../shared/tf-schemas/` and reports what `validate` would: unknown types, arguments and
+in `tests/schemas/` (copied into the repository, see its README) and reports what `validate` would: unknown types, arguments and
 blocks, missing required arguments, computed-only attributes set, block counts, and module calls
 whose arguments do not match the called module's variables.
 
@@ -41,11 +41,12 @@ JSON_COMMENT = "//"
 
 
 def schema_dir() -> Path:
-    """Where the schema dumps live: `$CCDS_TF_SCHEMAS`, else the shared dir beside the repo."""
+    """Where the schema dumps live: `$CCDS_TF_SCHEMAS` (e.g. a full reference copy, with `full/`),
+    else `tests/schemas/` in the repository."""
     env = os.environ.get("CCDS_TF_SCHEMAS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "tf-schemas"
+    return Path(__file__).resolve().parent / "schemas"
 
 
 @lru_cache(maxsize=None)
@@ -62,7 +63,8 @@ def _load_schema_file(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _lookup_type(schema_name: str, kind: str, type_name: str) -> dict | None:
-    """Find a type's schema in the small file first, then in `full/` (the README says read both)."""
+    """Find a type's schema in `<provider>.json` first, then in `full/` where there is one (a
+    reference copy of every type; `tests/schemas/` keeps only the types ccds uses)."""
     base = schema_dir()
     for path in (base / f"{schema_name}.json", base / "full" / f"{schema_name}.json.gz"):
         if path.is_file():
@@ -80,9 +82,15 @@ def _stripped_attributes(schema_name: str) -> frozenset[str]:
     type keeps one, although aws_security_group and its rules have it). Detected from the data,
     so the allowance disappears once a corrected dump lands.
     """
+    small = schema_dir() / f"{schema_name}.json"
+    if small.is_file():
+        with open(small, encoding="utf-8") as fh:
+            recorded = json.load(fh).get("_lost_attributes")
+        if recorded is not None:  # tests/schemas/strip.py measured it on the full dump
+            return frozenset(recorded)
     path = schema_dir() / "full" / f"{schema_name}.json.gz"
     if not path.is_file():
-        path = schema_dir() / f"{schema_name}.json"
+        path = small
     if not path.is_file():
         return frozenset()
     types = _load_schema_file(path)["resource"]

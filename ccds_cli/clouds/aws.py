@@ -35,6 +35,18 @@ class Aws(Cloud):
     credential_env = ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
     default_instance_type = "c5.large"
     default_region = "us-east-1"
+    # EC2 `<family>.<size>` (c5.large, u-6tb1.metal); `db.*` names are RDS classes.
+    instance_type_pattern = r"(?!db\.)[a-z][a-z0-9-]*\.[a-z0-9]+"
+    database_class_pattern = r"db\.[a-z0-9-]+\.[a-z0-9]+"
+    default_database_class = "db.t4g.micro"
+    transient_errors = {
+        "throttling": r"RequestLimitExceeded|SlowDown",
+        "server error": r"InternalError|InternalFailure",
+        "eventual consistency": r"Invalid[A-Za-z]*ID\.NotFound|InvalidGroup\.NotFound|InvalidAMIID\.Unavailable|"
+                                r"DependencyViolation|IncorrectInstanceState|ResourceInUse",
+    }
+    permanent_errors = (r"InvalidClientTokenId|AuthFailure|UnrecognizedClientException|UnauthorizedOperation|"
+                        r"No valid credential sources|VcpuLimitExceeded|InstanceLimitExceeded")
     state_map = {"pending": "pending", "running": "running", "stopping": "stopped", "stopped": "stopped",
                  "shutting-down": "terminated", "terminated": "terminated"}
 

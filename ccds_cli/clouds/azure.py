@@ -34,6 +34,16 @@ class Azure(Cloud):
     credential_env = ("ARM_SUBSCRIPTION_ID", "ARM_TENANT_ID", "ARM_CLIENT_ID", "ARM_CLIENT_SECRET")
     default_instance_type = "Standard_F4s_v2"
     default_region = "eastus"
+    sdk_loggers = ("azure", "msal", "urllib3")
+    # `Standard_<size>` (Standard_F4s_v2); PostgreSQL Flexible Server SKUs are `<tier>_Standard_<size>`.
+    instance_type_pattern = r"(?i:standard|basic)_[A-Za-z0-9_-]+"
+    database_class_pattern = r"(?:B|GP|MO)_Standard_[A-Za-z0-9_]+"
+    default_database_class = "B_Standard_B1ms"
+    max_database_replicas = 1  # Flexible Server high availability: one standby
+
+    def database_class(self, given, replicas):
+        """modules/azure: burstable SKUs have no HA standby, so a standby means General Purpose."""
+        return given or ("GP_Standard_D2ds_v5" if replicas >= 1 else self.default_database_class)
     # Power states from the instance view ("PowerState/<x>"), then provisioning states.
     state_map = {"starting": "pending", "running": "running", "stopping": "stopped", "stopped": "stopped",
                  "deallocating": "stopped", "deallocated": "stopped", "creating": "pending",

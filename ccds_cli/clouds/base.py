@@ -9,6 +9,7 @@ the methods that need them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,15 @@ def _instance_types(cloud: str) -> dict[str, InstanceType]:
             for k, v in raw.items()}
 
 
+@functools.cache
+def _all_instance_types() -> dict[str, frozenset[str]]:
+    return {cloud: frozenset(types or {}) for cloud, types in _data("instance_types.yaml").items()}
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1].upper() in "AEIOU" else "a ") + word
+
+
 class Cloud:
     """Base class; concrete clouds set the class attributes and override what differs.
 
@@ -178,8 +188,53 @@ class Cloud:
         """For clouds sized freely (no type catalogue): the type name of this size, else None."""
         return None
 
+    # The shape of this cloud's instance type names (`re.fullmatch`), "" = any name (private clouds'
+    # flavors). A known type always fits; a name that fits but is not in the catalogue is only a
+    # warning (clouds add types all the time); one that does not fit, or that is another cloud's
+    # type, is an error: it could never start a VM there.
+    instance_type_pattern: ClassVar[str] = ""
+    # The same for the managed PostgreSQL classes of `control.database.instance_type` ("" = any),
+    # with the class the module uses when none is given (the example in messages).
+    database_class_pattern: ClassVar[str] = ""
+    default_database_class: ClassVar[str] = ""
+
     def instance_type_error(self, name: str) -> str | None:
         """Why `name` can never be an instance type of this cloud (an error), or None."""
+        import re
+
+        if self.instance_type(name) is not None or self.private:
+            return None  # private clouds' types are the user's own flavor names
+        owners = [c for c, types in _all_instance_types().items() if name in types and c != self.name]
+        if owners:
+            from ccds_cli import clouds
+
+            return (f"{name!r} is {_a(clouds.get(owners[0]).display)} instance type, not {_a(self.display)} one "
+                    f"(e.g. {self.default_instance_type})")
+        if self.instance_type_pattern and not re.fullmatch(self.instance_type_pattern, name):
+            return f"{name!r} is not {_a(self.display)} instance type name (e.g. {self.default_instance_type})"
+        return None
+
+    # `control.database.replicas` = database servers kept beside the primary (standby first, then
+    # read replicas). How many the cloud's module creates at most (None = as many as asked); where
+    # the cloud has no managed PostgreSQL the database is one VM and none are created.
+    max_database_replicas: ClassVar[int | None] = None
+
+    def database_servers(self, replicas: int) -> int:
+        """Managed PostgreSQL servers the module creates for `replicas`: the primary plus replicas."""
+        cap = self.max_database_replicas
+        return 1 + (replicas if cap is None else min(replicas, cap))
+
+    def database_class(self, given: str | None, replicas: int) -> str:
+        """The managed PostgreSQL class the module uses (`control.database.instance_type` or its default)."""
+        return given or self.default_database_class
+
+    def database_class_error(self, name: str) -> str | None:
+        """Why `name` can never be a class of this cloud's managed PostgreSQL (an error), or None."""
+        import re
+
+        if self.database_class_pattern and not re.fullmatch(self.database_class_pattern, name):
+            return (f"{name!r} is not {_a(self.display)} managed PostgreSQL class "
+                    f"(e.g. {self.default_database_class})")
         return None
 
     # -- rendering ---------------------------------------------------------------------------
@@ -201,12 +256,23 @@ class Cloud:
         return {}
 
     # -- operations (SDK-backed; imported lazily) --------------------------------------------
+    # The cloud's own error codes in Terraform's errors, beside the generic HTTP-level words of
+    # `ccds_cli/tf/retry.py`: reason -> regex of transient ones (retried with backoff), and a regex
+    # of permanent ones that would otherwise look transient (never retried).
+    transient_errors: ClassVar[dict[str, str]] = {}
+    permanent_errors: ClassVar[str] = ""
+    # Loggers of the cloud's SDK: silenced while `check` runs, whose result already says what failed
+    # (azure-identity logs every credential it tried as a WARNING, which Python prints to stderr).
+    sdk_loggers: ClassVar[tuple[str, ...]] = ("urllib3",)  # its "Retrying ..." warnings, for every SDK
+
     def check(self, cfg: ProviderConfig) -> CheckResult:
-        """Are the credentials there and do they work (can we list instances)? Never raises."""
+        """Are the credentials there and do they work (can we list instances)? Never raises,
+        never prints: the SDK's own log lines are silenced (`sdk_loggers`)."""
         from ccds_cli.errors import MissingTool
 
         try:
-            return self._check(cfg)
+            with quiet_loggers(self.sdk_loggers):
+                return self._check(cfg)
         except MissingTool as exc:
             return CheckResult(False, exc.message, exc.hint or "")
         except Exception as exc:  # a credential check reports, it never crashes doctor
@@ -254,6 +320,21 @@ class Cloud:
         from ccds_cli.errors import CcdsError
 
         raise CcdsError(f"inventory is not available for {self.display}")
+
+
+@contextlib.contextmanager
+def quiet_loggers(names: tuple[str, ...]):
+    """Drop every record of these loggers (and their children, which inherit the level) for a while."""
+    import logging
+
+    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in names]
+    try:
+        for logger, _ in saved:
+            logger.setLevel(logging.CRITICAL + 1)
+        yield
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)
 
 
 __all__ = ["Cloud", "ProviderConfig", "Pricing", "RegionInfo", "InstanceType", "CheckResult", "InstanceInfo",

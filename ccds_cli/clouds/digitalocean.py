@@ -37,6 +37,12 @@ class DigitalOcean(Cloud):
     credential_env = ("DIGITALOCEAN_TOKEN",)
     default_instance_type = "c-4"
     default_region = "nyc3"
+    sdk_loggers = ("azure", "pydo", "urllib3")  # pydo is built on azure-core
+    # size slugs (s-2vcpu-4gb, c-4); `db-*` slugs are managed database sizes.
+    instance_type_pattern = r"(?!db-)[a-z0-9_]+(-[a-z0-9_]+)+"
+    database_class_pattern = r"db-[a-z0-9-]+"
+    default_database_class = "db-s-1vcpu-1gb"
+    max_database_replicas = 2  # database clusters have 1 to 3 nodes
     state_map = {"new": "pending", "active": "running", "off": "stopped", "archive": "terminated"}
 
     def module_settings(self, cfg, region):

@@ -29,7 +29,17 @@ class Gcp(Cloud):
     default_instance_type = "e2-highcpu-4"
     default_region = "us-east4"
     init_fields = ", project: my-project"
+    # `<series>-<kind>-<vcpus>` (e2-highcpu-4, n2-custom-4-8192); `db-*` names are Cloud SQL tiers.
+    instance_type_pattern = r"(?!db-)[a-z][a-z0-9]*(-[a-z0-9]+)+"
+    database_class_pattern = r"db-[a-z0-9-]+"
+    default_database_class = "db-custom-1-3840"
+    max_database_replicas = 1  # Cloud SQL availability_type REGIONAL: one standby
     # GCP's TERMINATED means "stopped" (the disk and instance remain); deleted instances vanish.
+    transient_errors = {
+        "throttling": r"rateLimitExceeded|quota exceeded for quota metric",
+        "server error": r"backendError",
+        "eventual consistency": r"resourceNotReady",
+    }
     state_map = {"provisioning": "pending", "staging": "pending", "repairing": "pending",
                  "running": "running", "stopping": "stopped", "stopped": "stopped", "suspending": "stopped",
                  "suspended": "stopped", "terminated": "stopped", "deprovisioning": "terminated"}

@@ -30,6 +30,11 @@ class Linode(Cloud):
     credential_env = ("LINODE_TOKEN",)
     default_instance_type = "g6-dedicated-4"
     default_region = "us-east"
+    # `g<gen>-<class>-<n>` (g6-dedicated-4), for Linodes and managed databases alike.
+    instance_type_pattern = r"g[0-9]+(-[a-z0-9]+)+"
+    database_class_pattern = r"g[0-9]+(-[a-z0-9]+)+"
+    default_database_class = "g6-standard-1"
+    max_database_replicas = 2  # database clusters have 1 to 3 nodes (min(1 + replicas, 3))
     state_map = {
         "provisioning": "pending", "booting": "pending", "rebooting": "pending", "migrating": "pending",
         "rebuilding": "pending", "cloning": "pending", "restoring": "pending", "resizing": "pending",

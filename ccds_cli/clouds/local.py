@@ -28,11 +28,22 @@ class Local(Cloud):
         "dns": "no DNS on the local cloud",
         "engine:mediamtx": "the local cloud runs nginx-rtmp only (use engine: {kind: nginx-rtmp})",
         "engine:red5pro": "the local cloud runs nginx-rtmp only (use engine: {kind: nginx-rtmp})",
+        # modules/local starts origin, relay, edge and manager processes only, and its managers are
+        # started without --auth-url: refused at validate, not dropped or failed inside Terraform.
+        "role:transcoder": "the local cloud cannot run transcoder nodes yet (modules/local starts origin, relay "
+                           "and edge nodes only): remove the transcoder pool or place the region on another cloud",
+        "auth:round-trip": "the local cloud cannot run round-trip auth yet (its stream managers start without "
+                           "the auth url, so publishers and viewers would not be checked): use auth kind "
+                           "'none' for local deployments, or place the control plane on another cloud",
     }
 
     needs_state_dir = True
     uses_cloud_init = False
     PORT_BLOCK = 400  # one module call uses at most 100 ports per pool, 4 pools
+
+    def instance_type_error(self, name):
+        """modules/local ignores instance types (a node is a process): any name is accepted."""
+        return None
 
     def call_settings(self, cfg, region, ctx):
         """What modules/local reads: where nodes live, their ports, and what their agents report."""

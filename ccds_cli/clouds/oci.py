@@ -32,6 +32,10 @@ class Oci(Cloud):
     default_instance_type = "VM.Standard.E4.Flex"
     default_region = "us-ashburn-1"
     init_fields = ", compartment_id: ocid1.compartment.oc1..replace-me"
+    # shapes `VM.<...>` / `BM.<...>`; OCI Database with PostgreSQL shapes are `PostgreSQL.<...>`.
+    instance_type_pattern = r"(?:VM|BM)\.[A-Za-z0-9.]+"
+    database_class_pattern = r"PostgreSQL\.[A-Za-z0-9.]+"
+    default_database_class = "PostgreSQL.VM.Standard.E5.Flex"
     state_map = {"provisioning": "pending", "starting": "pending", "running": "running",
                  "moving": "running", "creating_image": "running", "stopping": "stopped",
                  "stopped": "stopped", "terminating": "terminated", "terminated": "terminated"}

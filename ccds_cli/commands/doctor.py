@@ -144,8 +144,12 @@ def diagnose(spec_path: Optional[Path], state_dir: Optional[Path]) -> tuple[list
         loaded = load_spec(spec_path)
         spec = loaded.spec
         warnings = [str(w) for w in loaded.warnings]
-    local = spec is None or any(cfg.cloud == "local" for cfg in spec.providers.values())
-    checks += check_engine_tools(needed=spec is not None and local)
+    # nginx and ffmpeg run the local cloud's nodes: checked (and needed) for a spec with a
+    # `cloud: local` provider, shown as optional without a spec, not checked for other specs.
+    if spec is None:
+        checks += check_engine_tools(needed=False)
+    elif any(cfg.cloud == "local" for cfg in spec.providers.values()):
+        checks += check_engine_tools(needed=True)
     if spec is not None:
         checks += check_providers(spec)
         checks.append(check_state_backend(spec, spec_path, state_dir))

@@ -102,8 +102,8 @@ def terraform_plans(dep, rendered, parallelism: int, out) -> list[dict[str, Any]
                                                 for d in r.diagnostics])
             if any(marker in text for marker in PROVIDER_MISSING):
                 row["result"] = "unavailable"
-                row["note"] = (f"the {r.cloud} provider could not be installed here (no registry access or "
-                               f"mirror); see {r.log}")
+                row["note"] = (f"the {r.cloud} provider could not be installed here: "
+                               f"{r.error or 'no registry access or mirror'}; see {r.log}")
             else:
                 row["note"] = (r.error or "failed")[:300]
         rows.append(row)

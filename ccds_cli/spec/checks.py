@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from itertools import combinations
 from typing import Any
 
@@ -73,11 +74,13 @@ def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
         if placed:
             note_cloud(placed[1], key, base + ("placement",))
             check_instance_types(c, base, region, placed[1])
+            check_roles(c, base, region, placed[1], base + ("placement",))
         for i, target in enumerate(region.failover):
             fpath = base + ("failover", i)
             got = check_placement(c, fpath, target)
             if got:
                 note_cloud(got[1], key, fpath)  # instance types map to the closest size there
+                check_roles(c, base, region, got[1], fpath)
             if target == region.placement:
                 c.add(fpath, "a failover target must differ from the region's placement")
         if len(set(region.failover)) != len(region.failover):
@@ -98,6 +101,8 @@ def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
             got = check_placement(c, ("control", "placement", i), target)
             if got:
                 note_cloud(got[1], "control", ("control", "placement", i))
+                check_control_types(c, i, got[1])
+                check_auth(c, ("control", "placement", i), target, got[1])
         if len(set(spec.control.placement)) != len(spec.control.placement):
             c.add(("control", "placement"), "the same placement is listed twice")
         if spec.control.dns_zone and spec.security.tls is None:
@@ -117,6 +122,8 @@ def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
                       f"{key!r} is not a region of this spec{did_you_mean(key, spec.regions)}")
         if event.duration.total_seconds() <= 0:
             c.add(("events", i, "duration"), "an event needs a positive duration")
+        else:
+            check_event_time(c, i, event)
     names = [e.name for e in spec.events]
     for i, name in enumerate(names):
         if names.index(name) != i:
@@ -142,19 +149,108 @@ def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
 
 
 def check_instance_types(c: _Collector, base: tuple, region: Any, cfg: Any) -> None:
-    cloud = clouds.get(cfg.cloud)
+    """Pool types on the region's own cloud (failover clouds get the closest size they have)."""
     for role, pool in region.pools.items():
-        itype = pool.instance_type
-        error = cloud.instance_type_error(itype) if itype else None
+        if pool.instance_type:
+            check_instance_type(c, base + ("pools", role, "instance_type"), pool.instance_type, cfg)
+
+
+def check_instance_type(c: _Collector, path: tuple, itype: str, cfg: Any, used_on: str = "") -> None:
+    """A VM type used on `cfg`'s cloud: an error when it cannot be one there (another cloud's
+    type, a name of the wrong shape), a warning when it fits but ccds does not know it."""
+    cloud = clouds.get(cfg.cloud)
+    error = cloud.instance_type_error(itype)
+    if error:
+        c.add(path, error + used_on)
+        return
+    if cloud.private or not cloud.instance_types():
+        return
+    if cloud.instance_type(itype) is None:
+        c.add(path, f"{itype!r} is not an instance type ccds knows for {cloud.display}"
+              f"{did_you_mean(itype, cloud.instance_types())}; it is passed through as is{used_on}", "warning")
+
+
+def check_control_types(c: _Collector, index: int, cfg: Any) -> None:
+    """`control.instance_type` runs the managers on every control placement; the database type
+    applies where the database is: the primary (first) placement, as a managed PostgreSQL class
+    where the cloud has one, else as the size of the database VM."""
+    ctl = c.loaded.spec.control
+    cloud = clouds.get(cfg.cloud)
+    placement = ctl.placement[index]
+    line = c.loaded.where(("control", "placement", index))[0]
+    used_on = f"; it is used on control placement {placement} (line {line})"
+    if ctl.instance_type:
+        check_instance_type(c, ("control", "instance_type"), ctl.instance_type, cfg, used_on)
+    if index != 0 or ctl.database.engine != "postgres":
+        return
+    check_replicas(c, cloud, placement, line)
+    dbtype = ctl.database.instance_type
+    if not dbtype:
+        return
+    path = ("control", "database", "instance_type")
+    if "managed_database" in cloud.unsupported:
+        check_instance_type(c, path, dbtype, cfg, used_on + " as the database VM")
+    else:
+        error = cloud.database_class_error(dbtype)
         if error:
-            c.add(base + ("pools", role, "instance_type"), error)
-            continue
-        if cloud.private or not cloud.instance_types():
-            continue
-        if itype and cloud.instance_type(itype) is None:
-            c.add(base + ("pools", role, "instance_type"),
-                  f"{itype!r} is not an instance type ccds knows for {cloud.display}"
-                  f"{did_you_mean(itype, cloud.instance_types())}; it is passed through as is", "warning")
+            c.add(path, error + used_on)
+
+
+def check_replicas(c: _Collector, cloud: Any, placement: str, line: int) -> None:
+    """More replicas asked for (explicitly) than the primary's cloud creates: a warning, since the
+    deployment still works with fewer standbys, and `ccds cost` prices what is created."""
+    db = c.loaded.spec.control.database
+    if "replicas" not in db.model_fields_set:
+        return
+    if "managed_database" in cloud.unsupported:
+        if db.replicas:
+            c.add(("control", "database", "replicas"),
+                  f"{cloud.display} has no managed PostgreSQL: the database is one VM on the primary control "
+                  f"placement {placement} (line {line}), and its {db.replicas} replica(s) are not created", "warning")
+        return
+    made = cloud.database_servers(db.replicas) - 1
+    if made < db.replicas:
+        c.add(("control", "database", "replicas"),
+              f"{cloud.display} keeps at most {made} replica(s) beside the primary database (on control placement "
+              f"{placement}, line {line}): {db.replicas} asked, {made} created", "warning")
+
+
+def check_roles(c: _Collector, base: tuple, region: Any, cfg: Any, where: tuple) -> None:
+    """Pool roles the cloud of a placement (or failover target) cannot run."""
+    cloud = clouds.get(cfg.cloud)
+    placement = c.loaded.spec.regions[base[1]].placement if where[-1] == "placement" else None
+    for role in region.pools:
+        reason = cloud.unsupported.get(f"role:{role}")
+        if reason:
+            at = c.loaded.where(where)[0]
+            on = (f"the region's placement {placement}" if placement
+                  else f"failover target {region.failover[where[-1]]}")
+            c.add(base + ("pools", role), f"a {role} pool cannot run on {on} (line {at}): {reason}")
+
+
+def check_auth(c: _Collector, where: tuple, placement: str, cfg: Any) -> None:
+    """Auth is enforced by the stream managers: their cloud must be able to run it."""
+    auth = c.loaded.spec.security.auth
+    reason = clouds.get(cfg.cloud).unsupported.get(f"auth:{auth.kind}")
+    if reason:
+        at = c.loaded.where(where)[0]
+        c.add(("security", "auth", "kind"), f"{auth.kind} auth cannot run on control placement {placement} (line {at}): {reason}")
+
+
+def _utc(t: datetime) -> str:
+    return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def check_event_time(c: _Collector, index: int, event: Any) -> None:
+    """An event that is over is a warning (nothing will prestage it: a stale entry or a wrong
+    year); one still running is fine (the controller sizes for it until its end)."""
+    now = datetime.now(timezone.utc)
+    end = event.start + event.duration
+    if end <= now:
+        ago = now - end
+        when = f"{ago.days} day(s) ago" if ago.days else f"{int(ago.total_seconds() // 3600)} hour(s) ago"
+        c.add(("events", index, "start"), f"event {event.name!r} started at {_utc(event.start)}, in the past: it "
+              f"ended at {_utc(end)} ({when}), so nothing will prestage it; remove it or fix its date", "warning")
 
 
 def check_networks(c: _Collector, used: dict[str, set[str]]) -> None:

@@ -4,7 +4,8 @@ Control (stage 0) goes first because its outputs feed node bootstrap; region wor
 (stage 1) then run in parallel under `parallelism`. Destroy walks the stages in reverse. A
 failed workspace does not stop its siblings unless `fail_fast` (then nothing new starts); a
 later stage is skipped when an earlier one failed, since it depends on it. Transient cloud
-errors are retried by re-running plan + apply with bounded exponential backoff.
+errors are retried by re-running plan + apply with bounded exponential backoff (the workspace's
+cloud adds its own error codes); a provider registry or mirror that cannot be reached is not.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from ccds_cli.tf.events import Changes, Diagnostic, Event
-from ccds_cli.tf.retry import RetryPolicy, transient_reason
+from ccds_cli.tf.retry import RetryPolicy, registry_unreachable, transient_reason
 from ccds_cli.tf.runner import ProcessRegistry, RunResult, Terraform
 
 PLAN_FILE = "ccds.tfplan"
@@ -264,7 +265,7 @@ class Orchestrator:
         """Log and wait for a retry when the failure is transient and tries remain."""
         if run.interrupted or self.interrupted:
             return False
-        reason = transient_reason(run.diagnostics)
+        reason = transient_reason(run.diagnostics, getattr(ws, "cloud", None))
         if reason is None or attempt > self.retry.retries:
             return False
         delay = 0.0 if reason == "stale plan" else self.retry.delay(attempt)
@@ -284,6 +285,9 @@ class Orchestrator:
             res.diagnostics = [d.as_dict() for d in run.diagnostics]
             errors = run.errors
             res.error = "; ".join(str(d) for d in errors[:3]) if errors else f"terraform {run.action} failed"
+            unreachable = registry_unreachable(run.diagnostics)
+            if unreachable:  # say what it means and how to fix it; Terraform's own words stay in the log
+                res.error = f"terraform {run.action}: {unreachable}"
         if self.interrupted:
             res.result = "interrupted"
         else:

@@ -176,8 +176,10 @@ resource "aws_db_instance" "this" {
   db_subnet_group_name   = aws_db_subnet_group.this[0].name
   vpc_security_group_ids = [aws_security_group.role["database"].id]
   publicly_accessible    = local.db_public
-  # replicas > 1: a synchronous standby in the second AZ with automatic failover.
-  multi_az                = var.control.database.replicas > 1
+  # control.database.replicas counts the servers beside this primary: the first is a synchronous
+  # Multi-AZ standby in the other AZ (automatic failover), any further ones are read replicas
+  # (aws_db_instance.replica). 0 = this instance alone.
+  multi_az                = var.control.database.replicas >= 1
   backup_retention_period = 7
   apply_immediately       = true
   # `ccds down` must be able to finish unattended; take a snapshot first when the data matters.
@@ -190,6 +192,24 @@ resource "aws_db_instance" "this" {
       error_message = "control.enabled needs secrets[\"db_password\"] (8 characters at least)."
     }
   }
+}
+
+# Read replicas beyond the Multi-AZ standby: same class and network, asynchronous copies of the
+# primary (engine, version, login and subnet group come from the source instance).
+resource "aws_db_instance" "replica" {
+  count = local.managed_database ? max(var.control.database.replicas - 1, 0) : 0
+
+  identifier             = "${local.name}-db-replica-${count.index + 1}"
+  replicate_source_db    = aws_db_instance.this[0].identifier
+  instance_class         = aws_db_instance.this[0].instance_class
+  storage_type           = "gp3"
+  storage_encrypted      = true
+  vpc_security_group_ids = [aws_security_group.role["database"].id]
+  publicly_accessible    = local.db_public
+  multi_az               = false
+  apply_immediately      = true
+  skip_final_snapshot    = true
+  tags                   = merge(var.tags, { Name = "${local.name}-db-replica-${count.index + 1}", "ccds-role" = "database" })
 }
 
 data "aws_route53_zone" "this" {

@@ -107,7 +107,7 @@ resource "azurerm_postgresql_flexible_server" "this" {
   tags                          = var.tags
 
   dynamic "high_availability" {
-    for_each = var.control.database.replicas > 1 ? [lookup(var.settings, "db_ha_mode", "ZoneRedundant")] : []
+    for_each = var.control.database.replicas >= 1 ? [lookup(var.settings, "db_ha_mode", "ZoneRedundant")] : []
     content {
       mode = high_availability.value
     }

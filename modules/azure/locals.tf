@@ -68,10 +68,10 @@ locals {
   db_enabled  = var.control.enabled && var.control.database.engine == "postgres"
   dns_enabled = local.lb_enabled && var.control.dns_zone != "" && var.control.dns_name != ""
 
-  # Burstable SKUs cannot run a high-availability standby, so replicas > 1 defaults to
+  # Burstable SKUs cannot run a high-availability standby, so replicas >= 1 defaults to
   # General Purpose.
   db_sku = (var.control.database.instance_class != "" ? var.control.database.instance_class :
-  var.control.database.replicas > 1 ? "GP_Standard_D2ds_v5" : "B_Standard_B1ms")
+  var.control.database.replicas >= 1 ? "GP_Standard_D2ds_v5" : "B_Standard_B1ms")
   # Flexible Server accepts only these storage sizes (MB): take the smallest that fits.
   db_storage_sizes = [32768, 65536, 131072, 262144, 524288, 1048576, 2097152, 4193280, 4194304, 8388608, 16777216, 33553408]
   db_storage_mb    = min(concat([for s in local.db_storage_sizes : s if s >= var.control.database.storage_gb * 1024], [33553408])...)

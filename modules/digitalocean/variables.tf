@@ -99,7 +99,7 @@ variable "control" {
     api_port = optional(number, 8080)
     database = optional(object({
       engine         = optional(string, "postgres")
-      replicas       = optional(number, 1)
+      replicas       = optional(number, 0)
       instance_class = optional(string, "")
       storage_gb     = optional(number, 20)
       version        = optional(string, "15")

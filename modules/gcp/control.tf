@@ -106,7 +106,7 @@ resource "google_compute_firewall" "health_check" {
 }
 
 # Edition ENTERPRISE accepts the shared and custom tiers (newer PostgreSQL versions would
-# default to ENTERPRISE_PLUS, which does not); replicas > 1 adds a standby in another zone with
+# default to ENTERPRISE_PLUS, which does not); replicas >= 1 adds a standby in another zone with
 # automatic failover. Public IP limited to the managers' reserved addresses (and CIDRs from
 # settings), TLS required.
 resource "google_sql_database_instance" "this" {
@@ -120,14 +120,14 @@ resource "google_sql_database_instance" "this" {
   settings {
     tier              = local.db_tier
     edition           = "ENTERPRISE"
-    availability_type = var.control.database.replicas > 1 ? "REGIONAL" : "ZONAL"
+    availability_type = var.control.database.replicas >= 1 ? "REGIONAL" : "ZONAL"
     disk_size         = var.control.database.storage_gb
     disk_autoresize   = true
     user_labels       = local.labels
 
     backup_configuration {
       enabled                        = true
-      point_in_time_recovery_enabled = var.control.database.replicas > 1
+      point_in_time_recovery_enabled = var.control.database.replicas >= 1
     }
 
     ip_configuration {

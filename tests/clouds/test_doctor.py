@@ -94,3 +94,61 @@ def test_pg_backend_without_connection_string(tmp_path):
     code, out = _doctor(str(spec), env=_env(tmp_path))
     state = _checks(out)["state backend"]
     assert code == 1 and state["status"] == "fail" and "PG_CONN_STR" in state["detail"]
+
+
+AZURE_SPEC = """\
+version: 1
+name: doc
+providers:
+  az: {cloud: azure, subscription_id: 00000000-0000-0000-0000-000000000000}
+regions:
+  eu:
+    placement: az/westeurope
+    network: {cidr: 10.10.0.0/16}
+    pools:
+      origin: {capacity: 20}
+      edge: {capacity: 100}
+security:
+  admin_cidrs: [203.0.113.0/24]
+"""
+
+
+def test_azure_check_keeps_the_sdk_log_lines_off_stderr(tmp_path):
+    """azure-identity logs every credential it tried as WARNINGs; doctor's table already says it
+    failed and how to fix it. No outside address is tried: managed identity points at a refused
+    loopback port, and there is no az CLI, token cache or service principal."""
+    pytest.importorskip("azure.identity")
+    spec = tmp_path / "ccds.yaml"
+    spec.write_text(AZURE_SPEC)
+    env = {k: v for k, v in _env(tmp_path).items()
+           if not k.startswith(("ARM_", "AZURE_", "IDENTITY_", "MSI_", "IMDS_"))}
+    env.update(IDENTITY_ENDPOINT="http://127.0.0.1:1/token", IDENTITY_HEADER="x", PATH="/usr/bin:/bin:"
+               + os.path.dirname(sys.executable) + ":" + os.path.dirname(_terraform()))
+    proc = subprocess.run([sys.executable, "-m", "ccds_cli", "doctor", str(spec)], capture_output=True,
+                          text=True, timeout=120, env=dict(env, COLUMNS="200", NO_COLOR="1"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "no usable Azure credentials" in proc.stdout and "az login" in proc.stdout
+    assert proc.stderr == "", proc.stderr
+
+
+def test_cloud_spec_does_not_check_local_tools(tmp_path):
+    """nginx and ffmpeg run the local cloud's nodes: not checked for a spec without a local provider."""
+    spec = tmp_path / "ccds.yaml"
+    spec.write_text(SPEC % {"state": "{backend: local}"})
+    _, out = _doctor(str(spec), env=_env(tmp_path, AWS_ENDPOINT_URL="http://127.0.0.1:1"))
+    assert set(_checks(out)) == {"terraform", "provider cloud-a (AWS)", "state backend"}
+
+
+def test_local_spec_needs_local_tools(tmp_path):
+    from pathlib import Path
+
+    local = Path(__file__).resolve().parents[2] / "examples" / "local.yaml"
+    _, out = _doctor(str(local), "--state-dir", str(tmp_path / "state"), env=_env(tmp_path))
+    checks = _checks(out)
+    assert checks["nginx rtmp"]["needed"] and checks["ffmpeg"]["needed"]
+
+
+def _terraform() -> str:
+    import shutil
+
+    return shutil.which("terraform") or "/usr/local/bin/terraform"

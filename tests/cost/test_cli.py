@@ -34,7 +34,7 @@ traffic:
   peak_viewers: {%(viewers)s}
   hours_per_month: 120
 events:
-  - {name: final, start: 2026-12-05T01:00:00Z, duration: 4h, expected_viewers: {na-east: 60000}, prestage: 30m}
+  - {name: final, start: 2027-12-04T01:00:00Z, duration: 4h, expected_viewers: {na-east: 60000}, prestage: 30m}
 """
 MORE = """\
   eu:

@@ -165,3 +165,29 @@ def test_scale_overrides_roundtrip(tmp_path):
     assert overrides.load(path) == {}
     overrides.save(path, {("na-east", "edge"): 3, ("eu", "origin"): 1})
     assert overrides.load(path) == {("na-east", "edge"): 3, ("eu", "origin"): 1}
+
+
+def test_unreachable_registry_is_not_retried():
+    """Offline: the registry's name does not resolve. Terraform already retried; so do not we."""
+    from ccds_cli.tf.retry import registry_unreachable
+
+    detail = ("Could not retrieve the list of available versions for provider hashicorp/aws: could not connect "
+              "to registry.terraform.io: failed to request discovery document: Get \"https://registry.terraform.io/"
+              ".well-known/terraform.json\": dial tcp: lookup registry.terraform.io on 127.0.0.53:53: no such host")
+    diags = [Diagnostic("error", "Failed to query available provider packages", detail)]
+    assert transient_reason(diags) is None
+    why = registry_unreachable(diags)
+    assert why.startswith("the provider registry registry.terraform.io is unreachable from here (no such host)")
+    assert "TF_CLI_CONFIG_FILE" in why and "network_mirror" in why
+    # A cloud API name that does not resolve is still a (transient) connection error.
+    assert transient_reason([Diagnostic("error", "creating EC2 Instance", "dial tcp: lookup ec2.us-east-1."
+                                        "amazonaws.com: no such host")], "aws") == "connection"
+
+
+def test_cloud_error_codes_come_from_the_workspace_cloud():
+    """AWS's codes apply to AWS workspaces (and when the cloud is not known), not to other clouds'."""
+    aws_only = [Diagnostic("error", "creating resource", "InvalidInstanceID.NotFound: The instance ID 'i-1'")]
+    assert transient_reason(aws_only, "aws") == "eventual consistency"
+    assert transient_reason(aws_only, "gcp") is None
+    assert transient_reason([Diagnostic("error", "x", "googleapi: Error 403: rateLimitExceeded")], "gcp") == "throttling"
+    assert transient_reason([Diagnostic("error", "x", "api error UnauthorizedOperation: throttled")], "aws") is None

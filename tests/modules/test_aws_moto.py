@@ -241,7 +241,10 @@ def test_control_apply_destroy(tmp_path, moto_url):
             "pools": {"manager": {"role": "manager", "count": 1, "instance_type": "t3.small",
                                   "user_data": MANAGER_UD}},
             "firewall_rules": rules,
-            "control": {"enabled": True, "api_port": 8080, "database": {"replicas": 2},
+            # replicas 1 = the Multi-AZ standby (asserted below). Read replicas (replicas >= 2) are
+            # checked at plan level (test_database_replicas_plan): moto 5.2 gives a replica the
+            # source's DbiResourceId, so the provider cannot read one back after creating it.
+            "control": {"enabled": True, "api_port": 8080, "database": {"replicas": 1},
                         "dns_zone": "live.example.com", "dns_name": "api"}}
     ws, env = _workspace(tmp_path, moto_url, args)
     terraform(["apply", "-auto-approve", "-no-color"], ws, env)
@@ -332,3 +335,37 @@ def test_control_plan_decisions(tmp_path, moto_url):
     proc = terraform(["plan", "-no-color"], ws, env_without, check=False)
     assert proc.returncode != 0
     assert 'secrets["db_password"]' in proc.stderr
+
+
+def test_database_replicas_plan(tmp_path, moto_url):
+    """control.database.replicas counts the servers beside the primary: 0 = the primary alone
+    (single-AZ); 1 = a Multi-AZ standby; each one more is a read replica of the primary, in the same
+    network, class and security group (what `ccds cost` prices: primary + replicas)."""
+    rules = [{"role": "database", "protocol": "tcp", "from_port": 5432, "to_port": 5432,
+              "cidrs": ["10.50.0.0/16"], "description": "postgres from managers"}]
+    args = {**_base_args("wp-rep", "control"), "network_cidr": "10.50.0.0/16", "pools": {}, "firewall_rules": rules,
+            "control": {"enabled": True, "database": {"replicas": 0, "instance_class": "db.t3.medium"}}}
+    ws, env = _workspace(tmp_path, moto_url, args)
+    after = _plan(ws, env)
+    dbs = sorted(k for k in after if k.startswith("module.ccds.aws_db_instance."))
+    assert dbs == ["module.ccds.aws_db_instance.this[0]"]
+    assert after["module.ccds.aws_db_instance.this[0]"]["multi_az"] is False
+
+    args["control"]["database"]["replicas"] = 1  # the spec's default
+    _write_root(ws, moto_url, args)
+    after = _plan(ws, env)
+    assert sorted(k for k in after if k.startswith("module.ccds.aws_db_instance.")) == dbs
+    assert after["module.ccds.aws_db_instance.this[0]"]["multi_az"] is True
+
+    args["control"]["database"]["replicas"] = 3
+    _write_root(ws, moto_url, args)
+    after = _plan(ws, env)
+    primary = after["module.ccds.aws_db_instance.this[0]"]
+    assert primary["multi_az"] is True
+    replicas = [after[f"module.ccds.aws_db_instance.replica[{i}]"] for i in range(2)]
+    assert not [k for k in after if k.startswith("module.ccds.aws_db_instance.replica[2]")]
+    for i, replica in enumerate(replicas, 1):
+        assert replica["identifier"] == f"wp-rep-control-db-replica-{i}"
+        assert replica["replicate_source_db"] == primary["identifier"] == "wp-rep-control-db"
+        assert replica["instance_class"] == "db.t3.medium" and replica["multi_az"] is False
+        assert replica["publicly_accessible"] is False

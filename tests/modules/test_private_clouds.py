@@ -12,7 +12,6 @@ shaping, tags, cloud-init metadata and secrets substitution. A last test checks 
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import os
 import re
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tfschema import schema_dir
+from tfschema import _lookup_type
 
 MODULES = Path(__file__).resolve().parents[2] / "modules"
 TERRAFORM = shutil.which("terraform")
@@ -307,14 +306,12 @@ REF = re.compile(r"\b(data\.)?((?:vsphere|openstack)_[a-z0-9_]+)\.([a-z_]+)(?:\[
 @pytest.mark.parametrize("cloud", ["vsphere", "openstack"])
 def test_attribute_references_exist_in_schema(cloud):
     """tfschema checks the arguments we set; this checks the attributes we read."""
-    with gzip.open(schema_dir() / "full" / f"{cloud}.json.gz", "rt") as fh:
-        schemas = next(iter(json.load(fh)["provider_schemas"].values()))
     text = "\n".join(p.read_text() for p in sorted((MODULES / cloud).glob("*.tf")))
     refs = REF.findall(text)
     assert len(refs) > 20
     missing = []
     for data, type_name, _name, attr in refs:
-        block = schemas["data_source_schemas" if data else "resource_schemas"][type_name]["block"]
+        block = _lookup_type(cloud, "data" if data else "resource", type_name)["block"]
         if attr not in block.get("attributes", {}) and attr not in block.get("block_types", {}):
             missing.append(f"{data}{type_name}.{attr}")
     assert missing == []

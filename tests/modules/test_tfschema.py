@@ -35,9 +35,12 @@ def _only(errors: list[str], needle: str) -> None:
     assert needle in errors[0], errors
 
 
-def test_schema_dir_exists():
-    assert (schema_dir() / "aws.json").is_file()
-    assert (schema_dir() / "full" / "aws.json.gz").is_file()
+def test_schema_dir_exists(monkeypatch):
+    """The schemas live in the repository (a fresh clone has no ../shared beside it)."""
+    monkeypatch.delenv("CCDS_TF_SCHEMAS", raising=False)
+    repo = Path(__file__).resolve().parents[2]
+    assert schema_dir() == repo / "tests" / "schemas"
+    assert (schema_dir() / "aws.json").is_file() and (schema_dir() / "README.md").is_file()
 
 
 def test_schema_dir_env_override(monkeypatch, tmp_path):
