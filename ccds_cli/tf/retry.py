@@ -71,10 +71,10 @@ def registry_unreachable(diagnostics: Iterable[Diagnostic]) -> str | None:
 
 @functools.lru_cache(maxsize=None)
 def _rules(cloud: str | None) -> tuple[list[tuple[str, re.Pattern[str]]], list[re.Pattern[str]]]:
-    """Generic patterns plus the cloud's own; without a cloud, every cloud's (any of them may apply)."""
+    """Generic patterns plus the cloud's own; without a known cloud, every cloud's (any may apply)."""
     from ccds_cli import clouds
 
-    names = [cloud] if cloud in clouds.names() else ([] if cloud else list(clouds.names()))
+    names = [cloud] if cloud in clouds.names() else list(clouds.names())
     transient: dict[str, list[str]] = {reason: [p] for reason, p in GENERIC_TRANSIENT.items()}
     permanent = [GENERIC_PERMANENT]
     for name in names:

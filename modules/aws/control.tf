@@ -178,7 +178,7 @@ resource "aws_db_instance" "this" {
   publicly_accessible    = local.db_public
   # control.database.replicas counts the servers beside this primary: the first is a synchronous
   # Multi-AZ standby in the other AZ (automatic failover), any further ones are read replicas
-  # (aws_db_instance.replica). 0 = this instance alone.
+  # (the "replica" resource below). 0 = this instance alone.
   multi_az                = var.control.database.replicas >= 1
   backup_retention_period = 7
   apply_immediately       = true

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "spec"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nodepkg"))
+from loopindex import LoopIndex  # noqa: E402
 from speccli import EXAMPLES, assert_no_traceback, run_ccds  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="needs terraform")
@@ -41,10 +43,22 @@ def _spec(tmp_path: Path) -> Path:
     return spec
 
 
-def test_up_tries_once_and_names_the_mirror(tmp_path):
+@pytest.fixture
+def index():
+    """What the managers install, on a loopback index (the pre-apply check asks it, never PyPI)."""
+    idx = LoopIndex()
+    idx.add_ccds()
+    idx.add_dependencies()
+    yield idx
+    idx.close()
+
+
+def test_up_tries_once_and_names_the_mirror(tmp_path, index):
     env = _refused_mirror(tmp_path)
     mirror = env.pop("MIRROR")
-    proc = subprocess.run([sys.executable, "-m", "ccds_cli", "up", str(_spec(tmp_path)), "--yes", "--output", "json",
+    spec = _spec(tmp_path)
+    spec.write_text(spec.read_text() + f"install: {{requirement: 'ccds[postgres]==0.1.0', index_url: '{index.simple}'}}\n")
+    proc = subprocess.run([sys.executable, "-m", "ccds_cli", "up", str(spec), "--yes", "--output", "json",
                            "--state-dir", str(tmp_path / "state")], capture_output=True, text=True, timeout=300,
                           env=env)
     assert_no_traceback(proc)
