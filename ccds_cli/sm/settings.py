@@ -42,7 +42,3 @@ class Settings(BaseModel):
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.database_url.startswith("postgresql")

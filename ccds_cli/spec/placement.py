@@ -19,12 +19,3 @@ class Placement(str):
     @property
     def region(self) -> str:
         return self.partition("/")[2]
-
-    @classmethod
-    def of(cls, alias: str, region: str) -> "Placement":
-        return cls(f"{alias}/{region}")
-
-    @property
-    def well_formed(self) -> bool:
-        alias, sep, region = self.partition("/")
-        return bool(sep and alias and region and "/" not in region)
