@@ -129,6 +129,8 @@ def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
         if names.index(name) != i:
             c.add(("events", i, "name"), f"event name {name!r} is used twice")
 
+    check_operate(c)
+
     if spec.security.auth.kind == "round-trip" and not spec.security.auth.url:
         c.add(("security", "auth", "url"), "round-trip auth needs the url of your validation endpoint")
     if spec.security.ssh_public_key and spec.security.ssh_public_key_file:
@@ -273,3 +275,42 @@ def check_networks(c: _Collector, used: dict[str, set[str]]) -> None:
                 c.add(path_of(b), f"network {nets[b]} overlaps {nets[a]} of "
                       f"{'the control plane' if a == 'control' else 'region ' + repr(a)}, which runs on the "
                       "same cloud (their networks could be peered)")
+
+
+# --- ccds operate settings --------------------------------------------------------------------
+
+def _seconds(value: Any) -> float:
+    return value.total_seconds()
+
+
+def check_operate(c: _Collector) -> None:
+    """The controller's settings: positive cooldowns, a step some pool can take, sane timings."""
+    spec = c.loaded.spec
+    op = spec.operate
+    interval = _seconds(op.interval)
+    if not 1 <= interval <= 600:
+        c.add(("operate", "interval"), f"interval must be between 1s and 10m (got {interval:g}s)")
+    for name in ("replace_window", "block_for", "boot_timeout"):
+        if _seconds(getattr(op, name)) <= 0:
+            c.add(("operate", name), f"{name} must be positive")
+    if _seconds(op.manual_hold) < 0:
+        c.add(("operate", "manual_hold"), "manual_hold cannot be negative")
+    for key, region in spec.regions.items():
+        base = ("regions", key)
+        auto = region.autoscale
+        for name in ("cooldown_out", "cooldown_in"):
+            if _seconds(getattr(auto, name)) <= 0:
+                c.add(base + ("autoscale", name), f"{name} must be positive (e.g. 20s): with no cooldown a pool "
+                      "would scale again before its new nodes take load")
+        if _seconds(auto.drain_timeout) < 0:
+            c.add(base + ("autoscale", "drain_timeout"), "drain_timeout cannot be negative")
+        largest = max((p.max for p in region.pools.values()), default=0)
+        if auto.step > largest:
+            c.add(base + ("autoscale", "step"), f"step ({auto.step}) is above the largest pool max of region "
+                  f"{key!r} ({largest}); use 0 (as many as needed) or at most {largest}")
+        after = _seconds(region.failover_after)
+        if after <= 0:
+            c.add(base + ("failover_after",), "failover_after must be positive (e.g. 30s)")
+        elif 1 <= interval <= 600 and after < 2 * interval:
+            c.add(base + ("failover_after",), f"failover_after ({after:g}s) must be at least two controller "
+                  f"rounds (operate.interval {interval:g}s x 2): one failed look is not an outage")

@@ -152,6 +152,28 @@ class Pool(Model):
     disk_gb: int = Field(30, ge=8, le=16384)
 
 
+# --- ccds operate: the controller's settings (docs/spec.md "autoscale" and "operate") ----------
+
+class Autoscale(Model):
+    """How a region's pools follow live load under `ccds operate`."""
+
+    cooldown_out: Duration = timedelta(seconds=20)  # after a scale-out, before the next one
+    cooldown_in: Duration = timedelta(seconds=60)  # load below scale_in_at this long before a scale-in
+    step: int = Field(0, ge=0, le=10000)  # most nodes added or removed per action; 0 = as many as needed
+    drain_timeout: Duration = timedelta(seconds=45)  # a SUNSET node is removed when empty or after this
+
+
+class Operate(Model):
+    """The controller itself (`ccds operate`)."""
+
+    interval: Duration = timedelta(seconds=4)  # one observe -> decide -> act round
+    replace_limit: int = Field(3, ge=1, le=1000)  # replacements per pool within replace_window
+    replace_window: Duration = timedelta(minutes=10)
+    block_for: Duration = timedelta(hours=1)  # how long a failed placement stays on the block list
+    manual_hold: Duration = timedelta(minutes=10)  # a manual `ccds scale`/`failover` stands this long
+    boot_timeout: Duration = timedelta(minutes=10)  # new or moved nodes may take this long to serve
+
+
 class Region(Model):
     placement: PlacementStr
     failover: list[PlacementStr] = []
@@ -160,6 +182,8 @@ class Region(Model):
     scale_out_at: float = Field(0.6, gt=0, le=1)
     scale_in_at: float = Field(0.1, ge=0, lt=1)
     relay_fanout: int = Field(8, ge=1, le=1000)  # edges one origin/relay feeds before relays are added
+    autoscale: Autoscale = Autoscale()  # ccds operate
+    failover_after: Duration = timedelta(seconds=30)  # ccds operate: unhealthy this long -> failover
 
 
 class Auth(Model):
@@ -269,3 +293,4 @@ class Spec(Model):
     install: Install = Install()
     traffic: Traffic = Traffic()
     events: list[Event] = []
+    operate: Operate = Operate()  # ccds operate
