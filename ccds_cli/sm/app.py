@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from ccds_cli import __version__
 from ccds_cli.sm.leader import Leader
 from ccds_cli.sm.pgasync import AsyncPgPool
-from ccds_cli.sm.routes import dist, events, health, nodes, sources, streams
+from ccds_cli.sm.routes import dist, events, health, leases, nodes, sources, streams
 from ccds_cli.sm.settings import Settings
 from ccds_cli.sm.store import NoCapacity, Store, StoreError
 
@@ -57,6 +57,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                             headers={"Retry-After": str(settings.retry_after)})
 
     # streams first: subscribe is the hot path, and routes are matched in order
-    for router in (streams.router, nodes.router, events.router, health.router, sources.router, dist.router):
+    for router in (streams.router, nodes.router, events.router, health.router, sources.router, dist.router,
+                   leases.router):
         app.include_router(router, prefix="/api/v1")
     return app

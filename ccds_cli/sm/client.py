@@ -66,3 +66,15 @@ class ManagerClient:
 
     def set_state(self, node: str, state: str, reason: str = "") -> dict:
         return self._call("PUT", f"/nodes/{node}/state", json={"state": state, "reason": reason})
+
+    def take_lease(self, name: str, holder: str, ttl_s: float) -> dict:
+        """Take or renew a lease; `granted` says whether `holder` holds it now."""
+        return self._call("POST", f"/leases/{name}", json={"holder": holder, "ttl_s": ttl_s})
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        return bool(self._call("DELETE", f"/leases/{name}", params={"holder": holder}).get("released"))
+
+    def demand(self) -> dict[str, dict[str, int]]:
+        """{region: {refused|fallback|spilled: count}}, monotonic counters."""
+        return self._call("GET", "/demand").get("regions", {})
+

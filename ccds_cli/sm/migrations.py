@@ -108,10 +108,27 @@ def _v3_edge_pick_index(op: Operations) -> None:
     op.drop_index("ix_nodes_role_state", table_name="nodes")
 
 
+def _v4_leases_and_demand(op: Operations) -> None:
+    """Leases other programs take (`ccds operate`): a generation that grows with every new holder,
+    so an action can tell it was decided under an older lease; and per-region demand counters
+    (viewers refused, sent to HLS, sent to another region) the controller reads as load."""
+    with op.batch_alter_table("leases") as batch:
+        batch.add_column(sa.Column("generation", sa.Integer, nullable=False, server_default="0"))
+    op.create_table(
+        "demand",
+        sa.Column("deployment", sa.String(64), primary_key=True),
+        sa.Column("region", sa.String(64), primary_key=True),
+        sa.Column("kind", sa.String(16), primary_key=True),
+        sa.Column("count", sa.BigInteger, nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Operations], None]]] = [
     (1, "initial schema: nodes, streams, reservations, events, leases", _v1_initial),
     (2, "nodes.reserved: open viewer reservations per node", _v2_reserved_counter),
     (3, "index nodes (role, state, region) for the subscribe pick", _v3_edge_pick_index),
+    (4, "leases.generation; demand counters per region", _v4_leases_and_demand),
 ]
 
 _VERSION_TABLE = sa.Table(

@@ -6,7 +6,7 @@ queries. Change both together (a new migration step, never an edit of an old one
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -108,3 +108,18 @@ class Lease(Base):
     acquired_at: Mapped[float] = mapped_column(Float)
     renewed_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
+    generation: Mapped[int] = mapped_column(Integer, default=0)  # +1 whenever a new holder takes it
+
+
+class Demand(Base):
+    """Viewers the managers could not place on an edge of their region, counted per region and kind:
+    `refused` (503), `fallback` (sent to HLS), `spilled` (sent to another region). Monotonic; readers
+    (the controller) take differences."""
+
+    __tablename__ = "demand"
+
+    deployment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    region: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ccds_cli.geo import distance_km
-from ccds_cli.sm.store import NoCapacity, NotFound, Store, nodes_t, streams_t
+from ccds_cli.sm.store import NoCapacity, NoEdgeCapacity, NotFound, Store, nodes_t, streams_t
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -327,4 +327,4 @@ def subscribe(store: Store, app: str, name: str, region: str | None = None, lat:
                 rid = _cursor(conn, _RESERVE_SQL, {"node": c["id"], "stream": stream_id, "now": now,
                                                    "until": now + ttl}).fetchone()[0]
             return _answer(app, name, c, origin_name, rid, now + ttl)
-    raise NoCapacity("no INSERVICE edge with spare capacity" + (f" in or near region {region}" if region else ""))
+    raise NoEdgeCapacity("no INSERVICE edge with spare capacity" + (f" in or near region {region}" if region else ""))

@@ -154,3 +154,29 @@ class Health(BaseModel):
     instance: str
     leader: str | None
     is_leader: bool
+
+
+class LeaseRequest(BaseModel):
+    holder: str = Field(min_length=1, max_length=128, description="who asks, e.g. host-pid-random")
+    ttl_s: float = Field(gt=0, le=3600, description="seconds the lease lasts unless renewed")
+
+
+class LeaseOut(BaseModel):
+    name: str
+    granted: bool = Field(description="true: the caller holds the lease now")
+    holder: str
+    acquired_at: float
+    renewed_at: float
+    expires_at: float
+    generation: int = Field(description="grows by one with every new holder")
+    now: float = Field(description="the manager's clock, to compare expires_at with")
+
+
+class LeaseRelease(BaseModel):
+    name: str
+    released: bool
+
+
+class DemandOut(BaseModel):
+    regions: dict[str, dict[str, int]] = Field(description="region -> refused | fallback | spilled -> count")
+    at: float

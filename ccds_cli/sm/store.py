@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 import sqlalchemy as sa
 
 from ccds_cli.sm import migrations
-from ccds_cli.sm.models import Event, Lease, Node, Reservation, Stream
+from ccds_cli.sm.models import Demand, Event, Lease, Node, Reservation, Stream
 from ccds_cli.sm.settings import Settings
 
 nodes_t = Node.__table__
@@ -24,6 +24,7 @@ streams_t = Stream.__table__
 res_t = Reservation.__table__
 events_t = Event.__table__
 leases_t = Lease.__table__
+demand_t = Demand.__table__
 
 LIVE_STATES = ("STARTING", "INSERVICE", "SUNSET")  # states a silent node is declared FAULT from
 ADMIN_STATES = ("INSERVICE", "SUNSET", "TERMINATED")  # what an operator may set by hand
@@ -41,6 +42,10 @@ class NoCapacity(StoreError):
     """Nothing can take the request now; the caller answers 503 with Retry-After."""
 
     status = 503
+
+
+class NoEdgeCapacity(NoCapacity):
+    """No INSERVICE edge has a free viewer slot: demand the controller must see (counted as refused)."""
 
 
 class Invalid(StoreError):
@@ -449,3 +454,70 @@ class Store:
                 acquired = row.acquired_at if row.holder == holder else now
                 conn.execute(leases_t.update().where(leases_t.c.name == name).values(
                     holder=holder, acquired_at=acquired, renewed_at=now, expires_at=now + ttl))
+
+    # --- leases for other programs (`ccds operate`) and demand counters ------------------------
+
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> dict:
+        """Take, renew or be refused a lease; the answer says who holds it and until when.
+
+        Granted when nobody holds it, when it expired, or when `holder` already holds it (a renewal
+        keeps `acquired_at` and the generation; a new holder gets the next generation). One short
+        transaction with the row locked, so two callers on two managers cannot both be granted.
+        """
+        for _ in range(3):  # a concurrent first insert of the same name: read again and decide
+            now = self.clock()
+            try:
+                with self.tx() as conn:
+                    row = conn.execute(sa.select(leases_t).where(leases_t.c.name == name)
+                                       .with_for_update()).first()
+                    if row is None:
+                        values = {"name": name, "holder": holder, "acquired_at": now, "renewed_at": now,
+                                  "expires_at": now + ttl, "generation": 1}
+                        conn.execute(leases_t.insert().values(**values))
+                        return dict(values, granted=True)
+                    cur = dict(row._mapping)
+                    if cur["holder"] != holder and cur["expires_at"] > now:
+                        return dict(cur, granted=False)
+                    renewal = cur["holder"] == holder and cur["expires_at"] > now
+                    values = {"holder": holder, "renewed_at": now, "expires_at": now + ttl,
+                              "acquired_at": cur["acquired_at"] if renewal else now,
+                              "generation": cur["generation"] if renewal else cur["generation"] + 1}
+                    conn.execute(leases_t.update().where(leases_t.c.name == name).values(**values))
+                    return dict(values, name=name, granted=True)
+            except sa.exc.IntegrityError:
+                continue
+        raise DatabaseUnavailable(f"lease {name}: too many concurrent takers, retry")
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        """Give a lease up at once (its holder only); False when `holder` did not hold it."""
+        now = self.clock()
+        with self.tx() as conn:
+            return bool(conn.execute(leases_t.update().where(
+                leases_t.c.name == name, leases_t.c.holder == holder, leases_t.c.expires_at > now)
+                .values(expires_at=now, renewed_at=now)).rowcount)
+
+    def count_demand(self, region: str | None, kind: str, n: int = 1) -> None:
+        """Count a viewer the manager could not place in its region (`refused`, `fallback`, `spilled`)."""
+        now, dep, region = self.clock(), self.stream_scope, region or ""
+        where = (demand_t.c.deployment == dep, demand_t.c.region == region, demand_t.c.kind == kind)
+        for _ in range(3):
+            try:
+                with self.tx() as conn:
+                    if conn.execute(demand_t.update().where(*where).values(
+                            count=demand_t.c.count + n, updated_at=now)).rowcount:
+                        return
+                    conn.execute(demand_t.insert().values(deployment=dep, region=region, kind=kind, count=n,
+                                                          updated_at=now))
+                    return
+            except sa.exc.IntegrityError:  # another manager inserted the row first: update it
+                continue
+
+    def demand(self) -> dict[str, dict[str, int]]:
+        """{region: {kind: count}} since the database was created ("" = viewers who named no region)."""
+        out: dict[str, dict[str, int]] = {}
+        with self.read() as conn:
+            for r in conn.execute(sa.select(demand_t.c.region, demand_t.c.kind, demand_t.c.count)
+                                  .where(demand_t.c.deployment == self.stream_scope)):
+                out.setdefault(r.region, {})[r.kind] = int(r.count)
+        return out
+

@@ -12,6 +12,7 @@ from ccds_cli.sm import routing
 from ccds_cli.sm.auth import AdminAuth, round_trip
 from ccds_cli.sm.routes.deps import StoreDep
 from ccds_cli.sm.schemas import ClientAuth, PublishAnswer, StreamOut, SubscribeAnswer
+from ccds_cli.sm.store import NoEdgeCapacity
 
 router = APIRouter(prefix="/streams", tags=["streams"])
 
@@ -39,6 +40,21 @@ async def subscribe_post(request: Request, app: AppName, stream: StreamName, bod
 
 
 async def _route_viewer(request: Request, app: str, stream: str, creds: ClientAuth) -> JSONResponse:
+    try:
+        answer = await _pick_edge(request, app, stream, creds)
+    except NoEdgeCapacity:
+        await run_in_threadpool(request.app.state.store.count_demand, creds.region, "refused")
+        raise
+    # Demand the region could not serve itself: counted for `ccds operate` (GET /api/v1/demand).
+    kind = "fallback" if answer.get("fallback") else (
+        "spilled" if creds.region and answer.get("node", {}).get("region") not in (None, creds.region) else None)
+    if kind:
+        await run_in_threadpool(request.app.state.store.count_demand, creds.region, kind)
+    # The hot path: the answer is built by `routing` in the documented shape; skip re-validating it.
+    return JSONResponse(answer)
+
+
+async def _pick_edge(request: Request, app: str, stream: str, creds: ClientAuth) -> dict:
     st = request.app.state
     store = st.store
     if st.settings.auth_url:
@@ -53,8 +69,7 @@ async def _route_viewer(request: Request, app: str, stream: str, creds: ClientAu
     else:
         # SQLite answers in about a hundred microseconds, less than handing the call to a thread costs.
         answer = routing.subscribe(store, app, stream, creds.region, creds.lat, creds.lon)
-    # The hot path: the answer is built by `routing` in the documented shape; skip re-validating it.
-    return JSONResponse(answer)
+    return answer
 
 
 @router.post("/{app}/{stream}/publish", response_model=PublishAnswer)
