@@ -20,6 +20,7 @@ COMMANDS = [
     ("status", "status"),
     ("scale", "scale"),
     ("failover", "failover"),
+    ("operate", "operate"),
     ("cost", "cost"),
     ("down", "down"),
     ("doctor", "doctor"),

@@ -23,7 +23,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ccds_cli.operate.model import DEAD_CLOUD_STATES, Action, ActResult, Memory, NodeObs, Observation, PoolMemory
+from ccds_cli.operate.model import (
+    DEAD_CLOUD_STATES,
+    Action,
+    ActResult,
+    Memory,
+    NodeObs,
+    Observation,
+    PoolMemory,
+)
 
 LOAD_ROLES = ("edge", "origin", "transcoder")  # pools that follow their own load; relays follow edges
 EMPTY_ONLY = ("origin", "transcoder")  # removing them cuts publishers: drained until empty, no timeout

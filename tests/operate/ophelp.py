@@ -121,3 +121,15 @@ class RecordingNodes:
             raise ManagerError(400, "not heartbeating")
         self.calls.append((node, state, reason))
         return {"name": node, "state": state}
+
+
+def client_of(mgr):
+    """A ManagerClient speaking to an in-process manager (smhelp.Manager) with the admin token."""
+    from fastapi.testclient import TestClient
+
+    from ccds_cli.sm.client import ManagerClient
+
+    c = ManagerClient("http://testserver", "admin-secret")
+    c.http.close()
+    c.http = TestClient(mgr.app, headers={"Authorization": "Bearer admin-secret"})
+    return c

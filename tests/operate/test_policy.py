@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from ophelp import EVENT_START, T0, make_spec, nodes, observe, pool, region
 
 from ccds_cli.operate import policy
 from ccds_cli.operate.model import ActResult, Memory, NodeObs, PoolObs
-from ophelp import EVENT_START, T0, make_spec, nodes, observe, pool, region
 
 OK = ActResult(ok=True)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import sqlalchemy as sa
-
 from smhelp import ADMIN, NODE
 
 
