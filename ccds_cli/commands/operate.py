@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from ccds_cli.commands._common import OutputMode, OutputOpt, SpecArg, StateDirOpt, start
+from ccds_cli.commands._common import Outcome, OutputMode, OutputOpt, SpecArg, StateDirOpt, show_warnings, start
 
 OnceOpt = Annotated[bool, typer.Option("--once", help="One round (observe, decide, act), then exit.")]
 UnblockOpt = Annotated[list[str] | None, typer.Option(
@@ -44,22 +44,19 @@ def _manager(loaded, root: Path, url: str | None) -> tuple[str | None, str | Non
     if not token and secrets_file.is_file():
         token = json.loads(secrets_file.read_text()).get("admin_token")
     if url is None:
-        from ccds_cli.deploy import manager_url
+        from ccds_cli.deployment.manager import manager_url
 
         url = manager_url(loaded, root)
     return url, token
 
 
-def _actuator(loaded, root: Path):
-    """The Terraform side. Until the deployment layer's non-interactive apply lands (issue 15), the
-    controller decides and drains but every apply is refused with this reason."""
-    from ccds_cli.operate.actuator import UnavailableActuator
+def _actuator(loaded, root: Path, log):
+    from ccds_cli.operate.actuator import TerraformActuator
 
-    return UnavailableActuator("applying needs the deployment layer's non-interactive apply (issue 15), "
-                               "not in this build yet")
+    return TerraformActuator(loaded, root, log=log)
 
 
-def _edit_state(out, loaded, root: Path, unblock: list[str], resume: list[str]) -> None:
+def _edit_state(loaded, root: Path, unblock: list[str], resume: list[str]) -> Outcome:
     from ccds_cli.errors import BadInput
     from ccds_cli.operate import policy, state
     from ccds_cli.operate.model import Memory
@@ -103,7 +100,7 @@ def _edit_state(out, loaded, root: Path, unblock: list[str], resume: list[str]) 
             for item in res[key]:
                 console.print(f"{item}: {text}")
 
-    out.emit(result, human)
+    return Outcome(result, human)
 
 
 def _human_round(res: dict, console) -> None:
@@ -135,7 +132,7 @@ def _human_round(res: dict, console) -> None:
 
 
 def run(spec: SpecArg, once: OnceOpt = False, unblock: UnblockOpt = None, resume: ResumeOpt = None,
-        manager: ManagerOpt = None, output: OutputOpt = OutputMode.text, state_dir: StateDirOpt = None) -> None:
+        manager: ManagerOpt = None, output: OutputOpt = OutputMode.text, state_dir: StateDirOpt = None) -> Outcome:
     """Run the controller: autoscale, prestage events, replace dead nodes, fail regions over."""
     from ccds_cli.errors import BadInput, ExitCode
     from ccds_cli.operate.controller import Controller, lease_ttl, new_holder
@@ -146,9 +143,9 @@ def run(spec: SpecArg, once: OnceOpt = False, unblock: UnblockOpt = None, resume
 
     out = start("operate", output)
     loaded, root = _root(spec, state_dir)
+    show_warnings(out, loaded)
     if unblock or resume:
-        _edit_state(out, loaded, root, unblock or [], resume or [])
-        return
+        return _edit_state(loaded, root, unblock or [], resume or [])
     if loaded.spec.control is None:
         raise BadInput("ccds operate needs stream managers: this spec has no `control:` section",
                        hint="the controller reads load from the managers and holds its lease in their database")
@@ -164,9 +161,10 @@ def run(spec: SpecArg, once: OnceOpt = False, unblock: UnblockOpt = None, resume
     client = ManagerClient(url, token, timeout=max(2.0, interval))
     lease = ManagerLease(lambda: ManagerClient(url, token, timeout=max(2.0, interval)),
                          f"operate.{loaded.spec.name}", holder, lease_ttl(interval))
-    controller = Controller(loaded, root, observer=Observer(loaded, root, client), actuator=_actuator(loaded, root),
+    log = None if once else out.info
+    controller = Controller(loaded, root, observer=Observer(loaded, root, client), actuator=_actuator(loaded, root, log),
                             nodes=client, lease=lease, ledger=Ledger(root / "ledger.db"), holder=holder,
-                            log=None if once else out.info)
+                            log=log)
     signals = {"n": 0}
 
     def on_signal(signum, _frame):
@@ -185,15 +183,15 @@ def run(spec: SpecArg, once: OnceOpt = False, unblock: UnblockOpt = None, resume
         for s, handler in previous.items():
             signal.signal(s, handler)
         client.close()
-    if not once or report is None:
-        return
-    rep = report.as_dict()
-    failed = [r for r in rep["results"] if not (r.get("result") or {}).get("ok")]
-    if rep["role"] == "standby":
+    if not once:
+        return Outcome({"deployment": loaded.spec.name, "holder": holder, "stopped": True},
+                       lambda res, c: None, int(ExitCode.INTERRUPTED) if controller.abandoned else 0)
+    rep = report.as_dict() if report is not None else {}
+    failed = [r for r in rep.get("results", []) if not (r.get("result") or {}).get("ok")]
+    if rep.get("role") == "standby":
         code = ExitCode.UNHEALTHY if rep["lease"].get("error") else ExitCode.LOCKED
     else:
-        code = ExitCode.FAILED if (failed or rep["error"]) else ExitCode.OK
-    out.emit({"deployment": loaded.spec.name, "holder": holder, "round": rep}, _human_round,
-             ok=code == ExitCode.OK, exit_code=int(code))
-    if code != ExitCode.OK:
-        raise typer.Exit(int(code))
+        code = ExitCode.FAILED if (failed or rep.get("error")) else ExitCode.OK
+    if controller.abandoned:
+        code = ExitCode.INTERRUPTED
+    return Outcome({"deployment": loaded.spec.name, "holder": holder, "round": rep}, _human_round, int(code))

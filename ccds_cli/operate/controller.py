@@ -70,6 +70,7 @@ class Controller:
         self.started = clock()
         self.op_id: int | None = None
         self.role = "starting"
+        self.abandoned = False  # an action was stopped by a signal before it finished
         self._said: dict[str, str] = {}
         self._round_failures = 0
 
@@ -186,8 +187,14 @@ class Controller:
                     result = self._terraform(action)
                 result.duration = result.duration or round(time.monotonic() - t0, 3)
                 policy.record(memory, action, result, self.clock(), self.interval)
-                self._report(action, result, memory)
+                if result.abandoned:  # a signal stopped terraform, which saved its state
+                    self.abandoned = True
+                    self.stop.set()
+                    self.say(f"abandoned: {action.describe()} ({result.error})")
+                else:
+                    self._report(action, result, memory)
         except KeyboardInterrupt:
+            self.abandoned = True
             result = ActResult(ok=False, abandoned=True, error="interrupted", duration=time.monotonic() - t0)
             policy.record(memory, action, result, self.clock(), self.interval)
             self.say(f"abandoned: {action.describe()}")
@@ -270,7 +277,9 @@ class Controller:
             self.lease.release()
             self._note_self(self.clock(), {}, role="stopped")
             if self.ledger is not None and self.op_id is not None:
-                if self.stop.is_set() and outcome == "ok":
+                if self.abandoned and outcome == "ok":
+                    outcome, error = "interrupted", "an action was abandoned"
+                if self.stop.is_set():
                     self.say("stopped (signal): lease released")
                 self.ledger.finish(self.op_id, outcome, error)
         return last

@@ -35,23 +35,15 @@ def node_load(role: str, n: dict[str, Any]) -> int:
 
 
 def desired_from_state(loaded: Any, root: Path) -> DesiredFn:
-    """Counts and placements from the spec plus the deployment state (`ccds scale` counts,
-    `ccds failover` placements), planned exactly as `ccds up` plans them."""
+    """Counts and placements as the deployment layer plans them: the spec plus what `ccds scale`,
+    `ccds failover` and the controller applied (kept only once applied)."""
 
     def desired() -> tuple[dict[tuple[str, str], int], dict[str, str]]:
-        from ccds_cli.plan import build_plan, region_placement
-        from ccds_cli.state import failover as failover_state
-        from ccds_cli.state import overrides as scale_overrides
+        from ccds_cli.deployment import Deployment
 
-        spec = loaded.spec
-        regions = spec.regions
-        counts = {(r, role): n for (r, role), n in scale_overrides.load(Path(root) / "scale.json").items()
-                  if r in regions and role in regions[r].pools}
-        moved = {r: p for r, p in failover_state.load(Path(root) / "failover.json").items()
-                 if r in regions and p in regions[r].failover}
-        plan = build_plan(spec, counts or None, failover_to=moved or None)
+        plan = Deployment(loaded, Path(root)).make_plan()
         out = {(key, role): p.count for key, cap in plan.regions.items() for role, p in cap.pools.items()}
-        return out, {key: region_placement(spec, key, moved) for key in regions}
+        return out, {key: str(p) for key, p in plan.placements.items()}
 
     return desired
 
@@ -110,9 +102,10 @@ class Observer:
     def _region(self, key: str, placement: str, counts: dict, mgr_nodes: list[dict], instances: list[Any],
                 cloud_error: str | None, demand: dict[str, int]) -> RegionObs:
         spec = self.loaded.spec
-        prefix = f"{spec.name}-{key}-"
-        mine = [i for i in instances if (getattr(i, "workspace", "") == key)
-                or (not getattr(i, "workspace", "") and i.name.startswith(prefix))]
+        prefix = f"{spec.name}-{key}-"  # every module names nodes <deployment>-<region key>-<pool>-<i>
+        alias, _, cloud_region = placement.partition("/")
+        here = ("", key, f"{alias}.{cloud_region}")  # tagged by region key, or by workspace (local cloud)
+        mine = [i for i in instances if i.name.startswith(prefix) and getattr(i, "workspace", "") in here]
         cloud_by_name = {i.name: i for i in mine}
         pools: dict[str, PoolObs] = {}
         for role in sorted(spec.regions[key].pools):

@@ -48,7 +48,7 @@ def secs(x: float) -> str:
         return f"{x / 3600:g} h"
     if x >= 120 and x % 60 == 0:
         return f"{x / 60:g} min"
-    return f"{x:g} s"
+    return f"{x:.0f} s" if x >= 10 or x == int(x) else f"{x:.1f} s"
 
 
 def _s(td: Any) -> float:
