@@ -244,7 +244,8 @@ class Controller:
             return
         rm = memory.region(action.region)
         retry = "" if rm.backoff_until is None else f"; retry in {policy.secs(rm.backoff_until - self.clock())}"
-        self.say(f"failed: {action.describe()}: {result.error}{retry}")
+        error = result.error if len(result.error) <= 600 else result.error[:600] + " …"
+        self.say(f"failed: {action.describe()}: {error}{retry}")
 
     # -- the loop ------------------------------------------------------------------------------
 

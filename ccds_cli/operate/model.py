@@ -160,6 +160,7 @@ class RegionMemory:
     unhealthy_reason: str = ""
     failures: int = 0  # consecutive failed Terraform actions (backoff)
     backoff_until: float | None = None
+    backoff_kind: str = ""  # the kind of action that failed (a failed repair does not delay a failover)
     last_error: str = ""
     demand_seen: dict[str, int] = field(default_factory=dict)
     noted: dict[str, str] = field(default_factory=dict)

@@ -51,6 +51,13 @@ def secs(x: float) -> str:
     return f"{x:.0f} s" if x >= 10 or x == int(x) else f"{x:.1f} s"
 
 
+def clock_time(t: float) -> str:
+    """A UNIX time as HH:MM:SS UTC, for ledger lines that must stay the same between rounds."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%H:%M:%S UTC")
+
+
 def _s(td: Any) -> float:
     return td.total_seconds() if hasattr(td, "total_seconds") else float(td)
 
@@ -192,8 +199,8 @@ class _Round:
                 scale_counts["relay"], previous["relay"] = relays, ro.pools["relay"].desired
             self.actions.append(Action("scale", key, "; ".join(reasons), counts=scale_counts, previous=previous))
         if in_backoff:
-            self.note(rm.noted, "backoff", key, f"waiting until the retry at +{secs(rm.backoff_until - now)} after "
-                      f"{rm.failures} failed apply(s): {rm.last_error}")
+            self.note(rm.noted, "backoff", key, f"next apply not before {clock_time(rm.backoff_until)} after "
+                      f"{rm.failures} failed one(s) in a row")
 
     def demand_delta(self, rm, ro, first: bool) -> int:
         """Viewers refused, sent to HLS or to another region since the last round. The first look only
@@ -250,8 +257,8 @@ class _Round:
         waited = now - rm.unhealthy_since
         if waited < after:
             return after - waited
-        if rm.backoff_until is not None and now < rm.backoff_until:
-            return 0.0
+        if rm.backoff_until is not None and now < rm.backoff_until and rm.backoff_kind == "failover":
+            return 0.0  # the last failover failed: wait (a failed repair in place does not delay it)
         targets = self.targets(spec_r, ro.placement)
         if not targets:
             blocked = [p for p in list(spec_r.failover) + [spec_r.placement] if p in self.blocked]
@@ -493,10 +500,11 @@ def record(memory: Memory, action: Action, result: ActResult, now: float, interv
         return memory  # someone else's command runs: try again next round, no penalty
     if not result.ok:
         rm.failures += 1
+        rm.backoff_kind = action.kind
         rm.last_error = (result.error or "failed")[:300]
         rm.backoff_until = now + min(BACKOFF_MAX, interval * (2 ** rm.failures))
         return memory
-    rm.failures, rm.backoff_until, rm.last_error = 0, None, ""
+    rm.failures, rm.backoff_until, rm.last_error, rm.backoff_kind = 0, None, "", ""
     rm.noted.pop("backoff", None)
     if action.kind == "scale":
         for role, n in action.counts.items():

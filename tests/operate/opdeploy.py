@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
 from e2ehelp import (PORT_SPAN, LocalDeployment, Publisher, explain, http_get, ok,  # noqa: E402,F401
                      process_alive, wait_for)
-from localtf import free_base_port  # noqa: E402
+from localtf import children, free_base_port  # noqa: E402
 
 ADMIN_HEADERS = "Authorization"
 
@@ -141,11 +141,12 @@ class OperateDeployment(LocalDeployment):
             if rec_name != name or (placement_ws and not rec["state_dir"].endswith(placement_ws)):
                 continue
             for p in rec.get("processes", []):
-                try:
-                    os.kill(p["pid"], signal.SIGKILL)
-                    killed.append(p["pid"])
-                except ProcessLookupError:
-                    pass
+                for pid in [p["pid"], *children(p["pid"])]:  # nginx workers too
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                    except ProcessLookupError:
+                        pass
         for pid in killed:
             wait_for(lambda: not process_alive(pid), 10, interval=0.05, what=f"pid {pid} to die")
         return killed

@@ -52,6 +52,24 @@ def make(tmp_path):
         dep.cleanup()
 
 
+def hold_port(port: int):
+    import socket
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    wait_for(lambda: _bind(sock, port), 10, interval=0.1, what=f"port {port} free")
+    sock.listen(1)
+    return sock
+
+
+def _bind(sock, port: int) -> bool:
+    try:
+        sock.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+
+
 def edges_inservice(dep, n: int, region: str = "local"):
     states = dep.states("edge", region)
     return states if sum(s == "INSERVICE" for s in states.values()) == n else None
@@ -194,10 +212,13 @@ def test_region_killed_whole_fails_over_to_the_other_provider(make, tmp_path):
         dep.wait_ledger("acting: lease", 30)
         time.sleep(3)  # a round that sees r1 serving
         n_before = len(dep.ledger())
-        r1_dir = "laptop.local"
+        # "killed whole": every r1 process on laptop dies, and laptop cannot start them again (its
+        # ports are taken), so a repair in place fails and only moving the region helps
+        held = []
         for name, rec in dep.records().items():
-            if "-r1-" in name and rec["state_dir"].endswith(r1_dir):
+            if "-r1-" in name and rec["state_dir"].endswith("laptop.local"):
                 dep.kill_node(name)
+                held += [hold_port(port) for port in rec["ports"].values()]
         killed_at = time.time()
         # meanwhile r1's viewers are sent to r2
         rerouted = wait_for(lambda: (lambda a: a if a["node"]["region"] == "r2" else None)(dep.subscribe("fo", "r1")),
@@ -209,11 +230,15 @@ def test_region_killed_whole_fails_over_to_the_other_provider(make, tmp_path):
         assert blocked["laptop/local"]["region"] == "r1"
         wait_for(lambda: edges_inservice(dep, 1, "r1"), 60, what="r1 serving again on spare/local")
         serving_after = time.time() - killed_at
+        dep.wait_done("failover r1 laptop/local → spare/local", 60)
+        assert dep.subscribe("fo", "r1")["node"]["region"] == "r1"  # served at home again
         assert json.loads((dep.root / "failover.json").read_text()) == {"r1": "spare/local"}
         assert rerouted["node"]["region"] == "r2" and routed_after <= 8
         assert serving_after <= 60, serving_after
         status = dep.run_json("status", "{spec}", expect=None)
         assert dep.stop_controller(ctl) == 0
+        for sock in held:
+            sock.close()
     assert "laptop/local" in json.dumps(state.controller_status(dep.root)["block_list"])
     unblock = dep.run_json("operate", "{spec}", "--unblock", "laptop/local")
     assert unblock["result"]["unblocked"] == ["laptop/local"], explain

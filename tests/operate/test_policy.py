@@ -441,7 +441,7 @@ def test_failing_applies_back_off_exponentially_and_report(spec):
         until = mem.region("na-east").backoff_until
         waits.append(until - t)
         quiet = policy.decide(spec, observe(t + 1, hot, steady()), mem)
-        assert [a.kind for a in quiet.actions] == ["note"] and "quota" in quiet.actions[0].reason
+        assert [a.kind for a in quiet.actions] == ["note"] and "next apply not before" in quiet.actions[0].reason
         mem = quiet.memory
         t = until
     assert waits == [8, 16, 32, 64, 128, 256, 300, 300]
@@ -466,3 +466,23 @@ def test_decide_is_pure_and_memory_survives_json(spec):
     again = policy.decide(spec, obs, restored)
     assert [a.as_dict() for a in again.actions] == [a.as_dict() for a in first.actions]
     assert again.actions[0].kind == "sunset"
+
+
+def test_failed_repairs_do_not_delay_a_failover(spec):
+    mem = served(spec)
+    sick = region("na-east", pool("na-east", "edge", [0, 0], cloud=["stopped", "stopped"]),
+                  origin=pool("na-east", "origin", [1], capacity=20))  # the manager still says INSERVICE
+    d = policy.decide(spec, observe(T0, sick, steady()), mem)
+    (rep,) = d.actions
+    assert rep.kind == "replace"
+    mem = policy.record(d.memory, rep, ActResult(ok=False, error="no capacity in laptop/local"), T0 + 3)
+    mem = policy.record(mem, rep, ActResult(ok=False, error="no capacity in laptop/local"), T0 + 12)
+    assert mem.region("na-east").backoff_until == T0 + 12 + 16
+    dead = dead_region()
+    d = policy.decide(spec, observe(T0 + 14, dead, steady()), mem)
+    d = policy.decide(spec, observe(T0 + 44, dead, steady()), d.memory)
+    assert [a.kind for a in d.actions if a.kind != "note"] == ["failover"]
+    # a failed failover, though, waits for its backoff
+    mem = policy.record(d.memory, d.actions[-1], ActResult(ok=False, error="spare is full"), T0 + 45)
+    d = policy.decide(spec, observe(T0 + 50, dead, steady()), mem)
+    assert not [a for a in d.actions if a.kind == "failover"]
