@@ -181,8 +181,8 @@ def test_event_prestages_before_its_start_and_shrinks_after(make):
     assert len(dep.states("edge")) == 3
     sunset_at, line = dep.wait_ledger("sunset local edge", end - time.time() + 8 + 15)
     assert sunset_at >= end + 8 - 0.5, "shrank before the event ended + cooldown_in"
-    dep.wait_ledger("scale local edge 3→1", 40)
-    wait_for(lambda: edges_inservice(dep, 1), 30, what="back to one edge")
+    dep.wait_done("scale local edge 3→1", 40)
+    wait_for(lambda: edges_inservice(dep, 1) and len(dep.states("edge")) == 1, 30, what="back to one edge")
     assert dep.stop_controller(ctl) == 0
 
 
