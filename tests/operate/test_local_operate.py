@@ -194,6 +194,7 @@ def test_region_killed_whole_fails_over_to_the_other_provider(make, tmp_path):
         local = d["regions"].pop("local")
         r1 = json.loads(json.dumps(local))
         r1["failover"] = ["spare/local"]
+        r1["pools"]["edge"]["capacity"] = 50  # the test's subscribes must not fill it
         r2 = json.loads(json.dumps(local))
         r2["placement"] = "spare/local"
         r2["network"] = {"cidr": "10.20.0.0/16"}
@@ -233,7 +234,7 @@ def test_region_killed_whole_fails_over_to_the_other_provider(make, tmp_path):
         dep.wait_done("failover r1 laptop/local → spare/local", 60)
         assert dep.subscribe("fo", "r1")["node"]["region"] == "r1"  # served at home again
         assert json.loads((dep.root / "failover.json").read_text()) == {"r1": "spare/local"}
-        assert rerouted["node"]["region"] == "r2" and routed_after <= 8
+        assert rerouted["node"]["region"] == "r2" and 2 <= routed_after <= 8  # heartbeat timeout 3.5 s
         assert serving_after <= 60, serving_after
         status = dep.run_json("status", "{spec}", expect=None)
         assert dep.stop_controller(ctl) == 0
