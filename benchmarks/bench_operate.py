@@ -168,6 +168,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-operate-") as tmp:
         for i in range(args.repeat):
             for scenario in (scale_out, replace, region_loss):
+                _used.clear()  # the previous scenario's deployment is down: its ports are free again
                 got = scenario(Path(tmp) / f"{scenario.__name__}-{i}")
                 print(f"run {i + 1} {scenario.__name__}: {got}", flush=True)
                 for k, v in got.items():

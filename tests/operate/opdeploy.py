@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
@@ -18,10 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
 from e2ehelp import (PORT_SPAN, LocalDeployment, Publisher, explain, http_get, ok,  # noqa: E402,F401
                      process_alive, wait_for)
-from localtf import children, free_base_port  # noqa: E402
-
-ADMIN_HEADERS = "Authorization"
-
+from localtf import children, free_base_port  # noqa: E402,F401 - free_base_port re-exported
 
 class OperateDeployment(LocalDeployment):
     """`spec_edit(data)` shapes the spec; `extra_providers` adds local providers (own port blocks)."""

@@ -17,9 +17,16 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from opdeploy import (
+    PORT_SPAN,
+    OperateDeployment,
+    Publisher,
+    free_base_port,
+    ok,
+    wait_for,
+)
 
 from ccds_cli.operate import state
-from opdeploy import PORT_SPAN, OperateDeployment, Publisher, explain, free_base_port, ok, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -242,5 +249,5 @@ def test_region_killed_whole_fails_over_to_the_other_provider(make, tmp_path):
             sock.close()
     assert "laptop/local" in json.dumps(state.controller_status(dep.root)["block_list"])
     unblock = dep.run_json("operate", "{spec}", "--unblock", "laptop/local")
-    assert unblock["result"]["unblocked"] == ["laptop/local"], explain
+    assert unblock["result"]["unblocked"] == ["laptop/local"], unblock
     assert status["exit_code"] in (0, 4)
