@@ -96,8 +96,7 @@ def test_autoscale_out_on_load_then_drain_and_remove(make, tmp_path):
             assert answer["node"]["name"] == edge0
         loaded_at = time.time()
         # Load is the managers' admission count, subscribers + open reservations: until the edge's
-        # own count replaces a viewer's reservation (connect_grace) both count, so 2 viewers may read
-        # as up to 200 % and size the pool for 4.
+        # next heartbeat a new viewer counts twice, so 2 viewers may read as up to 200 % (pool of 3).
         at, line = dep.wait_ledger("scale local edge 1→", 30)
         assert "> 60 %" in line and line.split("→")[1][0] in "23", line
         grown = int(line.split("→")[1][0])
