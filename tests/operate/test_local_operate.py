@@ -162,6 +162,7 @@ def test_killed_edge_is_replaced_and_a_standby_controller_takes_over(make):
              what=f"{victim} replaced and INSERVICE")
     served_at = time.time()
     assert served_at - dead_at <= 20, f"replaced and INSERVICE after {served_at - dead_at:.1f} s"
+    dep.wait_done(f"replace local edge {victim}", 30)  # the apply ends after the node serves
     assert dep.stop_controller(second) == 0
 
 
@@ -250,3 +251,18 @@ def test_region_killed_whole_fails_over_to_the_other_provider(make, tmp_path):
     unblock = dep.run_json("operate", "{spec}", "--unblock", "laptop/local")
     assert unblock["result"]["unblocked"] == ["laptop/local"], unblock
     assert status["exit_code"] in (0, 4)
+
+
+def test_a_manual_scale_while_it_runs_is_kept_as_the_floor(make):
+    dep = make()
+    ok(dep.run("up", "{spec}", "--yes", timeout=180))
+    ctl = dep.start_controller()
+    dep.wait_ledger("acting: lease", 30)
+    ok(dep.run("scale", "{spec}", "local", "edge=3", "--yes", timeout=120))
+    at, line = dep.wait_ledger("manual scale seen: edge 1→3", 20)
+    assert "kept as the floor for 10 min" in line
+    wait_for(lambda: edges_inservice(dep, 3), 30, what="three edges")
+    time.sleep(8 + 2 * 2 + 2)  # idle for longer than cooldown_in: still no scale-in below the manual count
+    assert not [m for m in dep.ledger_lines() if m.startswith("operate: sunset")]
+    assert len(dep.states("edge")) == 3
+    assert dep.stop_controller(ctl) == 0
