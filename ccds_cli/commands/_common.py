@@ -83,6 +83,19 @@ def manager_for(spec: Path, state_dir: Path | None, manager: str | None) -> tupl
     return manager, token
 
 
+def blocked(dep) -> dict[str, dict]:
+    """The placements `ccds operate` blocked (failed there recently), still in force."""
+    from ccds_cli.operate.state import blocked_placements
+
+    return blocked_placements(dep.root)
+
+
+def describe_block(placement: str, entry: dict) -> str:
+    from ccds_cli.operate.state import iso
+
+    return f"{placement} is blocked until {iso(entry['until'])} ({entry.get('reason') or 'no reason given'})"
+
+
 def open_deployment(spec: Path, state_dir: Path | None, out):
     """The deployment of a spec, its warnings shown (every command that loads a spec says them)."""
     from ccds_cli.deployment import Deployment

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ccds_cli.commands._common import (BreakLockOpt, Outcome, OutputMode, OutputOpt, RegionArg, SpecArg, StateDirOpt,
-                                       YesOpt, open_deployment, start)
+                                       YesOpt, blocked, describe_block, open_deployment, start)
 
 ToOpt = Annotated[str | None, typer.Option("--to", help="Target placement (alias/region); default: the "
                                                         "first failover target not in use. The region's own "
@@ -19,9 +19,13 @@ ToOpt = Annotated[str | None, typer.Option("--to", help="Target placement (alias
 KeepOldOpt = Annotated[bool, typer.Option("--keep-old", help="Do not touch the old placement (its cloud is down).")]
 
 
-def choose_target(spec, region: str, current: str, to: str | None) -> str:
+def choose_target(spec, region: str, current: str, to: str | None, blocks: dict[str, dict] | None = None) -> str:
+    """The placement to move to: `--to`, or the first failover target that is neither the current
+    one nor on the controller's block list."""
     from ccds_cli.errors import BadInput
 
+    blocks = blocks or {}
+    unblock = "clear it with `ccds operate FILE --unblock ALIAS/REGION` when that cloud is healthy again"
     if region not in spec.regions:
         raise BadInput(f"unknown region {region!r}", hint="regions in the spec: " + ", ".join(sorted(spec.regions)))
     reg = spec.regions[region]
@@ -31,10 +35,16 @@ def choose_target(spec, region: str, current: str, to: str | None) -> str:
         if not candidates:
             raise BadInput(f"region {region} has no failover target besides {current}",
                            hint=f"add regions.{region}.failover: [alias/region, …] to the spec")
-        return candidates[0]
+        usable = [t for t in candidates if t not in blocks]
+        if not usable:
+            raise BadInput("every failover target of region " + region + " is blocked: "
+                           + "; ".join(describe_block(t, blocks[t]) for t in candidates), hint=unblock)
+        return usable[0]
     if to not in allowed:
         raise BadInput(f"{to} is not a placement of region {region}",
                        hint="allowed: " + ", ".join(allowed) + " (failover targets come from the spec)")
+    if to in blocks and to != current:
+        raise BadInput(describe_block(to, blocks[to]), hint=unblock)
     return to
 
 
@@ -50,7 +60,7 @@ def run(spec: SpecArg, region: RegionArg, to: ToOpt = None, keep_old: KeepOldOpt
     s = dep.loaded.spec
     moved = dep.failovers()
     current = moved.get(region) or (s.regions[region].placement if region in s.regions else "")
-    target = choose_target(s, region, current, to)
+    target = choose_target(s, region, current, to, blocked(dep))
     result = {"deployment": dep.name, "region": region, "from": current, "to": target, "workspaces": []}
     if target == current:
         return Outcome(dict(result, applied=False), lambda r, c: c.print(f"{region} already runs on {target}"))

@@ -35,8 +35,11 @@ def run(spec: SpecArg, output: OutputOpt = OutputMode.text, state_dir: StateDirO
     for s in statuses:
         if not s.inventory.startswith("ok"):
             out.warn(f"{s.name}: cloud inventory {s.inventory}; showing terraform state only")
+    from ccds_cli.operate.state import controller_status
+
+    controller = controller_status(dep.root)
     result = {"deployment": dep.name, "healthy": healthy, "workspaces": [s.as_dict() for s in statuses],
-              "manager": manager}
+              "manager": manager, "controller": controller}
 
     def human(res, console):
         from rich.table import Table
@@ -54,8 +57,33 @@ def run(spec: SpecArg, output: OutputOpt = OutputMode.text, state_dir: StateDirO
         console.print(table)
         if manager is not None:
             _render_manager(manager, console)
+        _render_controller(controller, console)
 
     return Outcome(result, human, 0 if healthy else int(ExitCode.UNHEALTHY))
+
+
+def _render_controller(c: dict, console) -> None:
+    """`ccds operate`: is one acting, what it is doing, which pools it paused, what is blocked."""
+    active = c.get("active")
+    if active:
+        console.print(f"controller: active on {active['host']} (pid {active['pid']}), last round "
+                      f"{active['seconds_since_round']} s ago" + (f", pending: {c['pending_action']}"
+                                                                 if c.get("pending_action") else ""),
+                      markup=False, highlight=False)
+    elif c.get("controllers"):
+        console.print(f"controller: none acting (last round {c.get('last_round') or 'never'})", markup=False,
+                      highlight=False)
+    else:
+        console.print("controller: not running (`ccds operate FILE` makes the deployment run itself)",
+                      markup=False, highlight=False)
+    for s in c.get("standby") or []:
+        console.print(f"  standby on {s['host']} (pid {s['pid']})", markup=False, highlight=False)
+    for p in c.get("paused_pools") or []:
+        why = "; ".join(f"{k}={v}" for k, v in p.items() if k != "pool")
+        console.print(f"  paused pool: {p['pool']}" + (f" ({why})" if why else ""), markup=False, highlight=False)
+    for b in c.get("block_list") or []:
+        console.print(f"  blocked: {b['placement']} since {b.get('since_iso')} until {b.get('until_iso')}: "
+                      f"{b.get('reason')}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _render_manager(m: dict, console) -> None:

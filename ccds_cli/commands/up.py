@@ -1,7 +1,22 @@
 """`ccds up`: render the spec and converge every workspace (control first, then regions in parallel)."""
 
 from ccds_cli.commands._common import (BreakLockOpt, FailFastOpt, Outcome, OutputMode, OutputOpt, ParallelismOpt,
-                                       SpecArg, StateDirOpt, TargetOpt, YesOpt, open_deployment, start)
+                                       SpecArg, StateDirOpt, TargetOpt, YesOpt, blocked, describe_block,
+                                       open_deployment, start)
+
+
+def refuse_blocked(dep, selected) -> None:
+    """A region never goes (back) to a placement on the controller's block list: nothing is applied."""
+    from ccds_cli.errors import BadInput
+
+    chosen = {ws.name for ws in selected}
+    entries = blocked(dep)
+    bad = [(key, place) for key, place in sorted(dep.plan.placements.items())
+           if place in entries and dep.plan.workspace_of_region(key).name in chosen]
+    if bad:
+        raise BadInput("; ".join(f"region {key}: {describe_block(place, entries[place])}" for key, place in bad),
+                       hint="move it with `ccds failover FILE REGION`, or clear the entry with "
+                            "`ccds operate FILE --unblock ALIAS/REGION` (nothing was applied)")
 
 
 def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, target: TargetOpt = None,
@@ -21,6 +36,7 @@ def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, tar
     with dep.operation("up", args, break_lock=break_lock) as op:
         rendered = dep.build()
         selected = dep.select(rendered, target)
+        refuse_blocked(dep, selected)
         for left in dep.leftovers():
             out.warn(f"workspace {left.name} is no longer in the spec but still has resources; "
                      "`ccds down` destroys it")

@@ -60,6 +60,10 @@ def manager_view(loaded, root: Path, timeout: float = 5.0) -> dict | None:
             health = client.health()
             nodes = client.nodes()
             streams = client.streams()
+            try:
+                demand = client.demand()
+            except ManagerError:  # a manager from before the demand counters
+                demand = {}
     except (httpx.HTTPError, ManagerError) as exc:
         return {"url": url, "reachable": False, "error": str(exc)}
     faulty = [n["name"] for n in nodes if n.get("state") == "FAULT"]
@@ -75,6 +79,8 @@ def manager_view(loaded, root: Path, timeout: float = 5.0) -> dict | None:
         # too: with every slot reserved, subscribe refuses although "viewers" may still say 0.
         "edge_slots": {"capacity": capacity, "viewers": viewers, "reserved": reserved,
                        "free": max(0, capacity - viewers - reserved)},
-        "refused_joins": health.get("refused_joins"),
+        # Viewers the manager could not place on an edge of their region, since its database began.
+        "refused_joins": sum(int(kinds.get("refused", 0)) for kinds in demand.values()),
+        "demand": demand,
         "streams": [{"name": s.get("name") or s.get("stream"), "viewers": s.get("viewers", 0)} for s in streams],
     }
