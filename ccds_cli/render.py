@@ -86,7 +86,7 @@ def render(loaded, plan: DeploymentPlan, out_dir: Path) -> list[RenderedWorkspac
             name = module_workspace_name(ws, key, control_index)
             tags = dict(tags_base, **{"ccds-workspace": name})
             ctx = ModuleCall(spec, ws.name, key, ws.provider_alias, plan.engine, node_root,
-                             calls.get(cloud.name, 0))
+                             calls.get(cloud.name, 0), loaded.path)
             calls[cloud.name] = ctx.index + 1
             settings = cloud.call_settings(cfg, ws.cloud_region, ctx)
             modules[key] = {

@@ -90,6 +90,7 @@ class ModuleCall:
     engine: str
     node_root: Path  # `.ccds/<name>/local`: where machine-local clouds keep their nodes
     index: int  # how many calls of this cloud came before this one in the render
+    spec_path: Path | None = None  # the spec file (what a controller started with the deployment reads)
 
 
 @functools.cache

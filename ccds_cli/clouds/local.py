@@ -70,6 +70,10 @@ class Local(Cloud):
         if ctx.region_key != "control":
             for role, pool in ctx.spec.regions[ctx.region_key].pools.items():
                 settings[f"capacity_{role}"] = str(pool.capacity)
+        elif ctx.index == 0 and ctx.spec.operate.enabled and ctx.spec_path is not None:
+            # The controller runs beside the first manager: `ccds operate SPEC --state-dir <.ccds>`.
+            settings["controller_spec"] = str(Path(ctx.spec_path).resolve())
+            settings["controller_state_root"] = str(Path(ctx.node_root).resolve().parent.parent)
         return settings
 
     def _check(self, cfg):

@@ -25,8 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--state-dir", required=True, type=Path)
     start.add_argument("--name", required=True)
     start.add_argument("--role", required=True, choices=list(LOCAL_ROLES))
-    start.add_argument("--http-port", required=True, type=int,
-                       help="stats/health port (media nodes) or API port (manager)")
+    start.add_argument("--http-port", type=int, default=0,
+                       help="stats/health port (media nodes) or API port (manager); none for the controller")
     start.add_argument("--rtmp-port", type=int, default=0)
     start.add_argument("--origin", default="", help="rtmp://host:port/live to pull streams from")
     start.add_argument("--host", default="127.0.0.1")
@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--database-url", default="", help="manager: SQLAlchemy URL")
     start.add_argument("--deployment", default="")
     start.add_argument("--heartbeat-timeout", default="")
+    start.add_argument("--spec", default="", help="controller: the deployment spec `ccds operate` reads")
+    start.add_argument("--ccds-state-dir", default="", help="controller: ccds's --state-dir (the .ccds directory)")
     agent = start.add_argument_group("node agent (started when --manager-url is given)")
     agent.add_argument("--manager-url", default="")
     agent.add_argument("--region", default="")
@@ -62,7 +64,7 @@ def _run(args: argparse.Namespace) -> dict | list:
 
     if args.command == "start":
         agent = None
-        if args.manager_url and args.role != "manager":
+        if args.manager_url and args.role not in ("manager", "controller"):
             agent = node.Agent(manager_url=args.manager_url, deployment=args.deployment,
                                region=args.region, provider=args.provider, capacity=args.capacity,
                                lat=args.lat, lon=args.lon, interval=args.interval)
@@ -70,7 +72,9 @@ def _run(args: argparse.Namespace) -> dict | list:
                              http_port=args.http_port, rtmp_port=args.rtmp_port, pull=args.origin,
                              database_url=args.database_url, deployment=args.deployment,
                              heartbeat_timeout=args.heartbeat_timeout, python=args.python,
-                             host=args.host, agent=agent)
+                             host=args.host, agent=agent, spec_file=args.spec,
+                             ccds_state_dir=args.ccds_state_dir,
+                             manager_url=args.manager_url if args.role == "controller" else "")
         return node.start(spec, timeout=args.timeout)
     if args.command == "stop":
         if args.all:

@@ -33,8 +33,9 @@ from ccds_cli.localcloud.procs import (
 )
 from ccds_cli.vocab import ROLES
 
-# What the local cloud runs: the media roles but transcoders (no ffmpeg ladder yet), and managers.
-LOCAL_ROLES = (*(r for r in ROLES if r != "transcoder"), "manager")
+# What the local cloud runs: the media roles but transcoders (no ffmpeg ladder yet), managers, and
+# the controller (`ccds operate`) of the deployment.
+LOCAL_ROLES = (*(r for r in ROLES if r != "transcoder"), "manager", "controller")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
 
 
@@ -75,7 +76,7 @@ class NodeSpec:
     state_dir: Path
     name: str
     role: str
-    http_port: int
+    http_port: int = 0
     rtmp_port: int = 0
     # Edges/relays without an agent: rtmp://host:port/live of the one node they pull from. With an
     # agent it is not used: the stream manager names each stream's origin (or relay) at play time.
@@ -86,6 +87,10 @@ class NodeSpec:
     python: str = ""
     host: str = "127.0.0.1"
     agent: Agent | None = None
+    # controller only: `ccds operate SPEC --state-dir CCDS_STATE_DIR --manager MANAGER_URL`
+    spec_file: str = ""
+    ccds_state_dir: str = ""
+    manager_url: str = ""
 
     @property
     def dir(self) -> Path:
@@ -93,6 +98,8 @@ class NodeSpec:
 
     @property
     def ports(self) -> dict[str, int]:
+        if self.role == "controller":
+            return {}
         if self.role == "manager":
             return {"http": self.http_port}
         return {"rtmp": self.rtmp_port, "http": self.http_port}
@@ -116,6 +123,9 @@ class NodeSpec:
             raise BadInput(f"node {self.name}: ports must be distinct and in 1024-65535: {self.ports}")
         if self.role == "manager" and not self.database_url:
             raise BadInput("a manager node needs --database-url")
+        if self.role == "controller" and not (Path(self.spec_file).is_absolute() and self.ccds_state_dir
+                                              and self.manager_url):
+            raise BadInput("a controller needs --spec (an absolute path), --ccds-state-dir and --manager-url")
 
 
 def _read_record(node_dir: Path) -> dict | None:
@@ -213,6 +223,12 @@ def start(spec: NodeSpec, timeout: float = 20.0) -> dict:
 def _start_processes(spec: NodeSpec, procs: list[Proc], timeout: float) -> None:
     python = spec.python or sys.executable
     logs = spec.dir / "logs"
+    if spec.role == "controller":
+        argv = [python, "-m", "ccds_cli", "operate", spec.spec_file, "--state-dir", spec.ccds_state_dir,
+                "--manager", spec.manager_url]
+        # No port: it only has to stay up (a bad spec or a second controller's lease shows at once).
+        _launch(spec, procs, "controller", argv, logs / "controller.log", [], min(timeout, 2.0))
+        return
     if spec.role == "manager":
         argv = [python, "-m", "ccds_cli", "sm", "serve", "--host", spec.host,
                 "--port", str(spec.http_port), "--database-url", spec.database_url]

@@ -166,6 +166,10 @@ class Autoscale(Model):
 class Operate(Model):
     """The controller itself (`ccds operate`)."""
 
+    # `ccds up` starts the controller where the deployment can host it (the local cloud's control
+    # workspace) and `ccds down` stops it; elsewhere run `ccds operate` where the credentials are.
+    enabled: bool = True
+
     interval: Duration = timedelta(seconds=4)  # one observe -> decide -> act round
     replace_limit: int = Field(3, ge=1, le=1000)  # replacements per pool within replace_window
     replace_window: Duration = timedelta(minutes=10)

@@ -93,6 +93,21 @@ locals {
     ])}"
   }
 
+  # `ccds operate` beside the first manager (control workspace, when ccds asks for it): the deployment
+  # runs itself. It reads the spec and the deployment's state directory, and acts through Terraform.
+  controller_spec = lookup(var.settings, "controller_spec", "")
+  controller = local.controller_spec != "" && length(local.managers) > 0 ? {
+    name = "${local.name}-controller"
+    args = concat(local.common_args, [
+      "--name", "${local.name}-controller", "--role", "controller", "--spec", local.controller_spec,
+      "--ccds-state-dir", lookup(var.settings, "controller_state_root", ""),
+      "--manager-url", "http://${local.host}:${local.nodes[sort(keys(local.managers))[0]].rtmp_port}",
+    ])
+  } : null
+  controller_command = local.controller == null ? "" : "exec ${join(" ", [
+    for a in concat([local.python, "-m", "ccds_cli.localcloud", "start"], local.controller.args) : "'${replace(a, "'", "'\\''")}'"
+  ])}"
+
   # Secrets reach the processes only through the provisioner's environment.
   process_env = {
     CCDS_NODE_TOKEN  = lookup(var.secrets, "node_token", "")

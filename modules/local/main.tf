@@ -27,6 +27,29 @@ resource "terraform_data" "manager" {
   }
 }
 
+resource "terraform_data" "controller" {
+  for_each = local.controller == null ? {} : { controller = local.controller }
+
+  triggers_replace = each.value.args
+  input = {
+    python    = local.python
+    state_dir = local.state_dir
+    name      = each.value.name
+  }
+
+  provisioner "local-exec" {
+    command     = local.controller_command
+    environment = local.process_env
+  }
+
+  provisioner "local-exec" {
+    when    = destroy
+    command = "'${replace(self.input.python, "'", "'\\''")}' -m ccds_cli.localcloud stop --state-dir '${replace(self.input.state_dir, "'", "'\\''")}' --name '${self.input.name}'"
+  }
+
+  depends_on = [terraform_data.manager]
+}
+
 resource "terraform_data" "this" {
   for_each = local.media
 

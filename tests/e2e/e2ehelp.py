@@ -51,7 +51,7 @@ def require_tools() -> None:
 class LocalDeployment:
     """A copy of examples/local.yaml with its own base_port and state dir, driven through `ccds`."""
 
-    def __init__(self, workdir: Path, base_port: int):
+    def __init__(self, workdir: Path, base_port: int, controller: bool = False):
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.base_port = base_port
@@ -60,6 +60,9 @@ class LocalDeployment:
         data = yaml.safe_load(EXAMPLE.read_text())
         alias = next(a for a, p in data["providers"].items() if p.get("cloud") == "local")
         data["providers"][alias]["base_port"] = base_port
+        # `ccds up` starts the controller on the local cloud; tests that are not about it drive the
+        # deployment themselves (a controller would replace the nodes they kill).
+        data.setdefault("operate", {})["enabled"] = controller
         self.name = data["name"]
         self.spec.write_text(yaml.safe_dump(data, sort_keys=False))
         rc = workdir / "empty.tfrc"  # the local module installs no provider: keep user config out

@@ -30,7 +30,8 @@ class OperateDeployment(LocalDeployment):
         region["autoscale"] = {"cooldown_out": "4s", "cooldown_in": "8s", "drain_timeout": "10s"}
         region["failover_after"] = "6s"
         data["traffic"]["peak_viewers"] = {"local": 1}
-        data["operate"] = {"interval": "2s", "replace_window": "10m"}
+        # The tests start (and kill) their own controllers: `ccds up` starts none.
+        data["operate"] = {"interval": "2s", "replace_window": "10m", "enabled": False}
         for alias, port in (extra_providers or {}).items():
             data["providers"][alias] = {"cloud": "local", "base_port": port}
         if spec_edit is not None:
