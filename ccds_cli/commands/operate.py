@@ -8,7 +8,6 @@ fails unhealthy regions over, one controller at a time (a lease in the managers'
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from pathlib import Path
@@ -39,15 +38,10 @@ def _root(spec: Path, state_dir: Path | None):
 
 
 def _manager(loaded, root: Path, url: str | None) -> tuple[str | None, str | None]:
-    token = os.environ.get("CCDS_ADMIN_TOKEN")
-    secrets_file = root / "secrets.json"
-    if not token and secrets_file.is_file():
-        token = json.loads(secrets_file.read_text()).get("admin_token")
-    if url is None:
-        from ccds_cli.deployment.manager import manager_url
+    from ccds_cli.deployment.manager import admin_token, manager_url
 
-        url = manager_url(loaded, root)
-    return url, token
+    token = os.environ.get("CCDS_ADMIN_TOKEN") or admin_token(root)
+    return (url if url is not None else manager_url(loaded, root)), token
 
 
 def _actuator(loaded, root: Path, log):

@@ -87,9 +87,17 @@ def free_base_port(span: int = 400) -> int:
     """
     from ccds_cli.localcloud.procs import port_free
 
+    low, high = 20000, 32000
+    # Parallel test workers (pytest-xdist) each draw from their own slice: two workers checking the
+    # same free block at the same moment would otherwise both take it (seen as "port in use").
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker.startswith("gw") and worker[2:].isdigit() and count > 1:
+        size = (high - low) // count
+        low = low + size * int(worker[2:])
+        high = low + size
     rng = random.Random()
     for _ in range(50):
-        base = rng.randrange(20000, 32000 - span, 100)
+        base = rng.randrange(low, max(low + 100, high - span), 100)
         if all(port_free(p) for p in range(base, base + span)):
             return base
     raise RuntimeError("no free port range found")

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sm"))  # sm_pg, smhelp
 
-from sm_pg import PgServer  # noqa: E402
+from sm_pg import pg_server_fixture  # noqa: E402
 from smhelp import Clock, Manager  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    pg = PgServer(tmp_path_factory.mktemp("pg"))
-    if not pg.available:
-        pytest.skip("initdb/pg_ctl not on PATH")
-    pg.start()
-    yield pg
-    pg.stop()
+pg_server = pg_server_fixture()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -29,13 +21,7 @@ def db_url(request, tmp_path):
     """One database URL per test; PostgreSQL gets a fresh database on the session's server."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/sm.db"
-    import psycopg
-
-    pg = request.getfixturevalue("pg_server")
-    name = f"op{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg.url.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return pg.url.rsplit("/", 1)[0] + f"/{name}"
+    return request.getfixturevalue("pg_server").new_database("op")
 
 
 @pytest.fixture

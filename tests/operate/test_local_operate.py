@@ -167,7 +167,8 @@ def test_killed_edge_is_replaced_and_a_standby_controller_takes_over(make):
 
 
 def test_event_prestages_before_its_start_and_shrinks_after(make):
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=45)
+    # Room for a slow `ccds up` on a busy machine before the prestage window opens (start - 25 s).
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=75)
 
     def edit(d):
         d["events"] = [{"name": "kickoff", "start": start.isoformat().replace("+00:00", "Z"), "duration": "20s",

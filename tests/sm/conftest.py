@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from fastapi.testclient import TestClient
 
 from ccds_cli.sm.app import create_app
 from ccds_cli.sm.settings import Settings
 from ccds_cli.sm.store import Store
-from sm_pg import PgServer
+from sm_pg import pg_server_fixture
 from smhelp import Clock, Manager
 
 
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    """One PostgreSQL for the session; each manager gets a database of its own."""
-    pg = PgServer(tmp_path_factory.mktemp("pg"))
-    if not pg.available:
-        pytest.skip("initdb/pg_ctl not on PATH")
-    pg.start()
-    yield pg
-    pg.stop()
+pg_server = pg_server_fixture()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -30,17 +20,8 @@ def database_url(request, tmp_path):
     """Every API test runs on both databases the manager supports: a new, empty one per manager."""
     if request.param == "sqlite":
         return lambda n: f"sqlite:///{tmp_path}/sm-{n}.db"
-    import psycopg
-
     pg = request.getfixturevalue("pg_server")
-
-    def make(n: int) -> str:
-        name = f"t{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(pg.url.replace("+psycopg", ""), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        return pg.url.rsplit("/", 1)[0] + f"/{name}"
-
-    return make
+    return lambda n: pg.new_database()
 
 
 @pytest.fixture

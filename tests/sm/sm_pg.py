@@ -73,3 +73,30 @@ class PgServer:
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self._run(self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "-t", "30", "stop")
+
+    def new_database(self, prefix: str = "t") -> str:
+        """A fresh, empty database on this server; its SQLAlchemy URL."""
+        import uuid
+
+        import psycopg
+
+        name = f"{prefix}{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url.replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def pg_server_fixture():
+    """A session fixture: one PostgreSQL server per test session (skipped where initdb is missing)."""
+    import pytest
+
+    @pytest.fixture(scope="session")
+    def pg_server(tmp_path_factory):
+        pg = PgServer(tmp_path_factory.mktemp("pg"))
+        if not pg.available:
+            pytest.skip("initdb/pg_ctl not on PATH")
+        pg.start()
+        yield pg
+        pg.stop()
+
+    return pg_server

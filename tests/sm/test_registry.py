@@ -100,14 +100,14 @@ def test_sunset_needs_admin_and_inservice_needs_heartbeats(mgr):
 
 def test_migrations_create_the_modelled_schema_and_are_idempotent(tmp_path):
     engine = sa.create_engine(f"sqlite:///{tmp_path}/m.db")
-    assert migrations.upgrade(engine) == [1, 2, 3]
+    assert migrations.upgrade(engine) == [1, 2, 3, 4]
     assert migrations.upgrade(engine) == []
     insp = sa.inspect(engine)
     for table in Base.metadata.sorted_tables:
         assert {c["name"] for c in insp.get_columns(table.name)} == set(table.columns.keys()), table.name
         assert {i["name"] for i in insp.get_indexes(table.name)} >= {i.name for i in table.indexes}
     with engine.connect() as conn:
-        assert migrations.current_version(conn) == 3
+        assert migrations.current_version(conn) == 4
 
 
 def test_v2_backfills_reserved_counter_from_existing_reservations(tmp_path):
@@ -128,7 +128,7 @@ def test_v2_backfills_reserved_counter_from_existing_reservations(tmp_path):
 def test_v3_replaces_the_edge_pick_index(tmp_path):
     engine = sa.create_engine(f"sqlite:///{tmp_path}/v2.db")
     migrations.upgrade(engine, target=2)
-    assert migrations.upgrade(engine) == [3]
+    assert migrations.upgrade(engine, target=3) == [3]
     names = {i["name"] for i in sa.inspect(engine).get_indexes("nodes")}
     assert "ix_nodes_role_state_region" in names and "ix_nodes_role_state" not in names
 
