@@ -82,12 +82,12 @@ def write_root(workdir: Path, modules: dict, extra_variables: dict | None = None
 def free_base_port(span: int = 400) -> int:
     """A base port with `span` bindable loopback ports above it (bounded number of tries).
 
-    Chosen below Linux's ephemeral range (32768+): outgoing connections of ffmpeg, nginx pulls
+    Chosen in 10000-32000, below Linux's ephemeral range (32768+): outgoing connections of ffmpeg, nginx pulls
     and terraform take local ports there at random, which would collide with a node's listener.
     """
     from ccds_cli.localcloud.procs import port_free
 
-    low, high = 20000, 32000
+    low, high = 10000, 32000
     # Parallel test workers (pytest-xdist) each draw from their own slice: two workers checking the
     # same free block at the same moment would otherwise both take it (seen as "port in use").
     worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
