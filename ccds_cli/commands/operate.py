@@ -4,6 +4,8 @@ Every `operate.interval` it observes the stream managers, the cloud inventory, t
 `events:` and the deployment state, then autoscales, prestages events, replaces dead nodes and
 fails unhealthy regions over, one controller at a time (a lease in the managers' database).
 `--once` runs one round and exits (CI, tests); `--unblock` and `--resume` change its state and exit.
+A spec without `control:` runs with `--manager URL` (a stream manager that only holds the lease):
+the cloud inventory alone then says which nodes are alive.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ ResumeOpt = Annotated[list[str] | None, typer.Option(
     "--resume", metavar="REGION/ROLE", help="Un-pause a pool paused for failing replacements, then exit "
                                             "(repeatable).")]
 ManagerOpt = Annotated[str | None, typer.Option(
-    "--manager", help="Stream manager URL (default: from the deployment state); admin token from "
-                      "CCDS_ADMIN_TOKEN or the deployment's secrets.")]
+    "--manager", help="Stream manager URL (default: from the deployment state; needed without `control:`, "
+                      "for the lease only); admin token from CCDS_ADMIN_TOKEN or the deployment's secrets.")]
 
 
 def _root(spec: Path, state_dir: Path | None):
@@ -140,9 +142,10 @@ def run(spec: SpecArg, once: OnceOpt = False, unblock: UnblockOpt = None, resume
     show_warnings(out, loaded)
     if unblock or resume:
         return _edit_state(loaded, root, unblock or [], resume or [])
-    if loaded.spec.control is None:
+    if loaded.spec.control is None and manager is None:
         raise BadInput("ccds operate needs stream managers: this spec has no `control:` section",
-                       hint="the controller reads load from the managers and holds its lease in their database")
+                       hint="the controller holds its lease in a stream manager's database: pass --manager URL "
+                            "(nodes are then judged by the cloud inventory alone, with no load to autoscale on)")
     url, token = _manager(loaded, root, manager)
     if not url:
         raise BadInput("no stream manager URL for this deployment (the control workspace is not deployed)",

@@ -11,6 +11,8 @@ from typing import Any
 
 LIVE = ("STARTING", "INSERVICE", "SUNSET")  # manager states of a node that still carries load
 DEAD_CLOUD_STATES = ("stopped", "terminated")
+ALIVE_CLOUD_STATES = ("pending", "running")
+MISSING = "missing"  # cloud_state of a node the deployment state has but the cloud, answering, did not list
 
 
 # --- observation ------------------------------------------------------------------------------
@@ -27,7 +29,9 @@ class NodeObs:
     capacity: int = 0
     heartbeat_age: float | None = None
     state_since: float | None = None  # when the manager last changed its state
-    cloud_state: str | None = None  # pending | running | stopped | terminated | unknown; None = not listed
+    # pending | running | stopped | terminated | unknown | missing (the deployment state has it, the
+    # cloud answered without it); None = the cloud was not asked or did not answer
+    cloud_state: str | None = None
 
     @property
     def live(self) -> bool:
@@ -36,6 +40,10 @@ class NodeObs:
     @property
     def serving(self) -> bool:
         return self.state == "INSERVICE" and (self.heartbeat_age is None or self.heartbeat_age < 60)
+
+    @property
+    def cloud_alive(self) -> bool:
+        return self.cloud_state in ALIVE_CLOUD_STATES
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,9 @@ class Observation:
     regions: dict[str, RegionObs]
     manager_ok: bool = True  # the stream managers answered
     manager_error: str | None = None
+    # No control plane (no `control:`): no manager tracks the nodes (the one given with --manager only
+    # holds the lease), so the cloud inventory alone says which nodes are alive and there is no load.
+    cloud_only: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,13 +7,18 @@ restarted controller given the same inputs decides the same, and every rule is u
 Per region, in order (one Terraform action per region per round):
 1. failover: no serving origin or edge (or a failing cloud API while the managers cannot vouch for
    the region) for `failover_after` -> its next failover placement not on the block list;
-2. replace dead nodes (FAULT in the manager, stopped/terminated in the cloud, STARTING past
-   `boot_timeout`), that node only; past `replace_limit` in `replace_window` the pool is paused;
+2. replace dead nodes (FAULT in the manager, stopped/terminated in the cloud, missing from an
+   answering cloud's inventory while the managers do not vouch for it, STARTING past `boot_timeout`),
+   that node only; past `replace_limit` in `replace_window` the pool is paused;
 3. autoscale each pool: out above `scale_out_at` (or below its floor: `min`, a running or
    prestaged event, a manual count), in below `scale_in_at` for `cooldown_in` by SUNSETting the
    nodes Terraform will remove (the highest indices) and removing them when empty or after
    `drain_timeout`.
 Node states (SUNSET, back INSERVICE) go through the managers and may accompany any of these.
+
+Without a control plane (`Observation.cloud_only`) no manager knows the nodes: a node is alive when
+the cloud runs it, a region is healthy when it runs an origin and an edge, and with no load figures
+a pool is only held at its floor (no scale-in).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any, Mapping
 
 from ccds_cli.operate.model import (
     DEAD_CLOUD_STATES,
+    MISSING,
     Action,
     ActResult,
     Memory,
@@ -217,6 +223,8 @@ class _Round:
 
     def health(self, key: str, spec_r, ro) -> tuple[bool, str, bool]:
         """(healthy, problem, down): down = every node of the region died together."""
+        if self.obs.cloud_only:
+            return self.cloud_health(ro)
         if not self.obs.manager_ok:
             if ro.cloud_error:
                 return False, f"cloud API failing ({ro.cloud_error}) and the managers do not answer", False
@@ -233,6 +241,23 @@ class _Round:
         total = sum(p.desired for p in ro.pools.values())
         down = bool(problems) and total >= 2 and len(dead) >= 1 and not any(n.serving or n.state == "STARTING"
                                                                           for n in wanted)
+        return not problems, " and ".join(problems), down
+
+    def cloud_health(self, ro) -> tuple[bool, str, bool]:
+        """`health` when only the cloud knows the nodes: an origin and an edge running there."""
+        if ro.cloud_error:
+            return False, f"cloud API failing ({ro.cloud_error}) and no stream manager knows the nodes", False
+        problems = []
+        for role in ("origin", "edge"):
+            pool = ro.pools.get(role)
+            if pool is None or pool.desired <= 0:
+                continue
+            if not any(n.cloud_alive for n in pool.nodes if n.index is not None and n.index < pool.desired):
+                problems.append(f"no running {role} in the cloud")
+        wanted = [n for p in ro.pools.values() for n in p.nodes if n.index is not None and n.index < p.desired]
+        dead = [n for n in wanted if self.dead(n) is not None]
+        total = sum(p.desired for p in ro.pools.values())
+        down = bool(problems) and total >= 2 and len(dead) >= 1 and not any(n.cloud_alive for n in wanted)
         return not problems, " and ".join(problems), down
 
     def targets(self, spec_r, current: str) -> list[str]:
@@ -283,6 +308,8 @@ class _Round:
                 return None  # the replacement has not registered yet: the old record says nothing
         if n.cloud_state in DEAD_CLOUD_STATES:
             return f"{n.cloud_state} in the cloud"
+        if n.cloud_state == MISSING and not n.live:  # a live manager record outweighs a listing gap
+            return "missing from the cloud inventory"
         if n.state == "FAULT":
             return "FAULT in the manager"
         if n.state == "STARTING" and n.state_since is not None and self.now - n.state_since > self.boot_timeout:
@@ -356,6 +383,8 @@ class _Round:
         load = sum(n.load for n in live) + demand
         cap = cfg.capacity
         util = load / (kept * cap) if kept > 0 else (math.inf if load > 0 else 0.0)
+        if self.obs.cloud_only:
+            util = 0.0  # no manager counts the load: nothing to follow but the floor
         s_out, s_in = spec_r.scale_out_at, spec_r.scale_in_at
         view = {"region": key, "role": role, "desired": desired, "kept": kept, "floor": floor, "max": cfg.max,
                 "load": load, "capacity": kept * cap, "utilisation": None if math.isinf(util) else round(util, 4),
@@ -365,6 +394,12 @@ class _Round:
             return None
         if not self.obs.manager_ok:
             return None  # no load figures: do not guess
+        if self.obs.cloud_only:
+            view["utilisation"] = None
+            if kept < floor:
+                return self.grow(key, role, pool, pm, cfg, auto, kept, floor, floor_why, load, util, demand,
+                                 may_apply)
+            return None  # zero load is only unknown load: never shrink on it
         if util > s_out or kept < floor:
             return self.grow(key, role, pool, pm, cfg, auto, kept, floor, floor_why, load, util, demand, may_apply)
         pm.noted.pop("max", None)

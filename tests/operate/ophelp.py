@@ -82,8 +82,23 @@ def region(key: str, edge: PoolObs | list[int], origin: PoolObs | list[int] | No
     return RegionObs(key, placement, pools, demand or {}, cloud_error)
 
 
-def observe(now: float, *regions: RegionObs, manager_ok: bool = True) -> Observation:
-    return Observation(now, {r.key: r for r in regions}, manager_ok, None if manager_ok else "down")
+def observe(now: float, *regions: RegionObs, manager_ok: bool = True, cloud_only: bool = False) -> Observation:
+    return Observation(now, {r.key: r for r in regions}, manager_ok, None if manager_ok else "down",
+                       cloud_only=cloud_only)
+
+
+def cloud_pool(region: str, role: str, cloud: list[str], desired: int | None = None) -> PoolObs:
+    """A pool as the cloud alone reports it (no manager knows the nodes: no state, no load)."""
+    return PoolObs(role, len(cloud) if desired is None else desired,
+                   tuple(NodeObs(name=f"demo-{region}-{role}-{i}", role=role, index=i, state=None, cloud_state=c)
+                         for i, c in enumerate(cloud)))
+
+
+def cloud_region(key: str, edge: list[str], origin: list[str] | None = None, placement: str = "laptop/local",
+                 cloud_error: str | None = None, edge_desired: int | None = None) -> RegionObs:
+    pools = {"edge": cloud_pool(key, "edge", edge, edge_desired),
+             "origin": cloud_pool(key, "origin", origin or ["running"])}
+    return RegionObs(key, placement, pools, {}, cloud_error)
 
 
 class RecordingActuator:

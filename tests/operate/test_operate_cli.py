@@ -131,3 +131,15 @@ def test_no_control_plane_or_not_deployed(tmp_path):
     path.write_text(cut)
     proc = run_ccds(["operate", str(path), "--once"])
     assert proc.returncode == 2 and "no `control:` section" in proc.stderr
+
+
+def test_no_control_plane_with_a_lease_only_manager(tmp_path, manager):
+    """Without `control:` a `--manager` holds the lease only; the cloud alone judges the nodes."""
+    path = tmp_path / "ccds.yaml"
+    text = SPEC % {"na_extra": "", "eu_extra": "", "top_extra": ""}
+    path.write_text(text.split("control:")[0] + "regions:" + text.split("regions:")[1])
+    proc = operate(path, "--once", "-o", "json", manager=manager)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rnd = json.loads(proc.stdout)["result"]["round"]
+    assert rnd["role"] == "active" and rnd["observation"]["cloud_only"] is True
+    assert rnd["results"] == []  # not deployed: nothing Terraform holds is missing, nothing to do

@@ -5,10 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from ophelp import EVENT_START, T0, make_spec, nodes, observe, pool, region
+from ophelp import (
+    EVENT_START,
+    T0,
+    cloud_region,
+    make_spec,
+    nodes,
+    observe,
+    pool,
+    region,
+)
 
 from ccds_cli.operate import policy
-from ccds_cli.operate.model import ActResult, Memory, NodeObs, PoolObs
+from ccds_cli.operate.model import ActResult, Memory, NodeObs, PoolObs, RegionObs
 
 OK = ActResult(ok=True)
 
@@ -486,3 +495,91 @@ def test_failed_repairs_do_not_delay_a_failover(spec):
     mem = policy.record(d.memory, d.actions[-1], ActResult(ok=False, error="spare is full"), T0 + 45)
     d = policy.decide(spec, observe(T0 + 50, dead, steady()), mem)
     assert not [a for a in d.actions if a.kind == "failover"]
+
+
+# --- no control plane: the cloud inventory alone knows the nodes ------------------------------------
+
+def cloud_obs(now, *regions):
+    return observe(now, *regions, cloud_only=True)
+
+
+def test_cloud_only_running_nodes_are_a_healthy_region_and_zero_load_shrinks_nothing(spec):
+    """No manager knows the nodes: they are not 'not serving', and no load is unknown load."""
+    calm = cloud_region("na-east", ["running", "running", "pending"], ["running"])
+    mem = Memory()
+    for t in (0, 60, 600, 3600):  # well past cooldown_in: still no scale-in, no failover
+        d = policy.decide(spec, cloud_obs(T0 + t, calm, cloud_region("eu-west", ["running"])), mem)
+        assert d.actions == [] and all(v["healthy"] for v in d.regions)
+        mem = d.memory
+    assert mem.region("na-east").served_once
+    view = next(p for p in d.pools if (p["region"], p["role"]) == ("na-east", "edge"))
+    assert view["utilisation"] is None and view["states"] == {"cloud:running": 2, "cloud:pending": 1}
+
+
+def test_cloud_only_a_terminated_node_is_replaced_not_failed_over(spec):
+    mem = policy.decide(spec, cloud_obs(T0 - 100, cloud_region("na-east", ["running"])), Memory()).memory
+    gone = cloud_region("na-east", ["terminated"], ["running"])  # its only edge: the origin still runs
+    d = policy.decide(spec, cloud_obs(T0, gone), mem)
+    (a,) = d.actions
+    assert (a.kind, a.role, a.nodes) == ("replace", "edge", ["demo-na-east-edge-0"])
+    assert a.describe() == "replace na-east edge demo-na-east-edge-0, demo-na-east-edge-0 terminated in the cloud"
+    assert d.regions[0]["problem"] == "no running edge in the cloud"
+    mem = policy.record(d.memory, a, OK, T0 + 10)
+    # a terminated record seen again right after the replacement is not replaced twice
+    assert policy.decide(spec, cloud_obs(T0 + 20, gone), mem).actions == []
+    back = policy.decide(spec, cloud_obs(T0 + 20, cloud_region("na-east", ["pending"])), mem)
+    assert back.actions == [] and back.regions[0]["healthy"]
+
+
+def test_cloud_only_a_node_missing_from_the_inventory_is_dead(spec):
+    gone = cloud_region("na-east", ["running", "missing"])
+    (a,) = policy.decide(spec, cloud_obs(T0, gone), Memory()).actions
+    assert a.nodes == ["demo-na-east-edge-1"] and a.reason == "demo-na-east-edge-1 missing from the cloud inventory"
+
+
+def test_missing_from_the_inventory_is_dead_unless_a_manager_vouches(spec):
+    vouched = region("na-east", pool("na-east", "edge", [10, 10], cloud=["running", "missing"]))
+    assert policy.decide(spec, observe(T0, vouched, steady()), Memory()).actions == []
+    unknown = region("na-east", PoolObs("edge", 2, (
+        vouched.pools["edge"].nodes[0],
+        NodeObs("demo-na-east-edge-1", "edge", 1, None, cloud_state="missing"))))
+    (a,) = policy.decide(spec, observe(T0, unknown, steady()), Memory()).actions
+    assert a.nodes == ["demo-na-east-edge-1"] and "missing from the cloud inventory" in a.reason
+
+
+def test_cloud_only_a_region_whose_nodes_all_terminated_fails_over(spec):
+    mem = policy.decide(spec, cloud_obs(T0 - 100, cloud_region("na-east", ["running"])), Memory()).memory
+    dead = cloud_region("na-east", ["terminated"], ["terminated"])
+    d = policy.decide(spec, cloud_obs(T0, dead), mem)
+    assert d.actions == []  # died together: no repair in place, the failover clock runs
+    assert d.regions[0]["problem"] == "no running origin in the cloud and no running edge in the cloud"
+    assert d.regions[0]["failover_in"] == 30
+    d = policy.decide(spec, cloud_obs(T0 + 30, dead), d.memory)
+    (a,) = d.actions
+    assert (a.kind, a.source, a.target, a.keep_old) == ("failover", "laptop/local", "spare/local", False)
+    assert a.reason == ("no running origin in the cloud and no running edge in the cloud for 30 s "
+                        "(failover_after 30 s)") and a.block_until == T0 + 30 + 3600
+    # nowhere to go: repaired in place instead
+    blocked = {"spare/local": {}, "third/local": {}}
+    d = policy.decide(spec, cloud_obs(T0 + 30, dead), mem, blocked)
+    d = policy.decide(spec, cloud_obs(T0 + 60, dead), d.memory, blocked)
+    assert [x.kind for x in d.actions if x.kind != "note"] == ["replace"]
+
+
+def test_cloud_only_a_failing_cloud_api_is_an_unhealthy_region(spec):
+    """Nobody else can vouch for the nodes: a cloud API failing for failover_after moves the region,
+    leaving the old placement alone."""
+    mem = policy.decide(spec, cloud_obs(T0 - 100, cloud_region("na-east", ["running"])), Memory()).memory
+    failing = RegionObs("na-east", "laptop/local", {"edge": PoolObs("edge", 1), "origin": PoolObs("origin", 1)},
+                        {}, "503 from the cloud")
+    d = policy.decide(spec, cloud_obs(T0, failing), mem)
+    assert d.actions == [] and "cloud API failing (503 from the cloud)" in d.regions[0]["problem"]
+    (a,) = policy.decide(spec, cloud_obs(T0 + 30, failing), d.memory).actions
+    assert a.kind == "failover" and a.keep_old
+
+
+def test_cloud_only_pools_are_held_at_their_floor(spec):
+    """Without load figures the floor still holds: min, events (here the final's prestage)."""
+    d = policy.decide(spec, cloud_obs(EVENT_START - 300, cloud_region("na-east", ["running"])), Memory())
+    (a,) = d.actions
+    assert a.kind == "scale" and a.counts == {"edge": 4} and "event final needs 4" in a.reason
