@@ -137,20 +137,3 @@ def taint_nodes(workdir, log_dir, secrets: dict, module: str, keys: list[str]) -
         subprocess.run([tf.binary, "taint", "-no-color", "-lock-timeout=300s", address], cwd=workdir, env=tf.env,
                        capture_output=True, text=True, timeout=300)
     return chosen
-
-
-class UnavailableActuator:
-    """Until the deployment layer offers a non-interactive apply: every Terraform action is refused
-    with the reason, so `ccds operate` still observes, decides and drains through the managers."""
-
-    def __init__(self, why: str):
-        self.why = why
-
-    def set_counts(self, region: str, counts: dict[str, int], reason: str) -> ActResult:
-        return ActResult(ok=False, error=self.why)
-
-    def replace(self, region: str, role: str, nodes: list[str], reason: str) -> ActResult:
-        return ActResult(ok=False, error=self.why)
-
-    def failover(self, region: str, target: str, reason: str, keep_old: bool = False) -> ActResult:
-        return ActResult(ok=False, error=self.why)

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from ccds_cli.operate.actuator import UnavailableActuator, node_key, taint_nodes
+from ccds_cli.operate.actuator import node_key, taint_nodes
 
 pytestmark = pytest.mark.skipif(not shutil.which("terraform"), reason="terraform not on PATH")
 
@@ -18,13 +18,6 @@ pytestmark = pytest.mark.skipif(not shutil.which("terraform"), reason="terraform
 def test_node_key():
     assert node_key("demo", "na-east", "demo-na-east-edge-3") == "edge-3"
     assert node_key("demo", "na-east", "other-name") == "other-name"
-
-
-def test_unavailable_actuator_refuses_with_its_reason():
-    act = UnavailableActuator("no apply here")
-    for result in (act.set_counts("r", {"edge": 2}, "x"), act.replace("r", "edge", ["n"], "x"),
-                   act.failover("r", "a/b", "x")):
-        assert not result.ok and result.error == "no apply here"
 
 
 def test_taint_marks_only_the_named_nodes(tmp_path):
