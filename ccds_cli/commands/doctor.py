@@ -156,16 +156,14 @@ def diagnose(spec_path: Optional[Path], state_dir: Optional[Path]) -> tuple[list
 
 
 def _show(result: dict, console) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+    from ccds_cli.ui.table import Column, Styled, Table
 
     colours = {"pass": "green", "fail": "red", "warn": "yellow", "skip": "dim"}
-    table = Table(show_edge=False)
-    for col in ("check", "", "detail", "fix"):
-        table.add_column(col)
+    table = Table("", [Column("check"), Column("status"), Column("detail", atom=False),
+                       Column("fix", atom=False, drop=1)])
     for c in result["checks"]:
-        table.add_row(c["name"], f"[{colours[c['status']]}]{c['status']}[/]", escape(c["detail"]), escape(c["fix"]))
-    console.print(table)
+        table.add_row(c["name"], Styled(c["status"], colours[c["status"]]), c["detail"], c["fix"])
+    table.print(console)
     console.print("[green]ready[/green]" if result["ready"] else "[red]not ready: fix the failed checks[/red]")
 
 

@@ -30,7 +30,7 @@ def choose_target(spec, region: str, current: str, to: str | None) -> str:
         candidates = [t for t in reg.failover if t != current]
         if not candidates:
             raise BadInput(f"region {region} has no failover target besides {current}",
-                           hint=f"add regions.{region}.failover: [alias/region, …] to the spec")
+                           hint=f"add regions.{region}.failover: [alias/region, ...] to the spec")
         return candidates[0]
     if to not in allowed:
         raise BadInput(f"{to} is not a placement of region {region}",

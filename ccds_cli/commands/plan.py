@@ -37,16 +37,15 @@ def run(
     def human(res, console):
         render_capacity(res, console)
         if tf_rows:
-            from rich.table import Table
+            from ccds_cli.ui.table import Column, Styled, Table
 
-            table = Table("workspace", "add", "change", "destroy", "notes", title="terraform plan")
+            table = Table("terraform plan", [Column("workspace"), Column("add"), Column("change"),
+                                             Column("destroy"), Column("notes", atom=False, drop=1)])
             for r in tf_rows:
                 p = r["planned"]
-                note = r.get("note") or ""
                 color = {"failed": "red", "unavailable": "yellow"}.get(r["result"], "")
-                table.add_row(r["workspace"], str(p["add"]), str(p["change"]), str(p["destroy"]),
-                              f"[{color}]{note}[/{color}]" if color else note)
-            console.print(table)
+                table.add_row(r["workspace"], p["add"], p["change"], p["destroy"], Styled(r.get("note") or "", color))
+            table.print(console)
 
     return Outcome(result, human, 1 if failed else 0)
 
@@ -111,19 +110,22 @@ def terraform_plans(dep, rendered, parallelism: int, out) -> list[dict[str, Any]
 
 
 def render_capacity(res: dict[str, Any], console) -> None:
-    from rich.table import Table
+    from ccds_cli.ui.table import Column, Styled, Table
 
-    table = Table("region", "role", "nodes", "needed", "min-max", "per node", "type", "why",
-                  title=f"capacity plan ({res['engine']}, {res['nodes']} nodes)")
+    table = Table(f"capacity plan ({res['engine']}, {res['nodes']} nodes)", [
+        Column("region"), Column("role"), Column("nodes"), Column("needed", drop=2), Column("min-max", drop=3),
+        Column("per node", drop=4), Column("type", drop=5), Column("why", atom=False, drop=1)])
     for key, reg in res["regions"].items():
         for role, p in reg["pools"].items():
-            table.add_row(key, role, str(p["count"]), str(p["needed"]), f"{p['min']}-{p['max']}",
-                          str(p["capacity"]), p["instance_type"], p["reason"])
-        table.add_row(key, "[dim]egress[/dim]", "", "", "", "", "", f"{reg['egress_gbps']} Gbit/s at peak")
-    console.print(table)
-    ws_table = Table("workspace", "stage", "cloud", "region", "pools", "firewall rules", title="workspaces")
+            table.add_row(key, role, p["count"], p["needed"], f"{p['min']}-{p['max']}", p["capacity"],
+                          p["instance_type"], p["reason"])
+        table.add_row(key, Styled("egress", "dim"), "", "", "", "", "", f"{reg['egress_gbps']} Gbit/s at peak")
+    table.print(console)
+    ws_table = Table("workspaces", [Column("workspace"), Column("stage", drop=3), Column("cloud", drop=2),
+                                    Column("region"), Column("pools", atom=False, drop=1),
+                                    Column("firewall rules", drop=4)])
     for ws in res["workspaces"]:
         pools = "; ".join(f"{k}: " + ", ".join(f"{r}={n}" for r, n in roles.items()) for k, roles in ws["pools"].items())
         rules = sum(len(v) for v in ws["firewall"].values())
-        ws_table.add_row(ws["workspace"], str(ws["stage"]), ws["cloud"], ws["region"], pools, str(rules))
-    console.print(ws_table)
+        ws_table.add_row(ws["workspace"], ws["stage"], ws["cloud"], ws["region"], pools, rules)
+    ws_table.print(console)

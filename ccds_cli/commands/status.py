@@ -39,19 +39,19 @@ def run(spec: SpecArg, output: OutputOpt = OutputMode.text, state_dir: StateDirO
               "manager": manager}
 
     def human(res, console):
-        from rich.table import Table
+        from ccds_cli.ui.table import Column, Table
 
-        table = Table(title=f"ccds status {dep.name}: " + ("healthy" if healthy else "UNHEALTHY"))
-        for column in ("workspace", "region", "role", "desired", "actual", "running", "states", "problems"):
-            table.add_column(column)
+        table = Table(f"ccds status {dep.name}: " + ("healthy" if healthy else "UNHEALTHY"), [
+            Column("workspace", drop=1), Column("region"), Column("role"), Column("desired"), Column("actual"),
+            Column("running"), Column("states", atom=False, drop=2), Column("problems", atom=False)])
         for s in statuses:
             for r in s.roles:
                 states = ", ".join(sorted({i["state"] for i in r.instances})) or "-"
-                table.add_row(s.name, r.region, r.role, str(r.desired), str(r.actual),
-                              "?" if r.running is None else str(r.running), states, "; ".join(r.problems))
+                table.add_row(s.name, r.region, r.role, r.desired, r.actual, "?" if r.running is None else r.running,
+                              states, "; ".join(r.problems))
             for problem in s.problems:
                 table.add_row(s.name, "", "", "", "", "", "", problem)
-        console.print(table)
+        table.print(console)
         if manager is not None:
             _render_manager(manager, console)
 

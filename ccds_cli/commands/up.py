@@ -45,7 +45,8 @@ def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, tar
         report.render_results(f"ccds up {dep.name}", flow.results, console)
         report.render_access(nodes, res["access"], console)
         if res["manager"]:
-            console.print(f"Stream manager: {res['manager']}  (publishers: POST /api/v1/streams/live/<stream>/publish; "
-                          "viewers: GET …/subscribe)")
+            api = f"{res['manager'].rstrip('/')}/api/v1/streams/live/<stream>"
+            console.print(f"Stream manager: {res['manager']}\n  publishers: POST {api}/publish\n"
+                          f"  viewers:    GET  {api}/subscribe", markup=False, highlight=False)
 
     return Outcome(result, human, flow.exit_code)
