@@ -39,6 +39,15 @@ def require_node(request: Request) -> None:
     _check(request, s.node_token, "node")
 
 
+def require_metrics(request: Request) -> None:
+    """A Prometheus server may scrape with the admin token or, better, a token good for /metrics only."""
+    s: Settings = request.app.state.settings
+    token = _bearer(request)
+    if token is not None and s.metrics_token and hmac.compare_digest(token.encode(), s.metrics_token.encode()):
+        return
+    _check(request, s.admin_token, "admin or metrics")
+
+
 AdminAuth = Annotated[None, Depends(require_admin)]
 NodeAuth = Annotated[None, Depends(require_node)]
 
