@@ -13,7 +13,7 @@ from ccds_cli import __version__
 from ccds_cli.sm.leader import Leader
 from ccds_cli.sm.pgasync import AsyncPgPool
 from ccds_cli.sm.metrics import Metrics
-from ccds_cli.sm.routes import dist, events, health, metrics, nodes, sources, streams
+from ccds_cli.sm.routes import dist, events, health, metrics, nodes, sources, streams, ui
 from ccds_cli.sm.settings import Settings
 from ccds_cli.sm.store import NoCapacity, Store, StoreError
 
@@ -62,4 +62,5 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     for router in (streams.router, nodes.router, events.router, health.router, sources.router, dist.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(metrics.router)
+    app.include_router(ui.router)
     return app

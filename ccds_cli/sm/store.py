@@ -159,6 +159,12 @@ class Store:
             self._event(conn, node, "state", node["state"], to_state, reason)
         return bool(changed)
 
+    def recent_events(self, limit: int = 30) -> list[dict]:
+        """The newest events first (the dashboard's list)."""
+        q = sa.select(events_t).where(self._scope(events_t)).order_by(events_t.c.id.desc()).limit(limit)
+        with self.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
     def events(self, after_id: int = 0, limit: int = 200, node: str | None = None) -> list[dict]:
         q = sa.select(events_t).where(events_t.c.id > after_id, self._scope(events_t))
         if node:
