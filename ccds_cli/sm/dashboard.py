@@ -141,7 +141,7 @@ def _when(at: float) -> str:
 def page(data: dict[str, Any]) -> str:
     return ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<title>ccds {e(data["deployment"])}</title><link rel="stylesheet" href="/ui/static/app.css">'
+            f'<title>ccds {e(data["deployment"])}</title><link rel="stylesheet" href="/ui/static/app.css"><link rel="icon" href="/ui/static/favicon.svg">'
             '<script src="/ui/static/app.js" defer></script></head><body>'
             f'<header><h1>ccds <span id="deployment">{e(data["deployment"])}</span></h1>'
             '<form method="post" action="/ui/logout"><button type="submit">Log out</button></form></header>'
@@ -152,7 +152,7 @@ def page(data: dict[str, Any]) -> str:
 def login_page(message: str = "") -> str:
     note = f'<p class="error">{e(message)}</p>' if message else ""
     return ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ccds: log in</title>'
-            '<link rel="stylesheet" href="/ui/static/app.css"></head><body class="login">'
+            '<link rel="stylesheet" href="/ui/static/app.css"><link rel="icon" href="/ui/static/favicon.svg"></head><body class="login">'
             '<form method="post" action="/ui/login"><h1>ccds stream manager</h1>'
             '<label for="token">Admin token</label>'
             '<input id="token" name="token" type="password" autocomplete="current-password" required>'

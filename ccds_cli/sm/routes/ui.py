@@ -14,7 +14,8 @@ from ccds_cli.sm.auth import _bearer
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 MAX_FORM = 4096
-ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
+          "favicon.svg": "image/svg+xml"}
 
 
 def _authed(request: Request) -> bool:
