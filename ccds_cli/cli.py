@@ -36,7 +36,7 @@ app = typer.Typer(
     name="ccds",
     help="Deploy and operate a Cross-Cloud Distribution System for real-time live video.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -70,7 +70,8 @@ def _register() -> None:
     for name, module in COMMANDS:
         mod = _load(module)
         if mod is not None:
-            app.command(name, help=(mod.run.__doc__ or "").strip().split("\n")[0] or None)(mod.run)
+            first = (mod.run.__doc__ or "").strip().split("\n")[0] or None
+            app.command(name, help=first, short_help=first)(mod.run)  # short_help: never cut with "..."
     for name, module, helptext in GROUPS:
         mod = _load(module)
         if mod is not None:

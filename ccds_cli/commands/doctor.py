@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ccds_cli.commands._common import OutputMode, OutputOpt, StateDirOpt
+from ccds_cli.commands._common import Outcome, OutputMode, OutputOpt, StateDirOpt
 
 MIN_TERRAFORM = (1, 5)
 
@@ -172,7 +172,7 @@ def run(
                                                    show_default=False)] = None,
     state_dir: StateDirOpt = None,
     output: OutputOpt = OutputMode.text,
-) -> None:
+) -> Outcome:
     """Check tools (terraform, nginx, ffmpeg), cloud credentials and the state backend."""
     from ccds_cli.commands._common import start
 
@@ -181,6 +181,4 @@ def run(
     for w in warnings:
         out.warn(w)
     ready = not any(c.status == "fail" and c.needed for c in checks)
-    out.emit({"ready": ready, "checks": [asdict(c) for c in checks]}, _show, ok=ready, exit_code=0 if ready else 1)
-    if not ready:
-        raise typer.Exit(1)
+    return Outcome({"ready": ready, "checks": [asdict(c) for c in checks]}, _show, 0 if ready else 1)

@@ -117,12 +117,12 @@ class Table:
             console.print(dropped, markup=False, highlight=False, soft_wrap=True, style="dim")
 
     def renderable(self, console: Any):
-        """For a rich Live view (always a terminal): the table at the console's width, or its plain
-        lines when it cannot fit."""
+        """What `print` shows, as one rich renderable (for a Live view): the table at the console's
+        width, or its plain lines off a terminal or when it cannot fit."""
         from rich.console import Group
         from rich.text import Text
 
-        keep = self.fitting(console.width)
+        keep = self.fitting(console.width) if console.is_terminal else None
         if keep is None:
             return Text("\n".join(self.plain_lines()))
         dropped = self._dropped(keep)
