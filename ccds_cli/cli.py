@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, click.exceptions.Abort):
         current().error("interrupted", None, int(ExitCode.INTERRUPTED))
         sys.exit(int(ExitCode.INTERRUPTED))
+    if rv == int(ExitCode.INTERRUPTED):  # typer turns a KeyboardInterrupt into Exit(130)
+        current().error("interrupted", None, int(ExitCode.INTERRUPTED))
     if isinstance(rv, Outcome):
         current().emit(rv.result, rv.human, ok=rv.ok, exit_code=int(rv.exit_code))
         sys.exit(int(rv.exit_code))

@@ -74,21 +74,20 @@ def _watch(dep, out, interval: float, count: int) -> Outcome:
             rounds += 1
             footer = (f"{datetime.now():%H:%M:%S} round {rounds}" + (f" of {count}" if count else "")
                       + f", every {interval:g} s; Ctrl-C to stop")
-            live.update(Group(*_renderables(result, out.console), Text(footer, style="dim")), refresh=True)
+            lines = [Text(line, style=style, no_wrap=False, overflow="fold") for line, style in _manager_lines(result)]
+            live.update(Group(_table(result).renderable(out.console), *lines, Text(footer, style="dim")), refresh=True)
             if count and rounds >= count:
                 return _outcome(result, lambda res, console: None)  # already on screen
             time.sleep(interval)
 
 
 def _human(res: dict, console) -> None:
-    for r in _renderables(res, console):
-        console.print(r)
+    _table(res).print(console)
+    for line, style in _manager_lines(res):
+        console.print(line, style=style or None, markup=False, highlight=False)
 
 
-def _renderables(res: dict, console) -> list:
-    """The status table and the manager's lines, sized to `console`."""
-    from rich.text import Text
-
+def _table(res: dict):
     from ccds_cli.ui.table import Column, Table
 
     table = Table(f"ccds status {res['deployment']}: " + ("healthy" if res["healthy"] else "UNHEALTHY"), [
@@ -101,14 +100,14 @@ def _renderables(res: dict, console) -> list:
                           "?" if r["running"] is None else r["running"], states, "; ".join(r["problems"]))
         for problem in s["problems"]:
             table.add_row(s["name"], "", "", "", "", "", "", problem)
-    out = [table.renderable(console)]
-    if res["manager"] is not None:
-        out += [Text(line, style=style) for line, style in _manager_lines(res["manager"])]
-    return out
+    return table
 
 
-def _manager_lines(m: dict) -> list[tuple[str, str]]:
-    """The stream manager's view: its own node states, streams and viewers."""
+def _manager_lines(res: dict) -> list[tuple[str, str]]:
+    """The stream manager's view: its own node states, streams and viewers (with a style each)."""
+    m = res["manager"]
+    if m is None:
+        return []
     if not m["reachable"]:
         return [(f"stream manager {m.get('url') or ''} not reachable: {m.get('error')}", "red")]
     states = ", ".join(f"{role}: " + " ".join(f"{st}={n}" for st, n in sorted(by.items()))

@@ -117,16 +117,18 @@ class Table:
             console.print(dropped, markup=False, highlight=False, soft_wrap=True, style="dim")
 
     def renderable(self, console: Any):
-        """What `print` shows, as one rich renderable (for a Live view): the table at the console's
-        width, or its plain lines off a terminal or when it cannot fit."""
+        """What `print` shows at a terminal, as one rich renderable for a Live view (which redraws in
+        place, so rich must wrap every line itself): the table at the console's width, or its
+        plain lines when it cannot fit."""
         from rich.console import Group
         from rich.text import Text
 
-        keep = self.fitting(console.width) if console.is_terminal else None
+        keep = self.fitting(console.width)
         if keep is None:
-            return Text("\n".join(self.plain_lines()))
+            return Text("\n".join(self.plain_lines()), no_wrap=False, overflow="fold")
         dropped = self._dropped(keep)
-        return Group(self._rich(keep), Text(dropped, style="dim")) if dropped else self._rich(keep)
+        note = Text(dropped, style="dim", no_wrap=False, overflow="fold")
+        return Group(self._rich(keep), note) if dropped else self._rich(keep)
 
     def _dropped(self, keep: list[int]) -> str:
         names = [self.columns[i].name for i in range(len(self.columns)) if i not in keep]
