@@ -32,6 +32,7 @@ MANIFEST = "manifest.json"
 FORMAT = 1
 WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 REPLAN = "make a new plan with `ccds plan FILE --out DIR` and apply that one"
+MAX_MANIFEST = 10 * 1024 * 1024  # a manifest lists workspaces: 10 MB is thousands of them
 
 
 def _sha256(path: Path) -> str:
@@ -94,6 +95,8 @@ def load(plan_dir: Path) -> dict[str, Any]:
     """The manifest of a saved plan, checked for shape (it may come from a CI artifact)."""
     path = Path(plan_dir) / MANIFEST
     try:
+        if path.stat().st_size > MAX_MANIFEST:
+            raise BadInput(f"{path} is over {MAX_MANIFEST // 2**20} MB: not a ccds plan manifest")
         manifest = json.loads(path.read_text())
     except FileNotFoundError:
         raise BadInput(f"{plan_dir} holds no saved plan ({MANIFEST} missing)",
@@ -102,14 +105,36 @@ def load(plan_dir: Path) -> dict[str, Any]:
         raise BadInput(f"{path} is not a ccds plan manifest: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BadInput(f"{path} is not a ccds plan manifest of format {FORMAT}")
-    rows = manifest.get("workspaces")
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("name"), str)
-                                             and WORKSPACE_RE.match(r["name"]) for r in rows):
-        raise BadInput(f"{path}: `workspaces` must list workspaces by name")
-    for r in rows:
-        if r.get("plan") != f"{r['name']}.tfplan":
-            raise BadInput(f"{path}: workspace {r['name']}'s plan must be {r['name']}.tfplan")
+    problem = _shape_problem(manifest)
+    if problem:
+        raise BadInput(f"{path}: {problem}", hint="use the directory `ccds plan FILE --out DIR` wrote, unedited")
     return manifest
+
+
+def _shape_problem(m: dict) -> str | None:
+    """What is wrong with a manifest's shape (it may come from an artifact anyone could edit)."""
+    def counts_ok(d) -> bool:
+        return isinstance(d, dict) and all(isinstance(v, int) and not isinstance(v, bool) for v in d.values())
+
+    if not isinstance(m.get("spec"), dict) or not isinstance(m["spec"].get("sha256"), str):
+        return "`spec.sha256` must be a string"
+    if not counts_ok(m.get("counts", {})) or not isinstance(m.get("placements", {}), dict):
+        return "`counts` must map region/role to a number and `placements` region to a placement"
+    rows = m.get("workspaces")
+    if not isinstance(rows, list) or not rows:
+        return "`workspaces` must list the workspaces"
+    for r in rows:
+        if not isinstance(r, dict) or not isinstance(r.get("name"), str) or not WORKSPACE_RE.match(r["name"]):
+            return "every workspace needs a name of letters, digits, '.', '_' and '-'"
+        if r.get("plan") != f"{r['name']}.tfplan":
+            return f"workspace {r['name']}'s plan must be {r['name']}.tfplan"
+        if not counts_ok(r.get("planned")):
+            return f"workspace {r['name']}: `planned` must map add/change/destroy to numbers"
+        state = r.get("state")
+        if state is not None and not (isinstance(state, dict) and isinstance(state.get("serial"), int)
+                                      and isinstance(state.get("lineage"), str)):
+            return f"workspace {r['name']}: `state` must be null or {{serial, lineage}}"
+    return None
 
 
 def differences(dep: Deployment, manifest: dict[str, Any], plan_dir: Path, rendered: Sequence[Any]) -> list[str]:

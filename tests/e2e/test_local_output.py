@@ -9,12 +9,10 @@ import os
 import re
 import signal
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from e2ehelp import EXAMPLE, REPO, explain
+from e2ehelp import REPO, explain
 
 sys.path.insert(0, str(REPO / "tests" / "ui"))
 from ptyrun import run_pty  # noqa: E402
