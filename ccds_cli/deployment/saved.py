@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 from ccds_cli import __version__
 from ccds_cli.deployment import Deployment, Operation
-from ccds_cli.deployment.flow import FlowResult, FlowUI, _stop_if_interrupted, hook_cloud_lifecycle
+from ccds_cli.deployment.flow import FlowResult, FlowUI, applied, hook_cloud_lifecycle
 from ccds_cli.errors import BadInput
 
 MANIFEST = "manifest.json"
@@ -237,10 +237,4 @@ def apply(dep: Deployment, plan_dir: Path, ui: FlowUI, op: Operation, *, paralle
             progress.add(ws.name)
         results = orch.apply_saved({name: Path(plan_dir).resolve() / row["plan"] for name, row in rows.items()},
                                    before_stage=control_unchanged)
-    op.record(results)
-    _stop_if_interrupted(orch, op)
-    flow = FlowResult(results, applied=True)
-    op.result = "ok" if flow.ok else "failed"
-    if not flow.ok:
-        op.error = flow.error()
-    return flow
+    return applied(orch, op, results)
