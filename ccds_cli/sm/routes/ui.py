@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ccds_cli.sm import dashboard
-from ccds_cli.sm.auth import _bearer
+from ccds_cli.sm.auth import _bearer, _matches
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 MAX_FORM = 4096
@@ -20,9 +20,8 @@ ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; char
 
 def _authed(request: Request) -> bool:
     admin = request.app.state.settings.admin_token
-    token = _bearer(request)
-    if token is not None:
-        return bool(admin) and hmac.compare_digest(token.encode(), admin.encode())
+    if _bearer(request) is not None:  # a bearer token decides alone
+        return _matches(request, admin)
     return dashboard.valid_session(admin, request.cookies.get(dashboard.COOKIE))
 
 
