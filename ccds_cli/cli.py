@@ -37,7 +37,7 @@ app = typer.Typer(
     name="ccds",
     help="Deploy and operate a Cross-Cloud Distribution System for real-time live video.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -71,7 +71,8 @@ def _register() -> None:
     for name, module in COMMANDS:
         mod = _load(module)
         if mod is not None:
-            app.command(name, help=(mod.run.__doc__ or "").strip().split("\n")[0] or None)(mod.run)
+            first = (mod.run.__doc__ or "").strip().split("\n")[0] or None
+            app.command(name, help=first, short_help=first)(mod.run)  # short_help: never cut with "..."
     for name, module, helptext in GROUPS:
         mod = _load(module)
         if mod is not None:
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, click.exceptions.Abort):
         current().error("interrupted", None, int(ExitCode.INTERRUPTED))
         sys.exit(int(ExitCode.INTERRUPTED))
+    if rv == int(ExitCode.INTERRUPTED):  # typer turns a KeyboardInterrupt into Exit(130)
+        current().error("interrupted", None, int(ExitCode.INTERRUPTED))
     if isinstance(rv, Outcome):
         current().emit(rv.result, rv.human, ok=rv.ok, exit_code=int(rv.exit_code))
         sys.exit(int(rv.exit_code))

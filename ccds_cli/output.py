@@ -56,7 +56,9 @@ class Output:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(highlight=False, soft_wrap=False)
+            # soft_wrap: a long line is left for the terminal to wrap, never broken by us (a URL
+            # cut in two cannot be copied); tables size themselves (ccds_cli/ui/table.py)
+            self._console = Console(highlight=False, soft_wrap=True)
         return self._console
 
     @property

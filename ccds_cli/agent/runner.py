@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 
 import httpx
@@ -61,6 +62,10 @@ class Agent:
         self.state: str | None = None
         self.peers: set[str] = set()
         self.beats = 0
+        self.beat_failures = 0
+        self.last_beat_at: float | None = None
+        self.last_stats = None  # EngineStats of the last good read (the metrics endpoint shows them)
+        self.engine_ok = False
         self.puller = puller
         # The on_play server's threads look streams up with their own client, never the loop's.
         self.sources = SourceMap(self.api, self.headers, httpx.Client(timeout=5.0) if client is None else client,
@@ -85,26 +90,32 @@ class Agent:
         try:
             s = self.reader.read(self.client, self.peers)
             payload = {"engine_ok": True, **asdict(s)}
+            self.last_stats, self.engine_ok = s, True
         except Exception as exc:  # an unreadable engine is reported, not fatal: the manager decides
             payload = {"engine_ok": False, "error": str(exc)[:300]}
+            self.engine_ok = False
         try:
             resp = self.client.post(f"{self.api}/nodes/{self.node_id}/heartbeat", json=payload,
                                     headers=self.headers)
         except httpx.HTTPError as exc:
             log.warning("heartbeat failed: %s", exc)
+            self.beat_failures += 1
             return False
         if resp.status_code == 404:
             log.warning("manager forgot this node; registering again")
             self.node_id = None
+            self.beat_failures += 1
             return False
         if resp.status_code != 200:
             log.error("heartbeat refused: %s %s", resp.status_code, resp.text[:200])
+            self.beat_failures += 1
             return False
         body = resp.json()
         if body["state"] != self.state:
             log.info("state %s -> %s", self.state, body["state"])
         self.state, self.peers = body["state"], set(body.get("peers") or [])
         self.beats += 1
+        self.last_beat_at = time.time()
         return True
 
     def deregister(self) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ccds_cli.commands._common import OutputMode, OutputOpt, StateDirOpt
+from ccds_cli.commands._common import Outcome, OutputMode, OutputOpt, StateDirOpt
 
 MIN_TERRAFORM = (1, 5)
 
@@ -160,16 +160,14 @@ def diagnose(spec_path: Optional[Path], state_dir: Optional[Path]) -> tuple[list
 
 
 def _show(result: dict, console) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+    from ccds_cli.ui.table import Column, Styled, Table
 
     colours = {"pass": "green", "fail": "red", "warn": "yellow", "skip": "dim"}
-    table = Table(show_edge=False)
-    for col in ("check", "", "detail", "fix"):
-        table.add_column(col)
+    table = Table("", [Column("check"), Column("status"), Column("detail", atom=False),
+                       Column("fix", atom=False, drop=1)])
     for c in result["checks"]:
-        table.add_row(c["name"], f"[{colours[c['status']]}]{c['status']}[/]", escape(c["detail"]), escape(c["fix"]))
-    console.print(table)
+        table.add_row(c["name"], Styled(c["status"], colours[c["status"]]), c["detail"], c["fix"])
+    table.print(console)
     console.print("[green]ready[/green]" if result["ready"] else "[red]not ready: fix the failed checks[/red]")
 
 
@@ -178,7 +176,7 @@ def run(
                                                    show_default=False)] = None,
     state_dir: StateDirOpt = None,
     output: OutputOpt = OutputMode.text,
-) -> None:
+) -> Outcome:
     """Check tools (terraform, nginx, ffmpeg), cloud credentials and the state backend."""
     from ccds_cli.commands._common import start
 
@@ -187,6 +185,4 @@ def run(
     for w in warnings:
         out.warn(w)
     ready = not any(c.status == "fail" and c.needed for c in checks)
-    out.emit({"ready": ready, "checks": [asdict(c) for c in checks]}, _show, ok=ready, exit_code=0 if ready else 1)
-    if not ready:
-        raise typer.Exit(1)
+    return Outcome({"ready": ready, "checks": [asdict(c) for c in checks]}, _show, 0 if ready else 1)

@@ -17,19 +17,19 @@ def run(spec: SpecArg, limit: LimitOpt = 20, output: OutputOpt = OutputMode.text
     operations = dep.ledger().operations(limit=limit)
 
     def human(ops, console):
-        from rich.table import Table
+        from ccds_cli.ui.table import Column, Table
 
         if not ops:
             console.print(f"No operations recorded for {dep.name} yet.")
             return
-        table = Table(title=f"ccds events {dep.name}")
-        for column in ("id", "command", "who", "started", "finished", "result", "spec", "workspaces"):
-            table.add_column(column)
+        table = Table(f"ccds events {dep.name}", [
+            Column("id"), Column("command"), Column("who", drop=3), Column("started"), Column("finished", drop=2),
+            Column("result"), Column("spec", drop=4), Column("workspaces", atom=False, drop=1)])
         for op in ops:
             ws = ", ".join(f"{w['workspace']}={w['result']}" for w in op["workspaces"])
-            table.add_row(str(op["id"]), op["command"], f"{op['user']}@{op['host']}", op["started"],
+            table.add_row(op["id"], op["command"], f"{op['user']}@{op['host']}", op["started"],
                           op["finished"] or "-", op["result"], (op["spec_sha256"] or "")[:12], ws)
-        console.print(table)
+        table.print(console)
         for op in ops:
             for ev in op["events"]:
                 where = f" {ev['workspace']}" if ev["workspace"] else ""

@@ -34,7 +34,7 @@ def choose_target(spec, region: str, current: str, to: str | None, blocks: dict[
         candidates = [t for t in reg.failover if t != current]
         if not candidates:
             raise BadInput(f"region {region} has no failover target besides {current}",
-                           hint=f"add regions.{region}.failover: [alias/region, …] to the spec")
+                           hint=f"add regions.{region}.failover: [alias/region, ...] to the spec")
         usable = [t for t in candidates if t not in blocks]
         if not usable:
             raise BadInput("every failover target of region " + region + " is blocked: "

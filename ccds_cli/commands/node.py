@@ -41,6 +41,9 @@ def agent(
     on_play_port: Annotated[int, typer.Option(
         help="nginx-rtmp edges/relays: serve the engine's on_play callback on 127.0.0.1:PORT and redirect "
              "each play to the stream's source (0: off).")] = 0,
+    metrics_port: Annotated[int, typer.Option(
+        help="Serve Prometheus metrics (the engine's counters, heartbeats) on this port (0: off).")] = 0,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint listens on.")] = "127.0.0.1",
     token_file: Annotated[Path | None, typer.Option(help="File holding the node token "
                                                          "(default: $CCDS_NODE_TOKEN).")] = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
@@ -64,6 +67,8 @@ def agent(
         raise BadInput(f"--role {role!r} must be origin, relay, edge or transcoder")
     if interval <= 0:
         raise BadInput("--interval must be positive")
+    if not 0 <= metrics_port <= 65535:
+        raise BadInput("--metrics-port must be 0 (off) or a TCP port")
     try:
         reader = reader_for(engine, stats_url)
     except ValueError as exc:
@@ -78,7 +83,16 @@ def agent(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    node_agent = Agent(cfg, reader, puller=puller)
+    if metrics_port:
+        from ccds_cli.agent.metrics import serve
+
+        try:
+            serve(node_agent, metrics_host, metrics_port)
+        except OSError as exc:
+            raise BadInput(f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc}",
+                           hint="choose another --metrics-port") from None
     try:
-        Agent(cfg, reader, puller=puller).run(stop)
+        node_agent.run(stop)
     except PullerError as exc:
         raise BadInput(str(exc), hint="choose another --on-play-port") from None

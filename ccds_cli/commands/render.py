@@ -23,11 +23,12 @@ def run(
               for r in rendered]
 
     def human(res, console):
-        from rich.table import Table
+        from ccds_cli.ui.table import Column, Table
 
-        table = Table("workspace", "cloud", "kind", "path", title=f"rendered {len(res)} workspaces")
+        table = Table(f"rendered {len(res)} workspaces", [Column("workspace"), Column("cloud", drop=1),
+                                                           Column("kind", drop=2), Column("path")])
         for r in res:
             table.add_row(r["workspace"], r["cloud"], r["kind"], r["path"])
-        console.print(table)
+        table.print(console)
 
     return Outcome(result, human)

@@ -1,4 +1,10 @@
-"""`ccds up`: render the spec and converge every workspace (control first, then regions in parallel)."""
+"""`ccds up`: render the spec and converge every workspace (control first, then regions in parallel);
+`--plan DIR` applies a plan saved by `ccds plan FILE --out DIR` instead, exactly."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from ccds_cli.commands._common import (BreakLockOpt, FailFastOpt, Outcome, OutputMode, OutputOpt, ParallelismOpt,
                                        SpecArg, StateDirOpt, TargetOpt, YesOpt, blocked, describe_block,
@@ -21,26 +27,42 @@ def refuse_blocked(dep, selected) -> None:
 
 def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, target: TargetOpt = None,
         fail_fast: FailFastOpt = False, break_lock: BreakLockOpt = False, output: OutputOpt = OutputMode.text,
-        state_dir: StateDirOpt = None) -> Outcome:
+        state_dir: StateDirOpt = None,
+        plan_dir: Annotated[Path | None, typer.Option(
+            "--plan", help="Apply exactly the plan `ccds plan FILE --out DIR` saved; refuse (exit 2) when the "
+                           "spec or any workspace's state changed since.")] = None) -> Outcome:
     """Create or update the deployment: plan, confirm, apply; prints where to publish and play."""
+    from ccds_cli.deployment import saved
     from ccds_cli.deployment.flow import plan_and_apply, workspace_dicts
+    from ccds_cli.errors import BadInput
     from ccds_cli.ui import TerminalUI, report
 
     out = start("up", output)
+    if plan_dir is not None and target:
+        raise BadInput("--plan applies the whole saved plan: it cannot go with --target",
+                       hint="save a plan of what you want to apply instead")
     dep = open_deployment(spec, state_dir, out)
     from ccds_cli.nodepkg.check import require  # can the cloud VMs install ccds? (exit 2/5, before any apply)
 
     for warning in require(dep.loaded):
         out.warn(warning)
     args = {"parallelism": parallelism, "target": target or [], "fail_fast": fail_fast}
+    if plan_dir is not None:
+        args["plan"] = str(plan_dir)
     with dep.operation("up", args, break_lock=break_lock) as op:
-        rendered = dep.build()
-        selected = dep.select(rendered, target)
-        refuse_blocked(dep, selected)
+        if plan_dir is not None:
+            dep.make_plan()  # what the saved plan must still match; never onto a blocked placement
+            refuse_blocked(dep, dep.plan.workspaces)
+            flow = saved.apply(dep, plan_dir, TerminalUI(out, yes), op, parallelism=parallelism)
+        else:
+            rendered = dep.build()
+            selected = dep.select(rendered, target)
+            refuse_blocked(dep, selected)
+            flow = plan_and_apply(dep, selected, TerminalUI(out, yes), op, parallelism=parallelism,
+                                  fail_fast=fail_fast)
         for left in dep.leftovers():
             out.warn(f"workspace {left.name} is no longer in the spec but still has resources; "
                      "`ccds down` destroys it")
-        flow = plan_and_apply(dep, selected, TerminalUI(out, yes), op, parallelism=parallelism, fail_fast=fail_fast)
     nodes = report.nodes_from(flow.results)
     result = {
         "deployment": dep.name,
@@ -61,7 +83,8 @@ def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, tar
         report.render_results(f"ccds up {dep.name}", flow.results, console)
         report.render_access(nodes, res["access"], console)
         if res["manager"]:
-            console.print(f"Stream manager: {res['manager']}  (publishers: POST /api/v1/streams/live/<stream>/publish; "
-                          "viewers: GET …/subscribe)")
+            api = f"{res['manager'].rstrip('/')}/api/v1/streams/live/<stream>"
+            console.print(f"Stream manager: {res['manager']}\n  publishers: POST {api}/publish\n"
+                          f"  viewers:    GET  {api}/subscribe", markup=False, highlight=False)
 
     return Outcome(result, human, flow.exit_code)

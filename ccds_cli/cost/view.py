@@ -11,68 +11,63 @@ def _usd(v: float | None) -> str:
     return f"${v:,.2f}" if abs(v) < 100 else f"${v:,.0f}"
 
 
-def _bars(title: str, values: dict[str, float], total: float):
-    from rich.table import Table
+def _bars(title: str, key: str, values: dict[str, float], total: float):
+    from ccds_cli.ui.table import Column, Styled, Table
 
-    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    t.add_column("")
-    t.add_column("USD/month", justify="right")
-    t.add_column("share", justify="right")
-    t.add_column("")
+    t = Table(title, [Column(key), Column("USD/month", justify="right"), Column("share", justify="right"),
+                      Column("bar", drop=1, visual=True)])
     for name, v in values.items():
         share = v / total if total else 0.0
-        t.add_row(name, _usd(v), f"{share:6.1%}", "[cyan]" + "█" * max(0, round(share * BAR)) + "[/cyan]")
+        t.add_row(name, _usd(v), f"{share:6.1%}".strip(), Styled("█" * max(0, round(share * BAR)), "cyan"))
     return t
 
 
 def show(r: dict, console) -> None:
-    from rich.table import Table
+    from ccds_cli.ui.table import Column, Table
 
     total = r["total_usd"]
     console.print(f"[bold]{r['deployment']}[/bold]: estimated [bold]{_usd(total)}[/bold] per month"
                   + (f", ${r['usd_per_viewer_hour']:.4f} per viewer-hour"
                      if r["usd_per_viewer_hour"] is not None else ", no viewers in traffic"))
-    console.print(_bars("by category", {k: v for k, v in r["by_category"].items() if v}, total))
-    console.print(_bars("by region", r["by_region"], total))
-    console.print(_bars("by cloud", r["by_cloud"], total))
-    console.print(_bars("by role", r["by_role"], total))
+    _bars("by category", "category", {k: v for k, v in r["by_category"].items() if v}, total).print(console)
+    _bars("by region", "region", r["by_region"], total).print(console)
+    _bars("by cloud", "cloud", r["by_cloud"], total).print(console)
+    _bars("by role", "role", r["by_role"], total).print(console)
 
-    eg = Table(title="egress per account (tiers apply per account and month)", title_justify="left", show_edge=False)
-    for col in ("provider", "cloud", "GB", "allowance GB", "USD"):
-        eg.add_column(col, justify="right" if col in ("GB", "allowance GB", "USD") else "left")
+    eg = Table("egress per account (tiers apply per account and month)", [
+        Column("provider"), Column("cloud"), Column("GB", justify="right"),
+        Column("allowance GB", justify="right", drop=1), Column("USD", justify="right")])
     for a in r["egress_accounts"]:
         eg.add_row(a["provider"], a["cloud"], f"{a['gb']:,.0f}",
                    "-" if a["allowance_gb"] is None else f"{a['allowance_gb']:,.0f}", _usd(a["usd"]))
-    console.print(eg)
+    eg.print(console)
 
-    lines = Table(title="lines", title_justify="left", show_edge=False)
-    for col in ("region", "cloud/region", "role", "item", "quantity", "unit price", "USD"):
-        lines.add_column(col, justify="right" if col in ("quantity", "unit price", "USD") else "left")
+    lines = Table("lines", [Column("region"), Column("cloud/region", drop=2), Column("role", drop=3),
+                            Column("item", atom=False), Column("quantity", justify="right", drop=4),
+                            Column("unit price", justify="right", drop=1), Column("USD", justify="right")])
     for x in r["lines"]:
         unit = "-" if x["unit_usd"] is None else f"${x['unit_usd']:.4f}/{x['unit']}"
         lines.add_row(x["region"] + (f" ({x['event']})" if x["event"] else ""), f"{x['cloud']}/{x['cloud_region']}",
                       x["role"], x["item"], f"{x['quantity']:,.1f}", unit, _usd(x["usd"]))
-    console.print(lines)
+    lines.print(console)
 
     if r.get("events"):
-        ev = Table(title="events (--events)", title_justify="left", show_edge=False)
-        for col in ("event", "hours", "extra nodes", "egress GB", "USD"):
-            ev.add_column(col)
+        ev = Table("events (--events)", [Column("event"), Column("hours"), Column("extra nodes"),
+                                         Column("egress GB"), Column("USD")])
         for e in r["events"]:
-            ev.add_row(e["name"], f"{e['hours']:g}", str(e["extra_nodes"]), f"{e['egress_gb']:,.0f}", _usd(e["usd"]))
-        console.print(ev)
+            ev.add_row(e["name"], f"{e['hours']:g}", e["extra_nodes"], f"{e['egress_gb']:,.0f}", _usd(e["usd"]))
+        ev.print(console)
 
     if r.get("compare"):
-        cmp = Table(title="--compare: each region alone, on the nearest region of every cloud", title_justify="left",
-                    show_edge=False)
-        for col in ("region", "now", "USD now", "cheapest", "USD", "saving"):
-            cmp.add_column(col)
+        cmp = Table("--compare: each region alone, on the nearest region of every cloud", [
+            Column("region"), Column("now", drop=2), Column("USD now"), Column("cheapest"), Column("USD"),
+            Column("saving")])
         for c in r["compare"]:
             cur, best = c["current"], c["cheapest"]
             cmp.add_row(c["region"], f"{cur['cloud']}/{cur['cloud_region']}", _usd(cur["usd"]),
                         f"{best['cloud']}/{best['cloud_region']} ({best['distance_km']} km)" if best else "-",
                         _usd(best["usd"]) if best else "-", _usd(c["saving_usd"]))
-        console.print(cmp)
+        cmp.print(console)
 
     if r.get("budget"):
         b = r["budget"]

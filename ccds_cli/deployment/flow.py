@@ -91,7 +91,13 @@ def plan_and_apply(dep: Deployment, workspaces: Sequence[Any], ui: FlowUI, op: O
     with ui.progress(f"{dep.name}: {verb}") as progress, forward_signals(registry, progress):
         orch.progress = progress
         results = orch.apply(destroy=destroy)
-    op.record(results)  # retries are stored as ledger events too
+    return applied(orch, op, results)
+
+
+def applied(orch: Orchestrator, op: Operation, results: list[WorkspaceResult]) -> FlowResult:
+    """Record an apply in the ledger (retries as events too) and say how it went; an interruption
+    becomes `Interrupted` (exit 130) once terraform saved its state."""
+    op.record(results)
     _stop_if_interrupted(orch, op)
     flow = FlowResult(results, applied=True)
     op.result = "ok" if flow.ok else "failed"

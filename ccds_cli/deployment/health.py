@@ -99,3 +99,37 @@ def _region(node: dict[str, Any], pools: dict[str, dict[str, int]]) -> str:
     if region:
         return str(region)
     return next(iter(pools), "")
+
+
+def deployment_status(dep: Any) -> tuple[dict[str, Any], list[str]]:
+    """One look at a deployment: per workspace the plan vs Terraform's outputs vs the cloud's
+    inventory, and the stream manager's own view. Returns (result, warnings); `result["healthy"]`
+    is False when anything is missing, stopped, unreachable or FAULT."""
+    from ccds_cli import clouds
+    from ccds_cli.deployment.manager import manager_view
+    from ccds_cli.errors import CcdsError
+    from ccds_cli.tf.runner import Terraform
+
+    statuses = []
+    for ws in dep.planned():
+        path = dep.workspaces_dir / ws.name
+        nodes = []
+        tf = Terraform(path, dep.logs_dir / ws.name) if path.is_dir() else None
+        if tf is not None and tf.has_state():
+            nodes = tf.output().get("nodes") or []
+        inventory, note = None, "ok"
+        try:
+            cfg = dep.loaded.spec.providers[ws.provider_alias]
+            inventory = clouds.get(ws.cloud).inventory(cfg, dep.name, [ws.cloud_region], state_dir=dep.root)
+        except CcdsError as exc:
+            note = f"unavailable: {exc.message}"
+        statuses.append(assess(ws.name, ws.cloud, ws.cloud_region, ws.pools, nodes, inventory, note,
+                               workspace_tags=list(getattr(ws, "region_keys", []) or [])))
+    manager = manager_view(dep.loaded, dep.root)
+    healthy = all(s.healthy for s in statuses)
+    if manager is not None and (not manager["reachable"] or manager.get("faulty")):
+        healthy = False
+    warnings = [f"{s.name}: cloud inventory {s.inventory}; showing terraform state only"
+                for s in statuses if not s.inventory.startswith("ok")]
+    return ({"deployment": dep.name, "healthy": healthy, "workspaces": [s.as_dict() for s in statuses],
+             "manager": manager}, warnings)

@@ -51,26 +51,26 @@ class ProgressView:
                                highlight=False)
 
     def _render(self):
-        from rich.table import Table
         from rich.text import Text
+
+        from ccds_cli.ui.table import Column, Table
 
         p = self._last
         if p is None:
-            return Text(f"{self.title}: starting…")
-        table = Table(title=f"{self.title}: {progress_line(p)}", title_justify="left", show_edge=False)
-        table.add_column("edge")
-        table.add_column("playing", justify="right")
+            return Text(f"{self.title}: starting")
+        table = Table(f"{self.title}: {progress_line(p)}", [Column("edge"), Column("playing", justify="right")])
         for edge, n in list(p.edges.items())[:20]:
-            table.add_row(edge, str(n))
+            table.add_row(edge, n)
         if len(p.edges) > 20:
-            table.add_row(f"… {len(p.edges) - 20} more", "")
-        return table
+            table.add_row(f"and {len(p.edges) - 20} more", "")
+        return table.renderable(self.console)
 
 
 def human(r: dict, console: Any) -> None:
     """The final report as tables."""
     from rich.markup import escape
-    from rich.table import Table
+
+    from ccds_cli.ui.table import Column, Table
 
     v = r["viewers"]
     mark = ("[green]ok[/green]" if r["ok"] else "[yellow]interrupted[/yellow]" if r["interrupted"]
@@ -99,21 +99,19 @@ def human(r: dict, console: Any) -> None:
     if r["fallbacks"]["total"]:
         console.print("  fallbacks taken: " + ", ".join(f"{k} {n}" for k, n in r["fallbacks"].items() if k != "total"))
     if r["edges"]:
-        table = Table(show_edge=False)
-        table.add_column("edge", no_wrap=True, min_width=max(len(e["edge"] or "-") for e in r["edges"]))
-        table.add_column("region", no_wrap=True)
-        for col in ("assigned", "media", "held", "failed", "MB"):
-            table.add_column(col, justify="right")
         with_manager = any("manager_subscribers" in e for e in r["edges"])
+        columns = [Column("edge"), Column("region", drop=1)] + [
+            Column(c, justify="right") for c in ("assigned", "media", "held", "failed", "MB")]
         if with_manager:
-            table.add_column("manager", justify="right")  # the edge's heartbeat count at the end
+            columns.append(Column("manager", justify="right", drop=2))  # the edge's heartbeat count at the end
+        table = Table("", columns)
         for e in r["edges"]:
-            row = [e["edge"] or "-", e["region"] or "-", str(e["assigned"]), str(e["received_media"]), str(e["held"]),
-                   str(e["failed"]), f"{e['bytes'] / 1e6:,.1f}"]
+            row = [e["edge"] or "-", e["region"] or "-", e["assigned"], e["received_media"], e["held"],
+                   e["failed"], f"{e['bytes'] / 1e6:,.1f}"]
             if with_manager:
-                row.append("-" if e.get("manager_subscribers") is None else str(e["manager_subscribers"]))
+                row.append("-" if e.get("manager_subscribers") is None else e["manager_subscribers"])
             table.add_row(*row)
-        console.print(table)
+        table.print(console)
     if len(r["regions"]) > 1:
         console.print("  regions: " + ", ".join(f"{g['region']} {g['received_media']}/{g['assigned']}"
                                                 for g in r["regions"]))

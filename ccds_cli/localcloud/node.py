@@ -52,7 +52,7 @@ class Agent:
     lon: str = ""
     interval: str = ""
 
-    def argv(self, node: "NodeSpec", on_play_port: int = 0) -> list[str]:
+    def argv(self, node: "NodeSpec", on_play_port: int = 0, metrics_port: int = 0) -> list[str]:
         host = node.host
         argv = [sys.executable if not node.python else node.python, "-m", "ccds_cli", "node",
                 "agent", "--manager", self.manager_url, "--deployment", self.deployment,
@@ -63,6 +63,8 @@ class Agent:
                 "--endpoint", f"rtmp=rtmp://{host}:{node.rtmp_port}/live"]
         if on_play_port:
             argv += ["--on-play-port", str(on_play_port)]
+        if metrics_port:
+            argv += ["--metrics-port", str(metrics_port)]
         for flag, value in (("--lat", self.lat), ("--lon", self.lon), ("--interval", self.interval)):
             if value:
                 argv += [flag, value]
@@ -135,9 +137,9 @@ def _read_record(node_dir: Path) -> dict | None:
         return None
 
 
-def _write_record(spec: NodeSpec, procs: list[Proc], state: str) -> None:
+def _write_record(spec: NodeSpec, procs: list[Proc], state: str, extra: dict | None = None) -> None:
     record = {"name": spec.name, "role": spec.role, "ports": spec.ports, "digest": spec.digest(),
-              "state": state, "processes": [p.as_dict() for p in procs]}
+              "state": state, "processes": [p.as_dict() for p in procs], **(extra or {})}
     tmp = spec.dir / "node.json.tmp"
     tmp.write_text(json.dumps(record, indent=2))
     os.replace(tmp, spec.dir / "node.json")
@@ -211,16 +213,17 @@ def start(spec: NodeSpec, timeout: float = 20.0) -> dict:
     procs: list[Proc] = []
     _write_record(spec, procs, "starting")
     try:
-        _start_processes(spec, procs, timeout)
+        extra = _start_processes(spec, procs, timeout)
     except BaseException:
         stop(spec.state_dir, spec.name)
         raise
-    _write_record(spec, procs, "running")
+    _write_record(spec, procs, "running", extra)
     return {"name": spec.name, "action": "started", "ports": spec.ports,
             "pids": [p.pid for p in procs]}
 
 
-def _start_processes(spec: NodeSpec, procs: list[Proc], timeout: float) -> None:
+def _start_processes(spec: NodeSpec, procs: list[Proc], timeout: float) -> dict:
+    """Start the node's processes; returns what the record adds (the agent's metrics URL)."""
     python = spec.python or sys.executable
     logs = spec.dir / "logs"
     if spec.role == "controller":
@@ -237,7 +240,7 @@ def _start_processes(spec: NodeSpec, procs: list[Proc], timeout: float) -> None:
         if spec.heartbeat_timeout:
             argv += ["--heartbeat-timeout", spec.heartbeat_timeout]
         _launch(spec, procs, "manager", argv, logs / "manager.log", [spec.http_port], timeout)
-        return
+        return {}
     # The agent's on_play port is any free loopback port: it is only written into this node's own
     # nginx.conf, so it needs no place in the local module's port plan.
     on_play_port = free_port() if spec.agent and spec.role in ("edge", "relay") else 0
@@ -251,8 +254,12 @@ def _start_processes(spec: NodeSpec, procs: list[Proc], timeout: float) -> None:
     if spec.agent:
         if not os.environ.get("CCDS_NODE_TOKEN"):
             raise BadInput(f"node {spec.name}: the agent needs the node token in CCDS_NODE_TOKEN")
-        _launch(spec, procs, "agent", spec.agent.argv(spec, on_play_port), logs / "agent.log",
-                [on_play_port] if on_play_port else [], timeout if on_play_port else min(timeout, 2.0))
+        # Like on_play, the agent's metrics port is any free loopback port, named in the node's record.
+        metrics_port = free_port()
+        _launch(spec, procs, "agent", spec.agent.argv(spec, on_play_port, metrics_port), logs / "agent.log",
+                [p for p in (on_play_port, metrics_port) if p], timeout)
+        return {"agent_metrics": f"http://{spec.host}:{metrics_port}/metrics"}
+    return {}
 
 
 def _launch(spec: NodeSpec, procs: list[Proc], kind: str, argv: list[str], log: Path,

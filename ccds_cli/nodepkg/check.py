@@ -72,7 +72,7 @@ def preflight(loaded, *, client=None, timeout: float = 10.0) -> list[Finding]:
                         "run ccds from a pip install of ccds (or `pip install -e .` in a checkout)",
                         int(ExitCode.MISSING_TOOL))]
     out.append(Finding("install: this build", "pass",
-                       f"{mine.filename} sha256 {mine.sha256[:16]}… ({mine.size // 1024} KiB), "
+                       f"{mine.filename} sha256 {mine.sha256[:16]} ({mine.size // 1024} KiB), "
                        "served by the stream managers to their nodes at /api/v1/dist/"))
     own = client is None
     http = client or httpx.Client(timeout=timeout, follow_redirects=True)
@@ -133,7 +133,7 @@ def _check_managers(http, src: ManagerSource, mine: wheelmod.Wheel, placements: 
     except wheelmod.WheelError as exc:
         return Finding(name, "fail", f"{label}: {exc}", publish)
     if theirs.sha256 == mine.sha256:
-        return Finding(name, "pass", f"{label}: this very build (sha256 {mine.sha256[:16]}…)")
+        return Finding(name, "pass", f"{label}: this very build (sha256 {mine.sha256[:16]})")
     diff = ", ".join(wheelmod.differences(mine, theirs))
     if src.default:
         return Finding(name, "fail", f"{label}, which is not this build (ccds {theirs.version}; differs in {diff}): "

@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from ccds_cli import __version__
 from ccds_cli.sm.leader import Leader
 from ccds_cli.sm.pgasync import AsyncPgPool
-from ccds_cli.sm.routes import dist, events, health, leases, nodes, sources, streams
+from ccds_cli.sm.metrics import Metrics
+from ccds_cli.sm.routes import dist, events, health, leases, metrics, nodes, sources, streams, ui
 from ccds_cli.sm.settings import Settings
 from ccds_cli.sm.store import NoCapacity, Store, StoreError
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.leader = leader
+    app.state.metrics = Metrics(store, leader)
     app.state.http = httpx.Client()
     app.state.pg_pool = AsyncPgPool(settings.database_url) if store.postgres else None
 
@@ -60,4 +62,6 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     for router in (streams.router, nodes.router, events.router, health.router, sources.router, dist.router,
                    leases.router):
         app.include_router(router, prefix="/api/v1")
+    app.include_router(metrics.router)
+    app.include_router(ui.router)
     return app

@@ -30,13 +30,23 @@ def require_admin(request: Request) -> None:
     _check(request, request.app.state.settings.admin_token, "admin")
 
 
+def _matches(request: Request, expected: str) -> bool:
+    token = _bearer(request)
+    return token is not None and bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
+
+
 def require_node(request: Request) -> None:
     """Nodes use the node token; the admin token is accepted too (operators may act for a node)."""
     s: Settings = request.app.state.settings
-    token = _bearer(request)
-    if token is not None and s.admin_token and hmac.compare_digest(token.encode(), s.admin_token.encode()):
-        return
-    _check(request, s.node_token, "node")
+    if not _matches(request, s.admin_token):
+        _check(request, s.node_token, "node")
+
+
+def require_metrics(request: Request) -> None:
+    """A Prometheus server may scrape with the admin token or, better, a token good for /metrics only."""
+    s: Settings = request.app.state.settings
+    if not _matches(request, s.metrics_token):
+        _check(request, s.admin_token, "admin or metrics")
 
 
 AdminAuth = Annotated[None, Depends(require_admin)]

@@ -19,6 +19,7 @@ class Settings(BaseModel):
     database_url: str = "sqlite:///ccds-sm.db"
     admin_token: str = ""
     node_token: str = ""
+    metrics_token: str = ""  # scrape-only bearer token for /metrics (CCDS_METRICS_TOKEN)
     deployment: str | None = None
     heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
     # A subscribe reserves a viewer slot until the edge's own heartbeat can count the viewer:
@@ -39,6 +40,7 @@ class Settings(BaseModel):
         values = {
             "admin_token": os.environ.get("CCDS_ADMIN_TOKEN", ""),
             "node_token": os.environ.get("CCDS_NODE_TOKEN", ""),
+            "metrics_token": os.environ.get("CCDS_METRICS_TOKEN", ""),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -164,6 +164,12 @@ class Store:
             self._event(conn, node, "state", node["state"], to_state, reason)
         return bool(changed)
 
+    def recent_events(self, limit: int = 30) -> list[dict]:
+        """The newest events first (the dashboard's list)."""
+        q = sa.select(events_t).where(self._scope(events_t)).order_by(events_t.c.id.desc()).limit(limit)
+        with self.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
     def events(self, after_id: int = 0, limit: int = 200, node: str | None = None) -> list[dict]:
         q = sa.select(events_t).where(events_t.c.id > after_id, self._scope(events_t))
         if node:
@@ -389,6 +395,50 @@ class Store:
         return {"status": status, "deployment": self.deployment, "nodes": counts, "live_streams": n_streams,
                 "viewers": viewers, "instance": self.settings.instance_id,
                 "leader": lease["holder"] if lease and lease["expires_at"] >= self.clock() else None}
+
+    def known_regions(self) -> list[str]:
+        with self.read() as conn:
+            return list(conn.execute(sa.select(nodes_t.c.region).where(self._scope(nodes_t)).distinct()).scalars())
+
+    def metrics_snapshot(self) -> dict:
+        """The fleet for /metrics and /ui in three reads: nodes, live streams, events by kind.
+
+        A node silent past the heartbeat timeout counts as FAULT before the leader marks it. Load is
+        what capacity limits: viewers + reserved slots on edges, publishers on origins and
+        transcoders, pulls by edges on relays.
+        """
+        fresh, now = self.fresh_after(), self.clock()
+        with self.read() as conn:
+            rows = conn.execute(sa.select(
+                nodes_t.c.name, nodes_t.c.region, nodes_t.c.role, nodes_t.c.state, nodes_t.c.capacity,
+                nodes_t.c.subscribers, nodes_t.c.reserved, nodes_t.c.publishers, nodes_t.c.relays,
+                nodes_t.c.last_heartbeat).where(self._scope(nodes_t), nodes_t.c.state != "TERMINATED")
+                .order_by(nodes_t.c.region, nodes_t.c.role, nodes_t.c.name)).all()
+            live = conn.execute(sa.select(sa.func.count()).select_from(streams_t).where(
+                self._scope(streams_t), streams_t.c.last_live_at >= fresh)).scalar_one()
+            events = dict(conn.execute(sa.select(events_t.c.kind, sa.func.count()).where(self._scope(events_t))
+                                       .group_by(events_t.c.kind)).all())
+        snap: dict = {"nodes": {}, "pools": {}, "per_node": [], "regions": {}, "live_streams": live,
+                      "events": events}
+        for r in rows:
+            state = r.state if r.last_heartbeat >= fresh or r.state == "FAULT" else "FAULT"
+            load = {"edge": r.subscribers + r.reserved, "relay": r.relays}.get(r.role, r.publishers)
+            snap["nodes"][(r.region, r.role, state)] = snap["nodes"].get((r.region, r.role, state), 0) + 1
+            snap["per_node"].append({"name": r.name, "region": r.region, "role": r.role, "state": state,
+                                     "load": load, "capacity": r.capacity,
+                                     "heartbeat_age": round(max(0.0, now - r.last_heartbeat), 3)})
+            region = snap["regions"].setdefault(r.region, {"viewers": 0, "reserved": 0, "publishers": 0})
+            pool = snap["pools"].setdefault((r.region, r.role), {"load": 0, "capacity": 0})
+            if state != "INSERVICE":
+                continue
+            pool["load"] += load
+            pool["capacity"] += r.capacity
+            if r.role == "edge":
+                region["viewers"] += r.subscribers
+                region["reserved"] += r.reserved
+            elif r.role == "origin":
+                region["publishers"] += r.publishers
+        return snap
 
     # --- leader work --------------------------------------------------------------------------
 

@@ -146,6 +146,48 @@ class Orchestrator:
                 earlier_failed = f"skipped: stage {stage} failed ({', '.join(failed)})"
         return self.ordered()
 
+    def apply_saved(self, plans: dict[str, Path],
+                    before_stage: Callable[[int], str | None] | None = None) -> list[WorkspaceResult]:
+        """Apply exactly the saved plan file of each workspace, stage by stage, never re-planning
+        (set `results[name].planned` first). `before_stage(stage)` may answer why a stage must not
+        run (its plans were made against outputs that changed): it and later stages are skipped.
+        No retries: a saved plan half applied is stale, only a new plan can go on from there."""
+        blocked: str | None = None
+        for stage in sorted({ws.stage for ws in self.workspaces}):
+            batch = [ws for ws in self.workspaces if ws.stage == stage]
+            if blocked is None and not (self.interrupted or self._cancel.is_set()) and before_stage is not None:
+                blocked = before_stage(stage)
+            if blocked or self.interrupted or self._cancel.is_set():
+                why = "interrupted" if self.interrupted else (blocked or "cancelled (--fail-fast)")
+                for ws in batch:
+                    self._skip(ws, why)
+                continue
+            self._run_stage(batch, lambda ws: self._apply_saved_one(ws, plans[ws.name]))
+            failed = [r.name for r in (self.results[ws.name] for ws in batch) if r.result == "failed"]
+            if failed:
+                blocked = f"skipped: stage {stage} failed ({', '.join(failed)})"
+        return self.ordered()
+
+    def _apply_saved_one(self, ws: Workspace, plan_file: Path) -> None:
+        res, tf = self.results[ws.name], self._tf[ws.name]
+        started = time.monotonic()
+        res.attempts = 1
+        self._phase(ws.name, "init")
+        run = tf.init(on_event=self._sink(ws.name))
+        if run.ok and sum(res.planned.values()):
+            self._phase(ws.name, "apply", planned=sum(res.planned.values()))
+            run = tf.apply(plan_file, on_event=self._sink(ws.name))
+            for key, value in (run.changes.as_dict() if run.changes is not None else {}).items():
+                if key in res.changes:
+                    res.changes[key] += value
+        res.log, res.duration = str(run.log_path), time.monotonic() - started
+        if not run.ok:
+            self._fail(ws, run)
+            return
+        res.result = "ok"
+        self._collect_outputs(ws, destroy=False)
+        self._phase(ws.name, "ok")
+
     def _feed(self, batch: Sequence[Workspace]) -> None:
         if self.stage_env is None or not any(ws.stage > 0 for ws in batch):
             return

@@ -157,9 +157,33 @@ class Terraform:
             result.changes = Changes(operation="plan")
         return result
 
-    def apply(self, plan_file: str = "ccds.tfplan", on_event: EventCallback | None = None) -> RunResult:
-        args = ["apply", "-json", "-input=false", "-no-color", f"-lock-timeout={self.lock_timeout}", plan_file]
+    def apply(self, plan_file: str | Path = "ccds.tfplan", on_event: EventCallback | None = None) -> RunResult:
+        """Apply exactly the saved plan `plan_file` (relative to the workspace, or any path: a plan
+        saved elsewhere by `ccds plan --out`). Terraform refuses a plan whose state moved on."""
+        args = ["apply", "-json", "-input=false", "-no-color", f"-lock-timeout={self.lock_timeout}", str(plan_file)]
         return self._stream("apply", args, on_event)
+
+    def state_meta(self) -> dict[str, Any] | None:
+        """The state's `serial` and `lineage` (None: no state yet). Local state is read from its file;
+        a remote backend is asked with `terraform state pull` (the workspace must be initialised)."""
+        if self.local_backend():
+            try:
+                data = json.loads((self.workdir / "terraform.tfstate").read_text())
+            except FileNotFoundError:
+                return None
+            except ValueError as exc:
+                raise CcdsError(f"the state of {self.workdir.name} is not JSON: {exc}") from None
+        else:
+            proc = subprocess.run([self.binary, "state", "pull"], cwd=self.workdir, env=self.env,
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
+                                  start_new_session=True)
+            if proc.returncode != 0:
+                raise CcdsError(f"terraform state pull failed in {self.workdir.name}: "
+                                f"{raw_diagnostic(proc.stderr or proc.stdout).summary}")
+            data = json.loads(proc.stdout) if proc.stdout.strip() else None
+        if not data:
+            return None
+        return {"serial": int(data.get("serial", 0)), "lineage": str(data.get("lineage", ""))}
 
     def output(self, sensitive: bool = False) -> dict[str, Any]:
         """Root outputs as {name: value}; {} when there is no state yet. Sensitive outputs (the

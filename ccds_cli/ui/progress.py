@@ -54,8 +54,8 @@ class Progress:
         if self.live_mode:
             from rich.live import Live
 
-            self._live = Live(self._table(), console=self.console, refresh_per_second=4, transient=False,
-                              get_renderable=self._table)
+            self._live = Live(self._renderable(), console=self.console, refresh_per_second=4, transient=False,
+                              get_renderable=self._renderable)
             self._live.start()
         else:
             self._thread = threading.Thread(target=self._keepalive_loop, name="ccds-keepalive", daemon=True)
@@ -136,13 +136,15 @@ class Progress:
                 self.line("still working: " + (running or "waiting"))
 
     def _table(self):
-        from rich.table import Table
+        from ccds_cli.ui.table import Column, Table
 
         now = time.monotonic()
-        table = Table(title=self.title or None, expand=False)
-        for column in ("workspace", "phase", "resources", "current", "elapsed"):
-            table.add_column(column)
+        table = Table(self.title, [Column("workspace"), Column("phase"), Column("resources"),
+                                   Column("current", drop=1), Column("elapsed")])
         for v in self.snapshot():
             resources = f"{v.done}/{v.planned}" if v.planned else "-"
-            table.add_row(v.name, v.phase, resources, v.current[:60], f"{v.elapsed(now):.0f}s")
+            table.add_row(v.name, v.phase, resources, v.current, f"{v.elapsed(now):.0f}s")
         return table
+
+    def _renderable(self):
+        return self._table().renderable(self.console)

@@ -63,45 +63,42 @@ def _urls(node: dict[str, Any], playback: dict[str, str]) -> dict[str, str]:
 
 
 def render_results(title: str, results: list[Any], console: Any) -> None:
-    from rich.table import Table
+    from ccds_cli.ui.table import Column, Styled, Table
 
-    table = Table(title=title)
-    for column in ("workspace", "result", "add", "change", "destroy", "time", "notes"):
-        table.add_column(column, justify="right" if column in ("add", "change", "destroy", "time") else "left")
+    table = Table(title, [Column("workspace"), Column("result"), Column("add", justify="right"),
+                          Column("change", justify="right"), Column("destroy", justify="right"),
+                          Column("time", justify="right", drop=1), Column("notes", atom=False)])
     for r in results:
         counts = r.changes if r.result not in ("planned",) else r.planned
         style = {"ok": "green", "failed": "red", "interrupted": "yellow", "skipped": "yellow"}.get(r.result, "")
         notes = r.error or ""
         if r.retries:
             notes = (f"{len(r.retries)} retr{'y' if len(r.retries) == 1 else 'ies'}; " + notes).strip("; ")
-        table.add_row(r.name, f"[{style}]{r.result}[/{style}]" if style else r.result, str(counts.get("add", 0)),
-                      str(counts.get("change", 0)), str(counts.get("destroy", 0)), f"{r.duration:.1f}s", notes[:120])
-    console.print(table)
+        table.add_row(r.name, Styled(r.result, style), counts.get("add", 0), counts.get("change", 0),
+                      counts.get("destroy", 0), f"{r.duration:.1f}s", notes)
+    table.print(console)
 
 
 def render_plan(results: list[Any], console: Any) -> None:
-    from rich.table import Table
+    from ccds_cli.ui.table import Column, Table
 
-    table = Table(title="Planned changes")
-    for column in ("workspace", "add", "change", "destroy", "status"):
-        table.add_column(column)
+    table = Table("Planned changes", [Column("workspace"), Column("add"), Column("change"), Column("destroy"),
+                                      Column("status", atom=False)])
     for r in results:
-        table.add_row(r.name, str(r.planned["add"]), str(r.planned["change"]), str(r.planned["destroy"]),
-                      r.error or r.result)
-    console.print(table)
+        table.add_row(r.name, r.planned["add"], r.planned["change"], r.planned["destroy"], r.error or r.result)
+    table.print(console)
 
 
 def render_access(nodes: list[dict[str, Any]], access: dict[str, list[dict[str, str]]], console: Any) -> None:
-    from rich.table import Table
+    from ccds_cli.ui.table import Column, Table
 
     if nodes:
-        table = Table(title="Nodes")
-        for column in ("region", "role", "name", "public", "private"):
-            table.add_column(column)
+        table = Table("Nodes", [Column("region", drop=1), Column("role"), Column("name"), Column("public"),
+                                Column("private", drop=2)])
         for n in nodes:
-            table.add_row(str(n.get("region_key", "")), str(n.get("role", "")), str(n.get("name", "")),
-                          str(n.get("public_ip", "")), str(n.get("private_ip", "")))
-        console.print(table)
+            table.add_row(n.get("region_key", ""), n.get("role", ""), n.get("name", ""), n.get("public_ip", ""),
+                          n.get("private_ip", ""))
+        table.print(console)
     for label, key in (("Publish to", "publish"), ("Play from", "play")):
         for entry in access.get(key, []):
             console.print(f"{label} ({entry['region']} {entry['node']}):", markup=False, highlight=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,10 +121,19 @@ def test_budget_exit_codes(tmp_path):
 
 
 def test_text_output_has_bars_and_assumptions(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "ccds_cli", "cost", str(_write(tmp_path))],
-                          capture_output=True, text=True, timeout=60, env={"COLUMNS": "140", "PATH": "/usr/bin"})
+    """At a terminal, tables with bars; piped (a CI log), one key=value record per line instead."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ui"))
+    from ptyrun import run_pty
+
+    argv = [sys.executable, "-m", "ccds_cli", "cost", str(_write(tmp_path))]
+    env = {"PATH": "/usr/bin", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    code, screen = run_pty(argv, env, tmp_path, cols=140, timeout=60)
+    assert code == 0, screen
+    assert "by category" in screen and "█" in screen and "assumptions:" in screen
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=dict(env, COLUMNS="140"))
     assert proc.returncode == 0, proc.stderr
-    assert "by category" in proc.stdout and "█" in proc.stdout and "assumptions:" in proc.stdout
+    assert "by category:" in proc.stdout and "category=egress USD/month=" in proc.stdout
+    assert "█" not in proc.stdout and "assumptions:" in proc.stdout
 
 
 def test_refresh_without_credentials_keeps_catalog(tmp_path, monkeypatch):

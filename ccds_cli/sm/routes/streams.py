@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -10,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ccds_cli.sm import routing
 from ccds_cli.sm.auth import AdminAuth, round_trip
+from ccds_cli.sm.metrics import result_of
 from ccds_cli.sm.routes.deps import StoreDep
 from ccds_cli.sm.schemas import ClientAuth, PublishAnswer, StreamOut, SubscribeAnswer
 from ccds_cli.sm.store import NoEdgeCapacity
@@ -40,18 +42,27 @@ async def subscribe_post(request: Request, app: AppName, stream: StreamName, bod
 
 
 async def _route_viewer(request: Request, app: str, stream: str, creds: ClientAuth) -> JSONResponse:
+    started = time.perf_counter()
+    answer, failure = None, None
     try:
-        answer = await _pick_edge(request, app, stream, creds)
-    except NoEdgeCapacity:
-        await run_in_threadpool(request.app.state.store.count_demand, creds.region, "refused")
+        try:
+            answer = await _pick_edge(request, app, stream, creds)
+        except NoEdgeCapacity:
+            await run_in_threadpool(request.app.state.store.count_demand, creds.region, "refused")
+            raise
+        # Demand the region could not serve itself: counted for `ccds operate` (GET /api/v1/demand).
+        kind = "fallback" if answer.get("fallback") else (
+            "spilled" if creds.region and answer.get("node", {}).get("region") not in (None, creds.region) else None)
+        if kind:
+            await run_in_threadpool(request.app.state.store.count_demand, creds.region, kind)
+        # The hot path: the answer is built by `routing` in the documented shape; skip re-validating it.
+        return JSONResponse(answer)
+    except Exception as exc:
+        failure = exc
         raise
-    # Demand the region could not serve itself: counted for `ccds operate` (GET /api/v1/demand).
-    kind = "fallback" if answer.get("fallback") else (
-        "spilled" if creds.region and answer.get("node", {}).get("region") not in (None, creds.region) else None)
-    if kind:
-        await run_in_threadpool(request.app.state.store.count_demand, creds.region, kind)
-    # The hot path: the answer is built by `routing` in the documented shape; skip re-validating it.
-    return JSONResponse(answer)
+    finally:  # one counter and one histogram observe per request; no database work
+        request.app.state.metrics.observe("subscribe", result_of(failure, answer), time.perf_counter() - started,
+                                          creds.region)
 
 
 async def _pick_edge(request: Request, app: str, stream: str, creds: ClientAuth) -> dict:
@@ -76,8 +87,16 @@ async def _pick_edge(request: Request, app: str, stream: str, creds: ClientAuth)
 def publish(request: Request, store: StoreDep, app: AppName, stream: StreamName, body: ClientAuth | None = None):
     """Where to publish: the least-loaded INSERVICE origin in the region (or the nearest one)."""
     creds = body or ClientAuth()
-    _authorize(request, creds, app, stream, "publish")
-    return routing.publish(store, app, stream, creds.region, creds.lat, creds.lon)
+    started, failure = time.perf_counter(), None
+    try:
+        _authorize(request, creds, app, stream, "publish")
+        return routing.publish(store, app, stream, creds.region, creds.lat, creds.lon)
+    except Exception as exc:
+        failure = exc
+        raise
+    finally:
+        request.app.state.metrics.observe("publish", result_of(failure), time.perf_counter() - started,
+                                          creds.region)
 
 
 def _subscribe(request: Request, store, creds: ClientAuth, app: str, stream: str) -> dict:
