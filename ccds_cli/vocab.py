@@ -8,12 +8,10 @@ from typing import Literal, get_args
 # transcoders make renditions). Control workspaces also run "manager" and "database" nodes.
 Role = Literal["origin", "relay", "edge", "transcoder"]
 ROLES: tuple[str, ...] = get_args(Role)
-CONTROL_ROLES: tuple[str, ...] = ("manager", "database")
 
 # A node's life in the stream manager: STARTING until its engine answers, INSERVICE while it takes
 # traffic, SUNSET when draining (no new viewers), FAULT when heartbeats stop, TERMINATED once gone.
 NodeState = Literal["STARTING", "INSERVICE", "SUNSET", "FAULT", "TERMINATED"]
-NODE_STATES: tuple[str, ...] = get_args(NodeState)
 
 EngineKind = Literal["mediamtx", "nginx-rtmp", "red5pro"]
 ENGINE_KINDS: tuple[str, ...] = get_args(EngineKind)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ccds_cli.vocab import EngineKind as Engine, Role
+from ccds_cli.vocab import EngineKind as Engine, NodeState as NodeStateName, Role
 
 
 class NodeRegister(BaseModel):
@@ -47,7 +47,7 @@ class Heartbeat(BaseModel):
 
 class HeartbeatAnswer(BaseModel):
     id: str
-    state: str
+    state: NodeStateName
     peers: list[str] = Field(description="addresses of relays/edges: their pulls are not viewers")
 
 
@@ -59,7 +59,7 @@ class NodeOut(BaseModel):
     provider: str
     role: str
     engine: str
-    state: str
+    state: NodeStateName
     public_host: str
     private_host: str
     capacity: int
@@ -139,8 +139,8 @@ class EventOut(BaseModel):
     node_id: str | None
     node_name: str
     kind: str
-    from_state: str | None
-    to_state: str | None
+    from_state: NodeStateName | None
+    to_state: NodeStateName | None
     reason: str
     instance: str
 
