@@ -42,7 +42,9 @@ class Aws(Cloud):
     transient_errors = {
         "throttling": r"RequestLimitExceeded|SlowDown",
         "server error": r"InternalError|InternalFailure",
-        "eventual consistency": r"Invalid[A-Za-z]*ID\.NotFound|InvalidGroup\.NotFound|InvalidAMIID\.Unavailable|"
+        # InvalidPermission.NotFound: a rule already gone when a destroy revokes it; the retry's refresh drops it.
+        "eventual consistency": r"Invalid[A-Za-z]*ID\.NotFound|InvalidGroup\.NotFound|InvalidPermission\.NotFound|"
+                                r"InvalidAMIID\.Unavailable|"
                                 r"DependencyViolation|IncorrectInstanceState|ResourceInUse",
     }
     permanent_errors = (r"InvalidClientTokenId|AuthFailure|UnrecognizedClientException|UnauthorizedOperation|"
