@@ -201,3 +201,12 @@ def test_300k_admin_cidrs_validate_quickly(tmp_path):
     proc, cpu = run_limited(["validate", str(path)])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert cpu < 3.0, f"validating 300,000 admin_cidrs took {cpu:.2f} s of CPU"
+
+
+@pytest.mark.parametrize("args", [["validate", "--bogus", "x.yaml"], ["plan", "x.yaml", "--yes"], ["validate"],
+                                  ["status", "a.yaml", "b.yaml"]])
+def test_a_wrong_command_line_is_a_usage_error_not_a_traceback(args):
+    """typer >= 0.22 raises its own copy of click's exceptions: they were not caught (traceback, exit 1)."""
+    proc, _ = run_limited(args)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr and "Usage: ccds" in proc.stderr
