@@ -82,17 +82,31 @@ def _register() -> None:
 _register()
 
 
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """Usage-error and abort classes of the click that typer runs on: typer >= 0.22 ships its own copy
+    (`typer._click`), whose exceptions are not click's (a wrong option was a traceback, exit 1)."""
+    import click
+
+    usage = {click.exceptions.ClickException}
+    try:
+        from typer._click.exceptions import ClickException  # type: ignore[import-not-found]
+
+        usage.add(ClickException)
+    except ImportError:
+        pass
+    return tuple(usage), tuple({click.exceptions.Abort, typer.Abort})
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: the one place a command's Outcome is printed, a CcdsError becomes a message,
     and the process exits with the documented code."""
-    import click
-
     from ccds_cli.commands._common import Outcome
     from ccds_cli.output import current
 
+    usage_errors, aborts = _click_exceptions()
     try:
         rv = app(args=argv, prog_name="ccds", standalone_mode=False)
-    except click.exceptions.ClickException as exc:  # a wrong command line (usage errors exit 2)
+    except usage_errors as exc:  # a wrong command line (usage errors exit 2)
         exc.show()
         sys.exit(exc.exit_code)
     except CcdsError as exc:
@@ -103,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
             details = [d.as_dict() if hasattr(d, "as_dict") else str(d) for d in diagnostics]
         out.error(exc.message, exc.hint, int(exc.exit_code), details)
         sys.exit(int(exc.exit_code))
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, *aborts):
         current().error("interrupted", None, int(ExitCode.INTERRUPTED))
         sys.exit(int(ExitCode.INTERRUPTED))
     if rv == int(ExitCode.INTERRUPTED):  # typer turns a KeyboardInterrupt into Exit(130)

@@ -19,3 +19,7 @@ fi
 python3 -m pip install -q --disable-pip-version-check -e ".[dev]"
 command -v terraform >/dev/null 2>&1 || command -v tofu >/dev/null 2>&1 || \
   echo "note: install terraform (>= 1.5) or OpenTofu: https://developer.hashicorp.com/terraform/install" >&2
+# checkov (tests/security/test_checkov.py) in a virtualenv of its own: it pins old boto3 and packaging.
+if [ ! -x .venv-checkov/bin/checkov ]; then
+  python3 -m venv .venv-checkov && .venv-checkov/bin/pip install -q --disable-pip-version-check "checkov>=3.2,<4"
+fi

@@ -21,6 +21,7 @@ from ccds_cli.agent.sources import SourceMap
 from ccds_cli.agent.stats import StatsReader
 
 log = logging.getLogger("ccds.agent")
+MAX_STREAMS_PER_BEAT = 1000  # = ccds_cli.sm.schemas.MAX_STREAMS_PER_BEAT (the agent does not import the manager)
 
 
 @dataclass
@@ -91,6 +92,10 @@ class Agent:
             s = self.reader.read(self.client, self.peers)
             payload = {"engine_ok": True, **asdict(s)}
             self.last_stats, self.engine_ok = s, True
+            if len(s.streams) > MAX_STREAMS_PER_BEAT:  # the manager refuses more: the ones that matter most
+                payload["streams"] = sorted(s.streams, key=lambda x: (not x.get("publishing"),
+                                                                      -int(x.get("subscribers") or 0)))[
+                    :MAX_STREAMS_PER_BEAT]
         except Exception as exc:  # an unreadable engine is reported, not fatal: the manager decides
             payload = {"engine_ok": False, "error": str(exc)[:300]}
             self.engine_ok = False

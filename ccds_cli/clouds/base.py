@@ -19,9 +19,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ccds_cli.paths import DATA_DIR
+from ccds_cli.spec.bounds import BoundedModel
 
 
-class ProviderConfig(BaseModel):
+class ProviderConfig(BoundedModel):
     """Base of every cloud's provider-alias model (`providers.<alias>` in the spec)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

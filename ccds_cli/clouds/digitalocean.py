@@ -11,6 +11,7 @@ from pydantic import AfterValidator
 from ccds_cli.clouds import _tags
 from ccds_cli.clouds._lazy import require
 from ccds_cli.clouds.base import CheckResult, Cloud, InstanceInfo, ProviderConfig
+from ccds_cli.spec.bounds import Many
 
 _FIX_TOKEN = "create a token at https://cloud.digitalocean.com/account/api/tokens and export DIGITALOCEAN_TOKEN"
 
@@ -25,7 +26,7 @@ class DigitalOceanProvider(ProviderConfig):
     cloud: Literal["digitalocean"]
     # IDs or fingerprints of SSH keys already in the account. DigitalOcean refuses to register the same
     # public key twice, so a second workspace (or a key added by hand) must reuse the existing one.
-    ssh_key_ids: list[Annotated[str, AfterValidator(_key_id)]] = []
+    ssh_key_ids: Annotated[list[Annotated[str, AfterValidator(_key_id)]], Many] = []
 
 
 class DigitalOcean(Cloud):

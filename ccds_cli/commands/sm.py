@@ -26,6 +26,9 @@ def serve(
     connect_grace: Annotated[float, typer.Option(
         help="Seconds a viewer has to connect before the edge's own count replaces its reservation.")] = 4.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    docs: Annotated[bool, typer.Option(
+        "--docs", help="Serve /docs, /redoc and /openapi.json to anyone (else /openapi.json needs the admin "
+        "token). Also CCDS_SM_DOCS=1.")] = False,
 ) -> None:
     """Serve the stream manager API (publish/subscribe routing, node registry, health)."""
     import logging
@@ -38,7 +41,8 @@ def serve(
 
     settings = Settings.from_env(database_url=database_url, heartbeat_timeout=heartbeat_timeout,
                                  deployment=deployment, auth_url=auth_url, auth_timeout=auth_timeout,
-                                 reservation_ttl=reservation_ttl, connect_grace=connect_grace)
+                                 reservation_ttl=reservation_ttl, connect_grace=connect_grace,
+                                 docs=docs or None)
     if not settings.admin_token or not settings.node_token:
         raise BadInput("CCDS_ADMIN_TOKEN and CCDS_NODE_TOKEN must be set",
                        hint="`ccds up` generates them into .ccds/<name>/secrets.json")

@@ -7,9 +7,12 @@ import contextlib
 import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ccds_cli import __version__
+from ccds_cli.sm import limits
+from ccds_cli.sm.auth import require_admin
 from ccds_cli.sm.leader import Leader
 from ccds_cli.sm.pgasync import AsyncPgPool
 from ccds_cli.sm.metrics import Metrics
@@ -36,8 +39,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             if app.state.pg_pool is not None:
                 await app.state.pg_pool.close()
 
+    # The API description is served by `_docs` below: to anyone with `docs`, else to the admin token.
     app = FastAPI(title="ccds stream manager", version=__version__, lifespan=lifespan,
-                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+                  openapi_url=None, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.store = store
     app.state.leader = leader
@@ -58,10 +62,35 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         return JSONResponse({"detail": "database unavailable, retry"}, status_code=503,
                             headers={"Retry-After": str(settings.retry_after)})
 
+    app.add_exception_handler(RequestValidationError, limits.validation_error)
+    app.add_middleware(limits.BodyLimit, max_body=settings.max_body, max_public_body=settings.max_public_body)
+
     # streams first: subscribe is the hot path, and routes are matched in order
     for router in (streams.router, nodes.router, events.router, health.router, sources.router, dist.router,
                    leases.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(metrics.router)
     app.include_router(ui.router)
+    _docs(app, settings)
     return app
+
+
+def _docs(app: FastAPI, settings: Settings) -> None:
+    """`/openapi.json` for tools (the admin token, or anyone with `docs`); `/docs` and `/redoc` only with
+    `docs`: a production manager does not publish a map of its API to the internet."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request):
+        if not settings.docs:
+            require_admin(request)
+        return JSONResponse(app.openapi())
+
+    if settings.docs:
+        @app.get("/docs", include_in_schema=False)
+        async def swagger():
+            return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - API")
+
+        @app.get("/redoc", include_in_schema=False)
+        async def redoc():
+            return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - API")

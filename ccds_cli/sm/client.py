@@ -15,6 +15,13 @@ class ManagerError(Exception):
         self.retry_after = retry_after
 
 
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:  # an HTTP date, or garbage
+        return None
+
+
 class ManagerClient:
     """Thin wrapper: raises `ManagerError` for non-2xx answers and keeps Retry-After."""
 
@@ -36,12 +43,19 @@ class ManagerClient:
         resp = self.http.request(method, self.base + path, **kw)
         if resp.status_code >= 300:
             try:
-                detail = resp.json().get("detail", resp.text)
+                body = resp.json()
             except ValueError:
-                detail = resp.text
+                body = None
+            # our {"detail": ...}, else the start of whatever answered (a proxy's page, another service)
+            detail = body.get("detail") if isinstance(body, dict) and "detail" in body else \
+                " ".join(resp.text.split())[:200]
             ra = resp.headers.get("retry-after")
-            raise ManagerError(resp.status_code, str(detail), float(ra) if ra else None)
-        return resp.json()
+            raise ManagerError(resp.status_code, str(detail), _seconds(ra))
+        try:
+            return resp.json()
+        except ValueError:  # something else answers at that address (a proxy page, another service)
+            kind = resp.headers.get("content-type") or "no content type"
+            raise ManagerError(resp.status_code, f"not a stream manager answer ({kind}: {resp.text[:80]!r})") from None
 
     def health(self) -> dict:
         return self._call("GET", "/health")

@@ -17,6 +17,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import httpx
+
 from ccds_cli.sm.client import ManagerClient, ManagerError
 
 BITS, BLOCK, WIDTH, HEIGHT, FPS = 24, 16, 384, 216, 25
@@ -165,6 +167,9 @@ def run_probe(client: ManagerClient, manager: str, *, region: str | None, timeou
             frames = _play(ffmpeg, res.play_url, deadline, frames_wanted, res)
     except ManagerError as exc:
         res.error = f"stream manager answered {exc.status}: {exc.detail}"
+        return res
+    except httpx.HTTPError as exc:  # refused, timed out, reset, not HTTP: unhealthy, not a traceback
+        res.error = f"could not reach the stream manager at {manager}: {exc or type(exc).__name__}"
         return res
     except OSError as exc:
         res.error = f"could not reach the stream manager or run ffmpeg: {exc}"

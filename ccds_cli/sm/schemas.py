@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from typing import Literal
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
 from ccds_cli.vocab import EngineKind as Engine, NodeState as NodeStateName, Role
+
+# What the database stores: counters are 32-bit INTEGER columns (PostgreSQL refuses more, SQLite
+# overflows at 2^63); an out-of-range value is a 422 here, never a 500 from the database.
+INT32_MAX = 2**31 - 1
+MAX_STREAMS_PER_BEAT = 1000  # streams one heartbeat may list (docs/architecture.md, "What the manager accepts")
+Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
+# Bits per second: an edge can pass 2^31 (2.1 Gbit/s); accepted up to 2^53 and stored saturated.
+BitRate = Annotated[int, Field(ge=0, le=2**53, description="bits/s")]
+Latitude = Annotated[float | None, Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float | None, Field(ge=-180, le=180, allow_inf_nan=False)]
+Text = Annotated[str, Field(max_length=255)]
 
 
 class NodeRegister(BaseModel):
@@ -16,33 +29,34 @@ class NodeRegister(BaseModel):
     provider: str = Field(min_length=1, max_length=64)
     role: Role
     engine: Engine
-    public_host: str = ""
-    private_host: str = ""
-    capacity: int = Field(ge=0)
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
-    endpoints: dict[str, str] = Field(default_factory=dict, description="protocol -> URL prefix of app")
-    stats_url: str = ""
+    public_host: Text = ""
+    private_host: Text = ""
+    capacity: Count
+    lat: Latitude = None
+    lon: Longitude = None
+    endpoints: dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=512)]] = Field(
+        default_factory=dict, max_length=16, description="protocol -> URL prefix of app")
+    stats_url: str = Field("", max_length=512)
 
 
 class StreamStat(BaseModel):
-    app: str
-    name: str
+    app: str = Field(max_length=128)
+    name: Text
     publishing: bool = False
-    subscribers: int = Field(default=0, ge=0)
-    bw_in: int = 0
-    bw_out: int = 0
+    subscribers: Count = 0
+    bw_in: BitRate = 0
+    bw_out: BitRate = 0
 
 
 class Heartbeat(BaseModel):
     engine_ok: bool = True
-    error: str | None = None
-    publishers: int = Field(default=0, ge=0)
-    subscribers: int = Field(default=0, ge=0)
-    relays: int = Field(default=0, ge=0)
-    bw_in: int = Field(default=0, ge=0, description="bits/s")
-    bw_out: int = Field(default=0, ge=0, description="bits/s")
-    streams: list[StreamStat] = Field(default_factory=list)
+    error: str | None = Field(None, max_length=2000)
+    publishers: Count = 0
+    subscribers: Count = 0
+    relays: Count = 0
+    bw_in: BitRate = 0
+    bw_out: BitRate = 0
+    streams: list[StreamStat] = Field(default_factory=list, max_length=MAX_STREAMS_PER_BEAT)
 
 
 class HeartbeatAnswer(BaseModel):
@@ -79,18 +93,18 @@ class NodeOut(BaseModel):
 
 class NodeState(BaseModel):
     state: Literal["INSERVICE", "SUNSET", "TERMINATED"]
-    reason: str = ""
+    reason: str = Field("", max_length=500)
 
 
 class ClientAuth(BaseModel):
     """Optional credentials for the round-trip check, plus where the client is."""
 
-    username: str | None = None
-    password: str | None = None
-    token: str | None = None
-    region: str | None = None
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
+    username: str | None = Field(None, max_length=1024)
+    password: str | None = Field(None, max_length=1024)
+    token: str | None = Field(None, max_length=8192)
+    region: str | None = Field(None, max_length=64)
+    lat: Latitude = None
+    lon: Longitude = None
 
 
 class NodeBrief(BaseModel):

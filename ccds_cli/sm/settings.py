@@ -33,6 +33,13 @@ class Settings(BaseModel):
     leader_poll: float = 0.5
     instance_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     run_background: bool = True  # tests drive `Leader.tick()` themselves
+    # Request bodies (ccds_cli/sm/limits.py): public routes (publish, subscribe) carry credentials and a
+    # location; token-holding routes at most a heartbeat of MAX_STREAMS_PER_BEAT streams.
+    max_body: int = 1 << 20
+    max_public_body: int = 16 << 10
+    # /docs, /redoc and an unauthenticated /openapi.json: off on real managers (`ccds sm serve --docs`
+    # or CCDS_SM_DOCS=1 turn them on); /openapi.json is always served to the admin token.
+    docs: bool = False
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -41,6 +48,7 @@ class Settings(BaseModel):
             "admin_token": os.environ.get("CCDS_ADMIN_TOKEN", ""),
             "node_token": os.environ.get("CCDS_NODE_TOKEN", ""),
             "metrics_token": os.environ.get("CCDS_METRICS_TOKEN", ""),
+            "docs": os.environ.get("CCDS_SM_DOCS", "").lower() in ("1", "true", "yes", "on"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

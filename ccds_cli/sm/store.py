@@ -26,6 +26,11 @@ events_t = Event.__table__
 leases_t = Lease.__table__
 demand_t = Demand.__table__
 
+# A node row without its last heartbeat's stream list: that JSON is read by the stream list alone, so no
+# other request pays for decoding what a node reported (up to MAX_STREAMS_PER_BEAT entries).
+NODE_COLS = tuple(c for c in nodes_t.c if c.name != "streams")
+INT_COLUMN_MAX = 2**31 - 1  # counters are INTEGER columns; bits/s above this are stored saturated
+
 LIVE_STATES = ("STARTING", "INSERVICE", "SUNSET")  # states a silent node is declared FAULT from
 ADMIN_STATES = ("INSERVICE", "SUNSET", "TERMINATED")  # what an operator may set by hand
 
@@ -211,13 +216,14 @@ class Store:
         """Store a node's counters and move it along its lifecycle; unknown nodes must re-register."""
         now = self.clock()
         with self.tx() as conn:
-            row = conn.execute(sa.select(nodes_t).where(nodes_t.c.id == node_id).with_for_update()).one_or_none()
+            row = conn.execute(sa.select(*NODE_COLS).where(nodes_t.c.id == node_id).with_for_update()).one_or_none()
             if row is None or row.state == "TERMINATED":
                 raise NotFound(f"node {node_id} is not registered")
             node = node_dict(row)
             conn.execute(nodes_t.update().where(nodes_t.c.id == node_id).values(
                 publishers=hb["publishers"], subscribers=hb["subscribers"], relays=hb["relays"],
-                bw_in=hb["bw_in"], bw_out=hb["bw_out"], streams=hb["streams"], engine_ok=hb["engine_ok"],
+                bw_in=min(hb["bw_in"], INT_COLUMN_MAX), bw_out=min(hb["bw_out"], INT_COLUMN_MAX), streams=hb["streams"],
+                engine_ok=hb["engine_ok"],
                 last_heartbeat=now))
             state = node["state"]
             if hb["engine_ok"] and state == "STARTING":
@@ -248,27 +254,41 @@ class Store:
         return {"id": node_id, "state": state, "peers": hosts}
 
     def _note_live_streams(self, conn: sa.Connection, node: dict, streams: list[dict], now: float) -> None:
-        """Streams an origin reports as publishing are live there (registered if published directly)."""
-        for s in streams:
-            if not s.get("publishing"):
-                continue
-            updated = conn.execute(streams_t.update().where(
-                streams_t.c.deployment == self.stream_scope, streams_t.c.app == s["app"],
-                streams_t.c.name == s["name"]).values(origin_node_id=node["id"], region=node["region"],
-                                                       last_live_at=now)).rowcount
-            if not updated:
-                try:
-                    with conn.begin_nested():  # a publish on another manager may insert it first
-                        conn.execute(streams_t.insert().values(
-                            deployment=self.stream_scope, app=s["app"], name=s["name"],
-                            origin_node_id=node["id"], region=node["region"], created_at=now, assigned_at=now,
-                            last_live_at=now))
-                except sa.exc.IntegrityError:
-                    pass
+        """Streams an origin reports as publishing are live there (registered if published directly).
+
+        One SELECT finds which are registered and one executemany UPDATE marks them, so a beat costs the
+        same whatever the registry holds; only streams seen for the first time are inserted one by one."""
+        live = {(s["app"], s["name"]) for s in streams if s.get("publishing")}
+        if not live:
+            return
+        known = set()
+        names = sorted({name for _, name in live})
+        for start in range(0, len(names), 500):  # bound the IN list
+            known.update(conn.execute(sa.select(streams_t.c.app, streams_t.c.name).where(
+                streams_t.c.deployment == self.stream_scope,
+                streams_t.c.name.in_(names[start:start + 500]))).tuples())
+        known &= live
+        if known:
+            conn.execute(streams_t.update().where(
+                streams_t.c.deployment == self.stream_scope, streams_t.c.app == sa.bindparam("b_app"),
+                streams_t.c.name == sa.bindparam("b_name")).values(
+                    origin_node_id=node["id"], region=node["region"], last_live_at=now),
+                [{"b_app": app, "b_name": name} for app, name in sorted(known)])
+        for app, name in sorted(live - known):  # first seen here: published directly to the origin
+            try:
+                with conn.begin_nested():  # a publish on another manager may insert it first
+                    conn.execute(streams_t.insert().values(
+                        deployment=self.stream_scope, app=app, name=name, origin_node_id=node["id"],
+                        region=node["region"], created_at=now, assigned_at=now, last_live_at=now))
+            except sa.exc.IntegrityError:
+                conn.execute(streams_t.update().where(
+                    streams_t.c.deployment == self.stream_scope, streams_t.c.app == app,
+                    streams_t.c.name == name).values(origin_node_id=node["id"], region=node["region"],
+                                                     last_live_at=now))
 
     def deregister(self, node_id: str, reason: str = "deregistered by its agent") -> dict:
         with self.tx() as conn:
-            row = conn.execute(sa.select(nodes_t).where(nodes_t.c.id == node_id).with_for_update()).one_or_none()
+            row = conn.execute(sa.select(*NODE_COLS).where(nodes_t.c.id == node_id).with_for_update()).one_or_none()
             if row is None:
                 raise NotFound(f"node {node_id} is not registered")
             node = node_dict(row)
@@ -292,7 +312,7 @@ class Store:
             return node
 
     def _find(self, conn: sa.Connection, node_ref: str, lock: bool = False) -> dict:
-        q = sa.select(nodes_t).where(sa.or_(nodes_t.c.id == node_ref, nodes_t.c.name == node_ref),
+        q = sa.select(*NODE_COLS).where(sa.or_(nodes_t.c.id == node_ref, nodes_t.c.name == node_ref),
                                      self._scope(nodes_t))
         row = conn.execute(q.with_for_update() if lock else q).first()
         if row is None:
@@ -305,7 +325,7 @@ class Store:
 
     def list_nodes(self, region: str | None = None, role: str | None = None, state: str | None = None,
                    include_terminated: bool = False) -> list[dict]:
-        q = sa.select(nodes_t).where(self._scope(nodes_t))
+        q = sa.select(*NODE_COLS).where(self._scope(nodes_t))
         for col, val in ((nodes_t.c.region, region), (nodes_t.c.role, role), (nodes_t.c.state, state)):
             if val:
                 q = q.where(col == val)
@@ -446,7 +466,7 @@ class Store:
         """Declare silent nodes FAULT. Only the leader calls this; the guarded UPDATE keeps it idempotent."""
         stale_before = self.fresh_after()
         with self.tx() as conn:
-            rows = conn.execute(sa.select(nodes_t).where(self._scope(nodes_t), nodes_t.c.state.in_(LIVE_STATES),
+            rows = conn.execute(sa.select(*NODE_COLS).where(self._scope(nodes_t), nodes_t.c.state.in_(LIVE_STATES),
                                                          nodes_t.c.last_heartbeat < stale_before)).all()
             faulted = []
             for r in rows:

@@ -24,6 +24,9 @@ from typing import Any, Callable, Sequence
 from ccds_cli.errors import CcdsError, MissingTool
 from ccds_cli.tf.events import Changes, Diagnostic, Event, parse_line, raw_diagnostic
 
+# Terraform writes state (user data, bootstrap secrets), plans and its lock file itself: only for the user.
+PRIVATE_UMASK = 0o077
+
 INSTALL_HINT = ("install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) or "
                 "OpenTofu (https://opentofu.org/docs/intro/install/), or set CCDS_TERRAFORM to the binary")
 
@@ -213,12 +216,12 @@ class Terraform:
         if not (self.workdir / ".terraform" / "terraform.tfstate").is_file():
             return False  # never initialised against a backend: nothing was ever applied from here
         proc = subprocess.run([self.binary, "state", "list", "-no-color"], cwd=self.workdir, env=self.env,
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=300, umask=PRIVATE_UMASK)
         return proc.returncode == 0 and bool(proc.stdout.strip())
 
     # -- plumbing -------------------------------------------------------------------------------
     def _log_path(self, action: str) -> Path:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         return self.log_dir / f"{stamp}-{action}.log"
 
@@ -237,7 +240,7 @@ class Terraform:
             result.diagnostics.append(Diagnostic("error", "interrupted before start"))
             return result
         raw_lines: list[str] = []
-        with open(log_path, "w", encoding="utf-8") as log:
+        with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as log:
             log.write(json.dumps({"type": "ccds", "@message": "$ " + " ".join([self.binary, *args]),
                                   "cwd": str(self.workdir)}) + "\n")
             log.flush()
@@ -245,7 +248,7 @@ class Terraform:
             # break and take terraform down mid-apply (Go exits on SIGPIPE), losing what it created.
             proc = subprocess.Popen([self.binary, *args], cwd=self.workdir, env=self.env,
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+                                    start_new_session=True, umask=PRIVATE_UMASK)
             self.registry.add(proc)
             try:
                 for line in _follow(log_path, proc):
@@ -279,7 +282,8 @@ class Terraform:
 
     def _capture(self, args: list[str]) -> Any:
         proc = subprocess.run([self.binary, *args], cwd=self.workdir, env=self.env, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=300, start_new_session=True)
+                              capture_output=True, text=True, timeout=300, start_new_session=True,
+                              umask=PRIVATE_UMASK)
         if proc.returncode != 0:
             raise CcdsError(f"terraform {args[0]} failed in {self.workdir.name}: "
                             f"{raw_diagnostic(proc.stderr or proc.stdout).summary}")

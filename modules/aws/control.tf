@@ -106,7 +106,9 @@ resource "aws_lb" "this" {
   internal           = false
   security_groups    = [aws_security_group.lb[0].id]
   subnets            = aws_subnet.public[*].id
-  tags               = merge(var.tags, { Name = "${local.name}-api" })
+  # requests with malformed header names go no further than the load balancer
+  drop_invalid_header_fields = true
+  tags                       = merge(var.tags, { Name = "${local.name}-api" })
 }
 
 resource "aws_lb_target_group" "this" {
@@ -179,9 +181,11 @@ resource "aws_db_instance" "this" {
   # control.database.replicas counts the servers beside this primary: the first is a synchronous
   # Multi-AZ standby in the other AZ (automatic failover), any further ones are read replicas
   # (the "replica" resource below). 0 = this instance alone.
-  multi_az                = var.control.database.replicas >= 1
-  backup_retention_period = 7
-  apply_immediately       = true
+  multi_az                   = var.control.database.replicas >= 1
+  backup_retention_period    = 7
+  copy_tags_to_snapshot      = true
+  auto_minor_version_upgrade = true
+  apply_immediately          = true
   # `ccds down` must be able to finish unattended; take a snapshot first when the data matters.
   skip_final_snapshot = true
   tags                = merge(var.tags, { Name = "${local.name}-db", "ccds-role" = "database" })

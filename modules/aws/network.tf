@@ -30,6 +30,13 @@ resource "aws_subnet" "public" {
   tags                    = merge(var.tags, { Name = "${local.name}-public-${count.index}" })
 }
 
+# Every instance gets its role's group; the VPC's default group (which would admit traffic between
+# its members and all egress) is emptied so nothing can fall back to it.
+resource "aws_default_security_group" "this" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(var.tags, { Name = "${local.name}-default-unused" })
+}
+
 resource "aws_internet_gateway" "this" {
   vpc_id = aws_vpc.this.id
   tags   = merge(var.tags, { Name = local.name })

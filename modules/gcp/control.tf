@@ -130,6 +130,38 @@ resource "google_sql_database_instance" "this" {
       point_in_time_recovery_enabled = var.control.database.replicas >= 1
     }
 
+    # What an incident review needs, at the volume of a connection pool: who connected from where,
+    # checkpoints, lock waits, schema changes (migrations). Not every statement or its duration: the
+    # subscribe path runs thousands a second (docs/security.md).
+    database_flags {
+      name  = "log_checkpoints"
+      value = "on"
+    }
+    database_flags {
+      name  = "log_connections"
+      value = "on"
+    }
+    database_flags {
+      name  = "log_disconnections"
+      value = "on"
+    }
+    database_flags {
+      name  = "log_hostname"
+      value = "on"
+    }
+    database_flags {
+      name  = "log_lock_waits"
+      value = "on"
+    }
+    database_flags {
+      name  = "log_min_error_statement"
+      value = "error"
+    }
+    database_flags {
+      name  = "log_statement"
+      value = "ddl"
+    }
+
     ip_configuration {
       ipv4_enabled = true
       ssl_mode     = "ENCRYPTED_ONLY"

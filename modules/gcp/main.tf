@@ -23,6 +23,8 @@ resource "google_compute_subnetwork" "this" {
   network       = google_compute_network.this.id
   region        = var.region
   ip_cidr_range = var.network_cidr
+  # Google APIs over Google's network, not the internet (free; nodes keep their external IPs)
+  private_ip_google_access = true
 }
 
 # Ingress per (role, protocol, port range), aimed at the role's network tag. GCP's implied
@@ -83,7 +85,9 @@ resource "google_compute_instance" "this" {
     }
   }
 
+  # Only the key the spec gives (or none): project-wide SSH keys do not reach nodes.
   metadata = merge(
+    { "block-project-ssh-keys" = "true" },
     var.pools[each.value.pool].user_data != "" ? { "user-data" = local.node_user_data[each.value.pool] } : {},
     var.ssh_public_key != "" ? { "ssh-keys" = "ccds:${trimspace(var.ssh_public_key)}" } : {},
   )

@@ -154,6 +154,12 @@ resource "oci_core_instance" "this" {
     nsg_ids          = [oci_core_network_security_group.role[each.value.role].id]
   }
 
+  # Only the v2 metadata endpoint (a token in a header): a server-side request forgery through a
+  # node's engine cannot read its bootstrap (and credential) from the legacy v1 endpoint.
+  instance_options {
+    are_legacy_imds_endpoints_disabled = true
+  }
+
   metadata = merge(
     { user_data = base64encode(local.node_user_data[each.value.pool]) },
     var.ssh_public_key != "" ? { ssh_authorized_keys = var.ssh_public_key } : {},
@@ -204,6 +210,12 @@ resource "oci_core_instance" "database" {
     assign_public_ip = "true"
     display_name     = each.value.name
     nsg_ids          = [oci_core_network_security_group.role[each.value.role].id]
+  }
+
+  # Only the v2 metadata endpoint (a token in a header): a server-side request forgery through a
+  # node's engine cannot read its bootstrap (and credential) from the legacy v1 endpoint.
+  instance_options {
+    are_legacy_imds_endpoints_disabled = true
   }
 
   metadata = merge(

@@ -155,7 +155,7 @@ def test_missing_file_and_not_utf8(tmp_path):
     assert proc.returncode == 2
     assert_no_traceback(proc)
     assert "nope.yaml: no such file" in proc.stderr
-    assert f"{latin}:1:1: not UTF-8 text" in proc.stderr
+    assert f"{latin}:2:10: not UTF-8 text" in proc.stderr  # the bad byte's own line and column
 
 
 def test_good_and_bad_files_in_one_run():

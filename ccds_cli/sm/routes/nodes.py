@@ -5,44 +5,44 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ccds_cli.sm.auth import AdminAuth, NodeAuth
-from ccds_cli.sm.routes.deps import StoreDep
+from ccds_cli.sm.routes.deps import AUTH, StoreDep, errors
 from ccds_cli.sm.schemas import Heartbeat, HeartbeatAnswer, NodeOut, NodeRegister, NodeState
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 
 
-@router.post("", response_model=NodeOut, status_code=201)
+@router.post("", response_model=NodeOut, status_code=201, responses=errors(400, *AUTH, 413, 503))
 def register(body: NodeRegister, store: StoreDep, _: NodeAuth):
     """Register (or re-register) a node; it starts in STARTING until its engine answers."""
     return store.register(body.model_dump())
 
 
-@router.post("/{node_id}/heartbeat", response_model=HeartbeatAnswer)
+@router.post("/{node_id}/heartbeat", response_model=HeartbeatAnswer, responses=errors(400, *AUTH, 404, 413, 503))
 def heartbeat(node_id: str, body: Heartbeat, store: StoreDep, _: NodeAuth):
     """Report counters; 404 means the manager forgot the node and the agent must register again."""
     hb = body.model_dump()
     return store.heartbeat(node_id, hb)
 
 
-@router.delete("/{node_id}", response_model=NodeOut)
+@router.delete("/{node_id}", response_model=NodeOut, responses=errors(*AUTH, 404, 413, 503))
 def deregister(node_id: str, store: StoreDep, _: NodeAuth):
     """A node leaving cleanly (its agent got SIGTERM): TERMINATED, never routed again."""
     return store.deregister(node_id)
 
 
 # Nodes may list too: a cloud edge's bootstrap asks for its region's origins to pull from.
-@router.get("", response_model=list[NodeOut])
+@router.get("", response_model=list[NodeOut], responses=errors(*AUTH, 413, 503))
 def list_nodes(store: StoreDep, _: NodeAuth, region: str | None = None, role: str | None = None,
                state: str | None = None, all: bool = False):  # noqa: A002 - query parameter name
     return store.list_nodes(region=region, role=role, state=state, include_terminated=all)
 
 
-@router.get("/{node_ref}", response_model=NodeOut)
+@router.get("/{node_ref}", response_model=NodeOut, responses=errors(*AUTH, 404, 413, 503))
 def get_node(node_ref: str, store: StoreDep, _: AdminAuth):
     return store.get_node(node_ref)
 
 
-@router.put("/{node_ref}/state", response_model=NodeOut)
+@router.put("/{node_ref}/state", response_model=NodeOut, responses=errors(400, *AUTH, 404, 413, 503))
 def set_state(node_ref: str, body: NodeState, store: StoreDep, _: AdminAuth):
     """SUNSET drains a node (no new viewers), INSERVICE returns it, TERMINATED retires it."""
     return store.set_state(node_ref, body.state, body.reason)

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from ccds_cli.sm import sources
 from ccds_cli.sm.auth import NodeAuth
 from ccds_cli.sm.routing import NAME_RE
-from ccds_cli.sm.routes.deps import StoreDep
+from ccds_cli.sm.routes.deps import AUTH, StoreDep, errors
 
 router = APIRouter(prefix="/sources", tags=["sources"])
 
@@ -26,7 +26,7 @@ def _requester(node: str, role: str, region: str, provider: str) -> sources.Requ
     return sources.Requester(name=node, role=role, region=region, provider=provider)
 
 
-@router.get("")
+@router.get("", responses=errors(304, *AUTH, 413, 503))
 def list_sources(request: Request, store: StoreDep, _: NodeAuth,
                  node: Annotated[str, Query(description="the asking node's name")] = "",
                  role: Annotated[str, Query(description="its role: edge | relay")] = "",
@@ -41,7 +41,7 @@ def list_sources(request: Request, store: StoreDep, _: NodeAuth,
     return JSONResponse({"streams": entries}, headers=headers)
 
 
-@router.get("/{app}/{stream}")
+@router.get("/{app}/{stream}", responses=errors(*AUTH, 404, 413, 503))
 def get_source(store: StoreDep, _: NodeAuth, app: AppName, stream: StreamName, node: str = "", role: str = "",
                region: str = "", provider: str = ""):
     """One stream's source: 404 when it is not published, 503 + Retry-After while its origin is down."""

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from ccds_cli.sm import routing
 from ccds_cli.sm.auth import AdminAuth, round_trip
 from ccds_cli.sm.metrics import result_of
-from ccds_cli.sm.routes.deps import StoreDep
+from ccds_cli.sm.routes.deps import AUTH, StoreDep, errors
 from ccds_cli.sm.schemas import ClientAuth, PublishAnswer, StreamOut, SubscribeAnswer
 from ccds_cli.sm.store import NoEdgeCapacity
 
@@ -29,13 +29,14 @@ def _authorize(request: Request, creds: ClientAuth, app: str, stream: str, actio
         raise HTTPException(403, f"{action} of {app}/{stream} denied by the authentication backend")
 
 
-@router.get("/{app}/{stream}/subscribe", response_model=SubscribeAnswer)
+@router.get("/{app}/{stream}/subscribe", response_model=SubscribeAnswer, responses=errors(403, 404, 413, 503))
 async def subscribe(request: Request, app: AppName, stream: StreamName, creds: Annotated[ClientAuth, Query()]):
     """Where to play: an INSERVICE edge with a free slot in the region, else the nearest region with one."""
     return await _route_viewer(request, app, stream, creds)
 
 
-@router.post("/{app}/{stream}/subscribe", response_model=SubscribeAnswer)
+@router.post("/{app}/{stream}/subscribe", response_model=SubscribeAnswer,
+             responses=errors(400, 403, 404, 413, 503))
 async def subscribe_post(request: Request, app: AppName, stream: StreamName, body: ClientAuth | None = None):
     """The same answer as GET, with credentials in the body: they stay out of URLs and access logs."""
     return await _route_viewer(request, app, stream, body or ClientAuth())
@@ -83,7 +84,7 @@ async def _pick_edge(request: Request, app: str, stream: str, creds: ClientAuth)
     return answer
 
 
-@router.post("/{app}/{stream}/publish", response_model=PublishAnswer)
+@router.post("/{app}/{stream}/publish", response_model=PublishAnswer, responses=errors(400, 403, 413, 503))
 def publish(request: Request, store: StoreDep, app: AppName, stream: StreamName, body: ClientAuth | None = None):
     """Where to publish: the least-loaded INSERVICE origin in the region (or the nearest one)."""
     creds = body or ClientAuth()
@@ -104,7 +105,7 @@ def _subscribe(request: Request, store, creds: ClientAuth, app: str, stream: str
     return routing.subscribe(store, app, stream, creds.region, creds.lat, creds.lon)
 
 
-@router.get("", response_model=list[StreamOut])
+@router.get("", response_model=list[StreamOut], responses=errors(*AUTH, 413, 503))
 def list_streams(store: StoreDep, _: AdminAuth):
     """Registered streams with their origin, live state and viewers summed over all nodes."""
     return store.list_streams()
