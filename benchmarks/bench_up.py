@@ -54,13 +54,13 @@ def main() -> int:
     parser.add_argument("--parallelism", type=int, default=4)
     args = parser.parse_args()
 
-    from tests.engine.motoenv import Moto, ccds_env
+    import json
 
     from ccds_cli.plan import build_plan
     from ccds_cli.render import render
     from ccds_cli.spec import load_spec
     from ccds_cli.state.secrets import load_or_create
-    import json
+    from tests.engine.motoenv import Moto, ccds_env
 
     moto = Moto()
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Great-circle distance (haversine); the ranking only needs it monotonic in real distance."""
     lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))

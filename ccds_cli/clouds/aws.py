@@ -81,8 +81,13 @@ class Aws(Cloud):
 
     def _check(self, cfg):
         require("boto3", "aws")
-        from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError,
-                                         NoCredentialsError, ProfileNotFound)
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            ProfileNotFound,
+        )
 
         try:
             session = self._session(cfg)

@@ -3,9 +3,8 @@ built-in `terraform_data`, so the whole system runs and is tested without a clou
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pathlib import Path
+from typing import Literal
 
 from ccds_cli.clouds.base import CheckResult, Cloud, InstanceInfo, ProviderConfig
 

@@ -1,17 +1,26 @@
 """`ccds down`: destroy every workspace of the deployment, regions first, control last."""
 
-from ccds_cli.commands._common import (BreakLockOpt, Outcome, OutputMode, OutputOpt, ParallelismOpt, SpecArg,
-                                       StateDirOpt, YesOpt, open_deployment, start)
+from ccds_cli.commands._common import (
+    BreakLockOpt,
+    Outcome,
+    OutputMode,
+    OutputOpt,
+    ParallelismOpt,
+    SpecArg,
+    StateDirOpt,
+    YesOpt,
+    open_deployment,
+    start,
+)
 
 
 def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, break_lock: BreakLockOpt = False,
         output: OutputOpt = OutputMode.text, state_dir: StateDirOpt = None) -> Outcome:
     """Destroy everything the deployment created (keeps the spec, logs and ledger)."""
-    from ccds_cli.deployment.flow import plan_and_apply, workspace_dicts
-    from ccds_cli.ui import TerminalUI, report
-
     from ccds_cli.deployment import AppliedDeployment
+    from ccds_cli.deployment.flow import plan_and_apply, workspace_dicts
     from ccds_cli.errors import SpecError
+    from ccds_cli.ui import TerminalUI, report
 
     out = start("down", output)
     try:

@@ -10,8 +10,20 @@ from typing import Annotated
 
 import typer
 
-from ccds_cli.commands._common import (BreakLockOpt, Outcome, OutputMode, OutputOpt, RegionArg, SpecArg, StateDirOpt,
-                                       YesOpt, blocked, describe_block, open_deployment, start)
+from ccds_cli.commands._common import (
+    BreakLockOpt,
+    Outcome,
+    OutputMode,
+    OutputOpt,
+    RegionArg,
+    SpecArg,
+    StateDirOpt,
+    YesOpt,
+    blocked,
+    describe_block,
+    open_deployment,
+    start,
+)
 
 ToOpt = Annotated[str | None, typer.Option("--to", help="Target placement (alias/region); default: the "
                                                         "first failover target not in use. The region's own "

@@ -89,9 +89,9 @@ def terraform_plans(dep, rendered, parallelism: int, out, save_to: Path | None =
     from ccds_cli.deployment import saved
     from ccds_cli.deployment.flow import hook_cloud_lifecycle
     from ccds_cli.errors import MissingTool
-    from ccds_cli.ui import progress_for
     from ccds_cli.tf.orchestrate import Orchestrator, forward_signals
     from ccds_cli.tf.runner import ProcessRegistry, find_binary
+    from ccds_cli.ui import progress_for
 
     try:
         find_binary()

@@ -30,13 +30,13 @@ def run(
     output: OutputOpt = OutputMode.text,
 ) -> Outcome:
     """Publish a test stream through the deployment and report time-to-first-frame and latency."""
+    import shutil
     from dataclasses import asdict
 
     from ccds_cli.commands._common import start
     from ccds_cli.errors import BadInput, ExitCode, MissingTool
     from ccds_cli.sm.client import ManagerClient
     from ccds_cli.sm.probe import run_probe
-    import shutil
 
     out = start("probe", output)
     if not shutil.which("ffmpeg"):

@@ -4,8 +4,18 @@ from typing import Annotated
 
 import typer
 
-from ccds_cli.commands._common import (BreakLockOpt, Outcome, OutputMode, OutputOpt, RegionArg, SpecArg, StateDirOpt,
-                                       YesOpt, open_deployment, start)
+from ccds_cli.commands._common import (
+    BreakLockOpt,
+    Outcome,
+    OutputMode,
+    OutputOpt,
+    RegionArg,
+    SpecArg,
+    StateDirOpt,
+    YesOpt,
+    open_deployment,
+    start,
+)
 
 CountsArg = Annotated[list[str], typer.Argument(help="ROLE=N pairs, e.g. edge=6.", show_default=False)]
 

@@ -6,9 +6,22 @@ from typing import Annotated
 
 import typer
 
-from ccds_cli.commands._common import (BreakLockOpt, FailFastOpt, Outcome, OutputMode, OutputOpt, ParallelismOpt,
-                                       SpecArg, StateDirOpt, TargetOpt, YesOpt, blocked, describe_block,
-                                       open_deployment, start)
+from ccds_cli.commands._common import (
+    BreakLockOpt,
+    FailFastOpt,
+    Outcome,
+    OutputMode,
+    OutputOpt,
+    ParallelismOpt,
+    SpecArg,
+    StateDirOpt,
+    TargetOpt,
+    YesOpt,
+    blocked,
+    describe_block,
+    open_deployment,
+    start,
+)
 
 
 def refuse_blocked(dep, selected) -> None:

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from ccds_cli.errors import BadInput, CcdsError, ExitCode
-from ccds_cli.state import deployment_dir, overrides as scale_overrides, secrets as secret_store
+from ccds_cli.state import deployment_dir
+from ccds_cli.state import overrides as scale_overrides
+from ccds_cli.state import secrets as secret_store
 from ccds_cli.state.ledger import Ledger
 from ccds_cli.state.lock import DeploymentLock
 

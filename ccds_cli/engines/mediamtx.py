@@ -7,7 +7,6 @@ from ccds_cli.engines.cloudinit import node_user_data
 from ccds_cli.vocab import ROLES
 
 
-
 class MediaMtx(Engine):
     kind = "mediamtx"
     default_version = "1.15.0"

@@ -9,7 +9,6 @@ from ccds_cli.engines.cloudinit import node_user_data
 from ccds_cli.vocab import ROLES
 
 
-
 class Red5Pro(Engine):
     kind = "red5pro"
     ports = (

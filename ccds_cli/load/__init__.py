@@ -48,8 +48,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ccds_cli.load.engine import LoadOptions, LoadRun, run_load  # noqa: F401
-    from ccds_cli.load.sync import LoadHandle, hold_viewers, run_load_sync  # noqa: F401
     from ccds_cli.load.report import LoadProgress, LoadReport  # noqa: F401
+    from ccds_cli.load.sync import LoadHandle, hold_viewers, run_load_sync  # noqa: F401
 
 _EXPORTS = {
     "LoadHandle": "sync", "LoadOptions": "engine", "LoadRun": "engine", "hold_viewers": "sync",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ccds_cli.errors import BadInput, CcdsError, MissingTool, Unhealthy
 from ccds_cli.load import report as reports
 from ccds_cli.load.manager import AsyncManager, Refused, Unreachable
-from ccds_cli.load.publisher import PublishError, Publisher
+from ccds_cli.load.publisher import Publisher, PublishError
 from ccds_cli.load.report import LoadProgress, LoadReport
 from ccds_cli.load.viewer import ACTIVE, DROPPED, REFUSED_BY_EDGE, Viewer
 

@@ -145,8 +145,7 @@ def _check_managers(http, src: ManagerSource, mine: wheelmod.Wheel, placements: 
 def _from_index(http, src: ManagerSource) -> tuple[bytes | None, str | None]:
     """(the wheel pip would pick, None) or (None, what is wrong); (None, None): only an sdist."""
     from packaging.requirements import Requirement
-    from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename,
-                                 parse_wheel_filename)
+    from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
     req = Requirement(src.requirement or "ccds")
     files = _project_files(http, src.index, req.name)

@@ -14,8 +14,8 @@ from ccds_cli import __version__
 from ccds_cli.sm import limits
 from ccds_cli.sm.auth import require_admin
 from ccds_cli.sm.leader import Leader
-from ccds_cli.sm.pgasync import AsyncPgPool
 from ccds_cli.sm.metrics import Metrics
+from ccds_cli.sm.pgasync import AsyncPgPool
 from ccds_cli.sm.routes import dist, events, health, leases, metrics, nodes, sources, streams, ui
 from ccds_cli.sm.settings import Settings
 from ccds_cli.sm.store import NoCapacity, Store, StoreError

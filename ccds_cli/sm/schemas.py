@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from ccds_cli.vocab import EngineKind as Engine, NodeState as NodeStateName, Role
+from ccds_cli.vocab import EngineKind as Engine
+from ccds_cli.vocab import NodeState as NodeStateName
+from ccds_cli.vocab import Role
 
 # What the database stores: counters are 32-bit INTEGER columns (PostgreSQL refuses more, SQLite
 # overflows at 2^63); an out-of-range value is a 422 here, never a 500 from the database.

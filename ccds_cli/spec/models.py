@@ -12,8 +12,15 @@ from datetime import datetime, timedelta
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (AfterValidator, BeforeValidator, ConfigDict, Field, PlainValidator, StringConstraints,
-                      field_validator)
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    field_validator,
+)
 
 from ccds_cli import clouds
 from ccds_cli.spec.bounds import BoundedModel, Many

@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import requests
 import urllib3
-from azure.core.pipeline.transport import HttpTransport
 from azure.core.pipeline._tools import is_rest
+from azure.core.pipeline.transport import HttpTransport
 from azure.core.pipeline.transport._requests_basic import RequestsTransportResponse
 from azure.core.rest._requests_basic import RestRequestsTransportResponse
 

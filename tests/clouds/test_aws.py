@@ -5,10 +5,10 @@ from __future__ import annotations
 import boto3
 import httpx
 import pytest
+from fakeapi import free_port
 from moto.server import ThreadedMotoServer
 
 from ccds_cli.clouds.aws import Aws, AwsProvider
-from fakeapi import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from azure_transport import RecordedTransport
 
 from ccds_cli.clouds.azure import Azure, AzureProvider
-from azure_transport import RecordedTransport
 
 SUB = "00000000-1111-2222-3333-444444444444"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"

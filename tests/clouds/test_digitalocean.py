@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fakeapi import FakeApi, paged
 
 from ccds_cli.clouds.digitalocean import DigitalOcean, DigitalOceanProvider
-from fakeapi import FakeApi, paged
 
 REPO_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TOKEN = "dop_v1_test"

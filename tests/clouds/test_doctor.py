@@ -63,9 +63,8 @@ regions:
 
 @pytest.mark.slow
 def test_spec_credentials_against_moto(tmp_path):
-    from moto.server import ThreadedMotoServer
-
     from fakeapi import free_port
+    from moto.server import ThreadedMotoServer
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from fakeapi import FakeApi
 from google.oauth2.credentials import Credentials
 
 from ccds_cli.clouds.gcp import Gcp, GcpProvider
-from fakeapi import FakeApi
 
 CFG = GcpProvider(cloud="gcp", project="my-project")
 STATES = ["PROVISIONING", "STAGING", "RUNNING", "STOPPING", "TERMINATED", "SUSPENDED"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from fakeapi import FakeApi, paged
 
 from ccds_cli.clouds.linode import Linode, LinodeProvider
-from fakeapi import FakeApi, paged
 
 TOKEN = "linode-test-token"
 CFG = LinodeProvider(cloud="linode")

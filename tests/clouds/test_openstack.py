@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from fakeapi import FakeApi
 
 from ccds_cli.clouds.openstack import Openstack, OpenstackProvider
-from fakeapi import FakeApi
 
 STATES = ["BUILD", "ACTIVE", "SHUTOFF", "SUSPENDED", "SOFT_DELETED", "ERROR", "REBOOT"]
 PROJECT = "8c5f2f1c1f7a4b0e9b9c3f6a2d1e0f11"

@@ -6,8 +6,7 @@ import pytest
 
 from ccds_cli.clouds.base import Pricing
 from ccds_cli.clouds.vsphere import VsphereProvider
-from ccds_cli.cost import (CostInputs, ManagedDatabase, NodeGroup, Placement, catalog, egress_gb, estimate,
-                           tiered_cost)
+from ccds_cli.cost import CostInputs, ManagedDatabase, NodeGroup, Placement, catalog, egress_gb, estimate, tiered_cost
 
 TB = 1024.0
 

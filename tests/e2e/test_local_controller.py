@@ -9,7 +9,6 @@ import signal
 import time
 
 import pytest
-
 from e2ehelp import LocalDeployment, children, fresh_base_port, process_alive, require_tools, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

@@ -3,10 +3,8 @@ and even when the spec was since edited into one that no longer validates."""
 
 from __future__ import annotations
 
-import yaml
-
 import pytest
-
+import yaml
 from e2ehelp import process_alive
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

@@ -11,7 +11,6 @@ import signal
 import time
 
 import pytest
-
 from e2ehelp import Publisher, explain, http_get, ok, process_alive, streams, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

@@ -10,7 +10,6 @@ import subprocess
 import time
 
 import pytest
-
 from e2ehelp import explain, ok, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

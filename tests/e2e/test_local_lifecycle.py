@@ -9,7 +9,6 @@ import re
 import subprocess
 
 import pytest
-
 from e2ehelp import Publisher, explain, ok, process_alive, read_frames, streams, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

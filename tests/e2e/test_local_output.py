@@ -11,7 +11,6 @@ import signal
 import sys
 
 import pytest
-
 from e2ehelp import REPO, explain
 
 sys.path.insert(0, str(REPO / "tests" / "ui"))

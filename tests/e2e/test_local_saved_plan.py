@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from e2ehelp import explain
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]

@@ -9,7 +9,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from e2ehelp import Publisher, streams, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

@@ -30,7 +30,7 @@ def workspace(root: Path, name: str, *, count: int = 2, command: str | None = No
     doc = {
         "variable": {"secrets": {"type": "map(string)", "sensitive": True, "default": {}}},
         "resource": {"terraform_data": resources},
-        "output": {"nodes": {"value": f"${{[for n in terraform_data.node : {{id = n.id, name = n.input}}]}}"},
+        "output": {"nodes": {"value": "${[for n in terraform_data.node : {id = n.id, name = n.input}]}"},
                    "token_length": {"value": "${nonsensitive(length(lookup(var.secrets, \"node_token\", \"\")))}"}},
     }
     (path / "main.tf.json").write_text(json.dumps(doc, indent=2))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -18,9 +17,9 @@ from rich.console import Console
 
 from ccds_cli.errors import MissingTool
 from ccds_cli.tf.orchestrate import Orchestrator
-from ccds_cli.ui.progress import Progress
 from ccds_cli.tf.retry import RetryPolicy
 from ccds_cli.tf.runner import Terraform, find_binary
+from ccds_cli.ui.progress import Progress
 from tests.engine.handmade import workspace
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None and shutil.which("tofu") is None,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from loadhelp import ADMIN, wait
 
 from ccds_cli.errors import BadInput, Unhealthy
 from ccds_cli.load import LoadOptions, hold_viewers, run_load, run_load_sync
 from ccds_cli.localcloud.procs import free_port
-from loadhelp import ADMIN, wait
 
 pytestmark = pytest.mark.slow
 FAST = LoadOptions(bitrate_kbps=400, size="320x240", media_timeout=8, drop_after=4)

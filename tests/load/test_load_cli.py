@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from loadhelp import Cluster, stop_proc, wait
 
 from ccds_cli.localcloud.procs import free_port
-from loadhelp import Cluster, stop_proc, wait
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,12 +6,24 @@ import asyncio
 import struct
 
 import pytest
+from loadhelp import Publisher, wait
 
 from ccds_cli.load import amf0
+from ccds_cli.load.rtmp import (
+    ACK,
+    AUDIO,
+    DATA_AMF0,
+    PING_REQUEST,
+    PING_RESPONSE,
+    SET_CHUNK_SIZE,
+    USER_CONTROL,
+    VIDEO,
+    WINDOW_ACK_SIZE,
+    RtmpError,
+    RtmpPlayer,
+    parse_url,
+)
 from ccds_cli.localcloud.procs import free_port
-from ccds_cli.load.rtmp import (ACK, AUDIO, DATA_AMF0, PING_REQUEST, PING_RESPONSE, SET_CHUNK_SIZE,
-                                USER_CONTROL, VIDEO, WINDOW_ACK_SIZE, RtmpError, RtmpPlayer, parse_url)
-from loadhelp import Publisher, wait
 
 
 # -- AMF0 and URLs -----------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import secrets as pysecrets
 import time
 
 import pytest
-
 from localtf import free_base_port, http_get, module_call, outputs, terraform, terraform_env, wait_for, write_root
 from media import Publisher, read_frames, streams
 

@@ -5,9 +5,19 @@ pattern published to the origin plays from every edge, edges scale 2 -> 3 -> 1, 
 from __future__ import annotations
 
 import pytest
-
-from localtf import (listening_ports, module_call, node_pids, outputs, process_alive, terraform,
-                     terraform_env, wait_for, write_root, free_base_port, http_get)
+from localtf import (
+    free_base_port,
+    http_get,
+    listening_ports,
+    module_call,
+    node_pids,
+    outputs,
+    process_alive,
+    terraform,
+    terraform_env,
+    wait_for,
+    write_root,
+)
 from media import Publisher, read_frames, streams
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

@@ -9,9 +9,19 @@ import secrets as pysecrets
 from pathlib import Path
 
 import pytest
-
-from localtf import (free_base_port, http_get, listening_ports, module_call, node_pids, outputs,
-                     process_alive, terraform, terraform_env, wait_for, write_root)
+from localtf import (
+    free_base_port,
+    http_get,
+    listening_ports,
+    module_call,
+    node_pids,
+    outputs,
+    process_alive,
+    terraform,
+    terraform_env,
+    wait_for,
+    write_root,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

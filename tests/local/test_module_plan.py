@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 
 import pytest
-
 from localtf import MODULE, module_call, terraform, terraform_env, write_root
 
 pytestmark = pytest.mark.timeout(180)

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from localtf import free_base_port, http_get, listening_ports, port_open, process_alive
 
 from ccds_cli.errors import BadInput, CcdsError
 from ccds_cli.localcloud import nginx, node
 from ccds_cli.localcloud.procs import Proc, alive, starttime
-from localtf import free_base_port, http_get, listening_ports, port_open, process_alive
 
 pytestmark = pytest.mark.timeout(120)
 

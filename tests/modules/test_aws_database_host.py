@@ -16,7 +16,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-
 from tfgraph import depends_on, find_cycle, module_graph
 from tfhelp import terraform, terraform_env
 

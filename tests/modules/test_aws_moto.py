@@ -15,7 +15,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-
 from tfhelp import terraform, terraform_env
 from tfschema import check_workspace
 

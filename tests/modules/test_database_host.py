@@ -19,7 +19,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from tfexpr import evaluate_resource_locals, module_locals_source, resource_locals, stub_references
 from tfgraph import _blocks, depends_on, find_cycle, module_graph
 from tflocals import MODULES, _terraform, evaluate

@@ -15,13 +15,11 @@ import base64
 import re
 
 import pytest
-
+from test_database_host import CLOUDS, SECRETS, control_inputs
 from tfexpr import evaluate_resource_locals, module_locals_source, resource_locals, stub_references
 from tfgraph import _blocks, depends_on, find_cycle, module_graph
 from tflocals import MODULES
 from tfschema import _lookup_type
-
-from test_database_host import CLOUDS, SECRETS, control_inputs
 
 MANAGER_UD = ("#cloud-config\nwrite_files:\n- content: @@CCDS_SECRETS_B64@@\n"
               "- content: '@@CCDS_DATABASE_PASSWORD_B64@@'\n"

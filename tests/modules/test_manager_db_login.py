@@ -24,7 +24,6 @@ import httpx
 import psycopg
 import pytest
 import yaml
-
 from test_rendered_database_host import EXAMPLE, _render
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sm"))

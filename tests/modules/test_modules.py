@@ -12,7 +12,6 @@ from pathlib import Path
 
 import hcl2
 import pytest
-
 from tfschema import check_module
 
 MODULES = Path(__file__).resolve().parents[2] / "modules"

@@ -1,6 +1,7 @@
 """OCI module logic (modules/oci/locals.tf) evaluated by terraform, plus its control wiring."""
 
 import base64
+
 from tflocals import control_blocks, evaluate, run_locals, unguarded
 
 NAMES = ["nodes", "default_image_shapes", "roles", "nsg_rules", "user_data", "lb_ipv4_cidrs",

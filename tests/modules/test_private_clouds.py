@@ -20,7 +20,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from tfschema import _lookup_type
 
 MODULES = Path(__file__).resolve().parents[2] / "modules"

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from tfexpr import apply_outputs, resource_locals, write_harness
 
 REPO = Path(__file__).resolve().parents[2]

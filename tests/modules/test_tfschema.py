@@ -5,7 +5,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from tfschema import check_module, check_workspace, schema_dir
 
 VERSIONS = """

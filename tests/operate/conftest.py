@@ -12,7 +12,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sm"))  # sm_pg, sm
 from sm_pg import pg_server_fixture  # noqa: E402
 from smhelp import Clock, Manager  # noqa: E402
 
-
 pg_server = pg_server_fixture()
 
 

@@ -15,9 +15,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
-from e2ehelp import (PORT_SPAN, LocalDeployment, Publisher, explain, http_get, ok,  # noqa: E402,F401
-                     process_alive, wait_for)
+from e2ehelp import PORT_SPAN, LocalDeployment, Publisher, explain, http_get, ok, process_alive, wait_for  # noqa: E402,F401
 from localtf import children, free_base_port  # noqa: E402,F401 - free_base_port re-exported
+
 
 class OperateDeployment(LocalDeployment):
     """`spec_edit(data)` shapes the spec; `extra_providers` adds local providers (own port blocks)."""

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "spec"))
-from speccli import assert_no_traceback, run_ccds  # noqa: E402
 from renderhelp import EXAMPLES, REPO, tree_bytes  # noqa: E402
+from speccli import assert_no_traceback, run_ccds  # noqa: E402
 
 SPECS = sorted(EXAMPLES.glob("*.yaml"))
 

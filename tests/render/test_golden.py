@@ -13,7 +13,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from renderhelp import GOLDEN, render_example
 
 EXAMPLES_WITH_GOLDEN = ("multicloud", "eight-clouds")

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from renderhelp import render_example
 from tfschema import check_workspace
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sm_pg import pg_server_fixture
+from smhelp import Clock, Manager
 
 from ccds_cli.sm.app import create_app
 from ccds_cli.sm.settings import Settings
 from ccds_cli.sm.store import Store
-from sm_pg import pg_server_fixture
-from smhelp import Clock, Manager
-
 
 pg_server = pg_server_fixture()
 

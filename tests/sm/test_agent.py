@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
+from smhelp import ADMIN
+
 from ccds_cli.agent.runner import Agent, AgentConfig
 from ccds_cli.agent.stats import parse_mediamtx, parse_nginx_rtmp
-from smhelp import ADMIN
 
 # Captured from nginx-rtmp 1.1.4 (Debian libnginx-mod-rtmp): an origin with one publisher and one
 # edge pulling, and that edge with its local relay and two viewers.

@@ -8,7 +8,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from smhelp import ADMIN, NODE
 
 ADMIN_GETS = ["/api/v1/streams", "/api/v1/events", "/api/v1/nodes/e1"]

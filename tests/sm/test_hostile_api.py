@@ -8,7 +8,6 @@ import json
 import time
 
 import pytest
-
 from smhelp import ADMIN, NODE
 
 INT32_MAX = 2**31 - 1

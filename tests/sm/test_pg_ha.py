@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-
 from sm_pg import PgServer, free_port
 
 pytestmark = pytest.mark.slow

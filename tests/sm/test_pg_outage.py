@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sm_pg import PgServer
 
 from ccds_cli.sm.app import create_app
 from ccds_cli.sm.settings import Settings
 from ccds_cli.sm.store import Store
-from sm_pg import PgServer
 
 pytestmark = pytest.mark.slow
 NODE = {"Authorization": "Bearer node-o"}

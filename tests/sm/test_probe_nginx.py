@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from sm_pg import free_port
 
 pytestmark = [pytest.mark.slow,

@@ -18,10 +18,10 @@ import re
 
 import httpx
 import pytest
+from smhelp import NODE
 
 from ccds_cli.agent.pullers import MediaMTXPaths, OnPlayServer, mediamtx_source
 from ccds_cli.agent.sources import SourceMap
-from smhelp import NODE
 
 PATH_CONF_FIELDS = {"name": str, "source": str, "sourceOnDemand": bool, "sourceOnDemandStartTimeout": str,
                     "sourceOnDemandCloseAfter": str, "maxReaders": int, "fallback": str}

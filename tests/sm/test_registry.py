@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from smhelp import ADMIN, NODE
 
 from ccds_cli.sm import migrations
 from ccds_cli.sm.models import Base
-from smhelp import ADMIN, NODE
 
 
 def _states(mgr, name):

@@ -11,7 +11,6 @@ schemathesis = pytest.importorskip("schemathesis")
 
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import status_code_conformance  # noqa: E402
-
 from smhelp import ADMIN  # noqa: E402
 
 EXAMPLES = 30
@@ -21,11 +20,11 @@ EXAMPLES = 30
 def api(tmp_path_factory):
     """A manager with docs on (the OpenAPI is public), a node in service and a published stream."""
     from fastapi.testclient import TestClient
+    from smhelp import Clock, Manager
 
     from ccds_cli.sm.app import create_app
     from ccds_cli.sm.settings import Settings
     from ccds_cli.sm.store import Store
-    from smhelp import Clock, Manager
 
     db = tmp_path_factory.mktemp("schemathesis") / "sm.db"
     s = Settings(database_url=f"sqlite:///{db}", admin_token="admin-secret", node_token="node-secret",

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from speccli import assert_no_traceback, run_ccds
 
 BROKEN = Path(__file__).resolve().parent / "broken"

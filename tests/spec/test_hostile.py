@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from speccli import ccds_bin
 
 HERE = Path(__file__).resolve().parent

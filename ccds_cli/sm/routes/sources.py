@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 
 from ccds_cli.sm import sources
 from ccds_cli.sm.auth import NodeAuth
-from ccds_cli.sm.routing import NAME_RE
 from ccds_cli.sm.routes.deps import AUTH, StoreDep, errors
+from ccds_cli.sm.routing import NAME_RE
 
 router = APIRouter(prefix="/sources", tags=["sources"])
 
