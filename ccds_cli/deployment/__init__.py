@@ -257,7 +257,9 @@ class AppliedDeployment(Deployment):
         from ccds_cli.spec.models import NAME_RE
 
         try:
-            raw = Path(spec_path).read_bytes()[:1_000_000]
+            from ccds_cli.spec.loader import read_bounded
+
+            raw = read_bounded(Path(spec_path), 1_000_000)  # a regular file only, bounded in size and time
             data, _, _ = yamlpos.load(raw.decode("utf-8", "replace"), str(spec_path))
         except Exception:  # whatever is wrong with the file, load_spec has already said it
             return None
