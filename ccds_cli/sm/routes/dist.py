@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import PlainTextResponse, Response
 
 from ccds_cli.nodepkg import wheel
+from ccds_cli.sm.routes.deps import errors
 
 router = APIRouter(tags=["dist"])
 
@@ -22,19 +23,19 @@ def _wheel() -> wheel.Wheel:
         raise HTTPException(503, f"this stream manager cannot build its ccds wheel: {exc}") from None
 
 
-@router.get("/dist")
+@router.get("/dist", responses=errors(413, 503))
 def dist_info() -> dict:
     w = _wheel()
     return {"filename": w.filename, "version": w.version, "sha256": w.sha256, "size": w.size,
             "url": f"/api/v1/dist/{w.filename}"}
 
 
-@router.get("/dist/SHA256SUMS", response_class=PlainTextResponse)
+@router.get("/dist/SHA256SUMS", response_class=PlainTextResponse, responses=errors(413, 503))
 def dist_sums() -> str:
     return _wheel().sums()
 
 
-@router.get("/dist/{filename}")
+@router.get("/dist/{filename}", responses=errors(404, 413, 503))
 def dist_file(filename: str) -> Response:
     w = _wheel()
     if filename != w.filename:

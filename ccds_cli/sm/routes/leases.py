@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from ccds_cli.sm.auth import AdminAuth
-from ccds_cli.sm.routes.deps import StoreDep
+from ccds_cli.sm.routes.deps import AUTH, StoreDep, errors
 from ccds_cli.sm.schemas import DemandOut, LeaseOut, LeaseRelease, LeaseRequest
 
 router = APIRouter(tags=["leases"])
@@ -26,7 +26,7 @@ def _check(name: str) -> None:
         raise HTTPException(400, f"lease {name!r} is the stream managers' own")
 
 
-@router.post("/leases/{name}", response_model=LeaseOut)
+@router.post("/leases/{name}", response_model=LeaseOut, responses=errors(400, *AUTH, 413, 503))
 def take_lease(name: LeaseName, body: LeaseRequest, store: StoreDep, _: AdminAuth):
     """Take the lease when it is free or expired, renew it when the caller holds it."""
     _check(name)
@@ -34,7 +34,7 @@ def take_lease(name: LeaseName, body: LeaseRequest, store: StoreDep, _: AdminAut
     return dict(got, now=store.clock())
 
 
-@router.get("/leases/{name}", response_model=LeaseOut)
+@router.get("/leases/{name}", response_model=LeaseOut, responses=errors(*AUTH, 404, 413, 503))
 def get_lease(name: LeaseName, store: StoreDep, _: AdminAuth):
     row = store.lease(name)
     if row is None:
@@ -43,7 +43,7 @@ def get_lease(name: LeaseName, store: StoreDep, _: AdminAuth):
     return dict(row, granted=False, now=now)
 
 
-@router.delete("/leases/{name}", response_model=LeaseRelease)
+@router.delete("/leases/{name}", response_model=LeaseRelease, responses=errors(400, *AUTH, 413, 503))
 def release_lease(name: LeaseName, store: StoreDep, _: AdminAuth,
                   holder: Annotated[str, Query(min_length=1, max_length=128)]):
     """Release early (the holder only): a standby takes over on its next try instead of at expiry."""
@@ -51,7 +51,7 @@ def release_lease(name: LeaseName, store: StoreDep, _: AdminAuth,
     return {"name": name, "released": store.release_lease(name, holder)}
 
 
-@router.get("/demand", response_model=DemandOut)
+@router.get("/demand", response_model=DemandOut, responses=errors(*AUTH, 413, 503))
 def demand(store: StoreDep, _: AdminAuth):
     """Viewers not placed on an edge of their region, per region: refused, fallback (HLS), spilled."""
     return {"regions": store.demand(), "at": store.clock()}
