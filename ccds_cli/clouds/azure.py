@@ -34,6 +34,7 @@ class Azure(Cloud):
     credential_env = ("ARM_SUBSCRIPTION_ID", "ARM_TENANT_ID", "ARM_CLIENT_ID", "ARM_CLIENT_SECRET")
     default_instance_type = "Standard_F4s_v2"
     default_region = "eastus"
+    node_resource = "azurerm_linux_virtual_machine"  # the module resource that is one node (what `ccds operate` replaces)
     sdk_loggers = ("azure", "msal", "urllib3")
     # `Standard_<size>` (Standard_F4s_v2); PostgreSQL Flexible Server SKUs are `<tier>_Standard_<size>`.
     instance_type_pattern = r"(?i:standard|basic)_[A-Za-z0-9_-]+"

@@ -145,6 +145,7 @@ class Cloud:
     credential_env: ClassVar[tuple[str, ...]] = ()
     default_instance_type: ClassVar[str] = ""
     default_region: ClassVar[str] = "region-1"  # what `ccds init` proposes
+    node_resource: ClassVar[str] = ""  # the module resource type that is one node (`ccds operate` replaces it)
     init_fields: ClassVar[str] = ""  # provider fields `ccds init` writes for the user to fill in
     # The cloud's own instance states -> ccds states (pending, running, stopped, terminated);
     # anything not listed is "unknown".

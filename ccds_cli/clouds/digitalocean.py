@@ -38,6 +38,7 @@ class DigitalOcean(Cloud):
     credential_env = ("DIGITALOCEAN_TOKEN",)
     default_instance_type = "c-4"
     default_region = "nyc3"
+    node_resource = "digitalocean_droplet"  # the module resource that is one node (what `ccds operate` replaces)
     sdk_loggers = ("azure", "pydo", "urllib3")  # pydo is built on azure-core
     # size slugs (s-2vcpu-4gb, c-4); `db-*` slugs are managed database sizes.
     instance_type_pattern = r"(?!db-)[a-z0-9_]+(-[a-z0-9_]+)+"

@@ -28,6 +28,7 @@ class Gcp(Cloud):
     credential_env = ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CREDENTIALS")
     default_instance_type = "e2-highcpu-4"
     default_region = "us-east4"
+    node_resource = "google_compute_instance"  # the module resource that is one node (what `ccds operate` replaces)
     init_fields = ", project: my-project"
     # `<series>-<kind>-<vcpus>` (e2-highcpu-4, n2-custom-4-8192); `db-*` names are Cloud SQL tiers.
     instance_type_pattern = r"(?!db-)[a-z][a-z0-9]*(-[a-z0-9]+)+"

@@ -30,6 +30,7 @@ class Linode(Cloud):
     credential_env = ("LINODE_TOKEN",)
     default_instance_type = "g6-dedicated-4"
     default_region = "us-east"
+    node_resource = "linode_instance"  # the module resource that is one node (what `ccds operate` replaces)
     # `g<gen>-<class>-<n>` (g6-dedicated-4), for Linodes and managed databases alike.
     instance_type_pattern = r"g[0-9]+(-[a-z0-9]+)+"
     database_class_pattern = r"g[0-9]+(-[a-z0-9]+)+"

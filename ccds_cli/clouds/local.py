@@ -21,6 +21,7 @@ class Local(Cloud):
     tf_provider = None
     default_instance_type = "process"
     default_region = "local"
+    node_resource = "terraform_data"  # the module resource that is one node (what `ccds operate` replaces)
     unsupported = {
         "managed_database": "the local cloud keeps the stream manager database in SQLite",
         "load_balancer": "the local cloud has one stream manager address, no load balancer",

@@ -31,6 +31,7 @@ class Oci(Cloud):
     credential_env = ("OCI_CLI_CONFIG_FILE", "OCI_CLI_PROFILE", "TF_VAR_oci_private_key")
     default_instance_type = "VM.Standard.E4.Flex"
     default_region = "us-ashburn-1"
+    node_resource = "oci_core_instance"  # the module resource that is one node (what `ccds operate` replaces)
     init_fields = ", compartment_id: ocid1.compartment.oc1..replace-me"
     # shapes `VM.<...>` / `BM.<...>`; OCI Database with PostgreSQL shapes are `PostgreSQL.<...>`.
     instance_type_pattern = r"(?:VM|BM)\.[A-Za-z0-9.]+"

@@ -34,6 +34,7 @@ class Openstack(Cloud):
     credential_env = ("OS_CLOUD", "OS_USERNAME", "OS_PASSWORD", "OS_APPLICATION_CREDENTIAL_ID")
     default_instance_type = "m1.medium"
     default_region = "region-1"
+    node_resource = "openstack_compute_instance_v2"  # the module resource that is one node (what `ccds operate` replaces)
     init_fields = ", auth_url: https://keystone.example.internal:5000/v3, external_network: public"
     unsupported = {"managed_database": "no managed PostgreSQL assumed on OpenStack: the database runs on a VM"}
     state_map = {"build": "pending", "rebuild": "pending", "reboot": "pending", "hard_reboot": "pending",

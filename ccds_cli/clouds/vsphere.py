@@ -38,6 +38,7 @@ class Vsphere(Cloud):
     credential_env = ("VSPHERE_USER", "VSPHERE_PASSWORD")
     default_instance_type = "4x8"
     default_region = "region-1"
+    node_resource = "vsphere_virtual_machine"  # the module resource that is one node (what `ccds operate` replaces)
     init_fields = (", server: vcenter.example.internal, datacenter: dc1, cluster: c1, datastore: ds1,"
                    " network: VM Network, template: ubuntu-22.04")
     unsupported = {

@@ -31,11 +31,13 @@ class NodeStates(Protocol):
         """PUT /api/v1/nodes/{node}/state (the stream manager client has it)."""
 
 
-# Resource types that are "the node" in each cloud module (the others keyed by the node, NICs and
-# addresses, follow it); `replace` taints these, or every resource keyed by the node otherwise.
-NODE_RESOURCES = ("aws_instance", "google_compute_instance", "azurerm_linux_virtual_machine",
-                  "openstack_compute_instance_v2", "oci_core_instance", "digitalocean_droplet", "linode_instance",
-                  "vsphere_virtual_machine", "terraform_data")
+def node_resources() -> set[str]:
+    """Resource types that are "the node" in each cloud module (the cloud adapters say which; the
+    others keyed by the node, NICs and addresses, follow it): `replace` taints these, or every
+    resource keyed by the node otherwise."""
+    from ccds_cli import clouds
+
+    return {c.node_resource for c in clouds.all_clouds() if c.node_resource}
 
 
 class TerraformActuator:
@@ -129,9 +131,10 @@ def taint_nodes(workdir, log_dir, secrets: dict, module: str, keys: list[str]) -
         return []
     addresses = [a.strip() for a in listed.stdout.splitlines() if a.strip().startswith(f"module.{module}.")]
     chosen: list[str] = []
+    types = node_resources()
     for key in keys:
         mine = [a for a in addresses if a.endswith(f'["{key}"]')]
-        nodes = [a for a in mine if a.split(".")[-2] in NODE_RESOURCES]
+        nodes = [a for a in mine if a.split(".")[-2] in types]
         chosen += nodes or mine
     for address in chosen:
         subprocess.run([tf.binary, "taint", "-no-color", "-lock-timeout=300s", address], cwd=workdir, env=tf.env,
