@@ -210,10 +210,13 @@ resource "aws_db_instance" "replica" {
   storage_encrypted      = true
   vpc_security_group_ids = [aws_security_group.role["database"].id]
   publicly_accessible    = local.db_public
-  multi_az               = false
-  apply_immediately      = true
-  skip_final_snapshot    = true
-  tags                   = merge(var.tags, { Name = "${local.name}-db-replica-${count.index + 1}", "ccds-role" = "database" })
+  # A read replica is not the failover target (the Multi-AZ standby of the primary is).
+  multi_az                   = false
+  copy_tags_to_snapshot      = true
+  auto_minor_version_upgrade = true
+  apply_immediately          = true
+  skip_final_snapshot        = true
+  tags                       = merge(var.tags, { Name = "${local.name}-db-replica-${count.index + 1}", "ccds-role" = "database" })
 }
 
 data "aws_route53_zone" "this" {

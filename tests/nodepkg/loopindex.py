@@ -7,13 +7,25 @@ import hashlib
 import html
 import json
 import threading
+import tomllib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from ccds_cli.nodepkg import wheel
 
-# ccds's direct dependencies and its postgres extra's: what a private index must also carry.
-DEPENDENCIES = ("alembic", "fastapi", "httpx", "pydantic", "pyyaml", "rich", "sqlalchemy", "typer", "uvicorn",
-                "psycopg", "asyncpg")
+
+def _dependencies() -> tuple[str, ...]:
+    """ccds's direct dependencies and its postgres extra's, read from pyproject.toml (not from the wheel
+    the code under test reads): what a private index must also carry."""
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    reqs = project["dependencies"] + project["optional-dependencies"]["postgres"]
+    return tuple(dict.fromkeys(canonicalize_name(Requirement(r).name) for r in reqs))
+
+
+DEPENDENCIES = _dependencies()
 
 
 class LoopIndex:
