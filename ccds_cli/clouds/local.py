@@ -24,6 +24,8 @@ class Local(Cloud):
     node_resource = "terraform_data"  # the module resource that is one node (what `ccds operate` replaces)
     unsupported = {
         "managed_database": "the local cloud keeps the stream manager database in SQLite",
+        "database:postgres": "the local cloud keeps the stream manager database in SQLite and starts no database "
+                             "node: set control.database: {engine: sqlite}",
         "load_balancer": "the local cloud has one stream manager address, no load balancer",
         "dns": "no DNS on the local cloud",
         "engine:mediamtx": "the local cloud runs nginx-rtmp only (use engine: {kind: nginx-rtmp})",

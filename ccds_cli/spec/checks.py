@@ -191,7 +191,15 @@ def check_control_types(c: _Collector, index: int, cfg: Any) -> None:
     used_on = f"; it is used on control placement {placement} (line {line})"
     if ctl.instance_type:
         check_instance_type(c, ("control", "instance_type"), ctl.instance_type, cfg, used_on)
-    if index != 0 or ctl.database.engine != "postgres":
+    if index != 0:
+        return
+    reason = cloud.unsupported.get(f"database:{ctl.database.engine}")
+    if reason:
+        given = "" if "engine" in ctl.database.model_fields_set else " (the default)"
+        c.add(("control", "database", "engine"), f"database engine {ctl.database.engine!r}{given} cannot run on the "
+              f"primary control placement {placement} (line {line}): {reason}")
+        return
+    if ctl.database.engine != "postgres":
         return
     check_replicas(c, cloud, placement, line)
     dbtype = ctl.database.instance_type
