@@ -17,6 +17,7 @@ from ccds_cli import __version__, clouds, engines
 from ccds_cli.clouds.base import ModuleCall
 from ccds_cli.engines.base import BootstrapContext
 from ccds_cli.engines.cloudinit import SECRETS_PLACEHOLDER, tf_escape
+from ccds_cli.errors import BadInput
 from ccds_cli.paths import modules_dir
 from ccds_cli.plan import DeploymentPlan, ModulePlan, WorkspacePlan
 
@@ -74,7 +75,7 @@ def render(loaded, plan: DeploymentPlan, out_dir: Path) -> list[RenderedWorkspac
     node_root = out_dir.parent / "local"
     rendered = []
     control_index = 0
-    calls: dict[str, int] = {}  # module calls per cloud so far (the local cloud gives each its ports)
+    calls: dict[str, list[tuple[str, dict[str, str]]]] = {}  # per cloud: (alias, settings) of each call so far
     for ws in plan.workspaces:
         cloud = clouds.get(ws.cloud)
         cfg = spec.providers[ws.provider_alias]
@@ -86,9 +87,9 @@ def render(loaded, plan: DeploymentPlan, out_dir: Path) -> list[RenderedWorkspac
             name = module_workspace_name(ws, key, control_index)
             tags = dict(tags_base, **{"ccds-workspace": name})
             ctx = ModuleCall(spec, ws.name, key, ws.provider_alias, plan.engine, node_root,
-                             calls.get(cloud.name, 0), loaded.path)
-            calls[cloud.name] = ctx.index + 1
+                             len(calls.get(cloud.name, ())), loaded.path)
             settings = cloud.call_settings(cfg, ws.cloud_region, ctx)
+            calls.setdefault(cloud.name, []).append((ws.provider_alias, settings))
             modules[key] = {
                 "source": f"./modules/{cloud.name}",
                 "deployment": spec.name,
@@ -109,6 +110,10 @@ def render(loaded, plan: DeploymentPlan, out_dir: Path) -> list[RenderedWorkspac
         (ws_dir / "main.tf.json").write_text(json.dumps(root, indent=2, sort_keys=True) + "\n")
         _copy_module(cloud.name, ws_dir / "modules" / cloud.name)
         rendered.append(RenderedWorkspace(ws.name, ws_dir, cloud.name, ws.kind, ws.stage, list(ws.region_keys)))
+    for name, made in calls.items():
+        conflict = clouds.get(name).settings_conflict(made)
+        if conflict:
+            raise BadInput(conflict, hint="see providers.<alias> in docs/spec.md")
     return rendered
 
 

@@ -250,6 +250,11 @@ class Cloud:
         (`module_settings`); clouds that run on this machine also need the call's context."""
         return self.module_settings(cfg, region)
 
+    def settings_conflict(self, calls: list[tuple[str, dict[str, str]]]) -> str | None:
+        """Why the `(provider alias, settings)` of every call of this cloud in one render cannot all
+        run side by side (None when they can): clouds on this machine share its ports."""
+        return None
+
     def provider_block(self, cfg: ProviderConfig, region: str, tags: dict[str, str]) -> dict[str, Any]:
         """Arguments of the Terraform `provider` block (never credentials)."""
         return {}

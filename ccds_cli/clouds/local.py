@@ -78,6 +78,17 @@ class Local(Cloud):
             settings["controller_state_root"] = str(Path(ctx.node_root).resolve().parent.parent)
         return settings
 
+    def settings_conflict(self, calls):
+        """Two providers' port blocks overlap when their base_ports are closer than their calls need."""
+        blocks = sorted((int(st["base_port"]), alias) for alias, st in calls)
+        for (low, a), (high, b) in zip(blocks, blocks[1:]):
+            if high < low + self.PORT_BLOCK:
+                return (f"providers {a!r} and {b!r} (local cloud) would both use ports {high}-"
+                        f"{low + self.PORT_BLOCK - 1}: each local module call takes {self.PORT_BLOCK} ports from "
+                        "its provider's base_port, numbered across the spec; move one provider's base_port "
+                        f"at least {self.PORT_BLOCK * len(calls)} away from the other's")
+        return None
+
     def _check(self, cfg):
         return CheckResult(True, "no credentials needed")
 
