@@ -40,7 +40,8 @@ def manager_user_data(spec, ws, ccds_version: str) -> str:
     password_b64 = DB_PASSWORD_PLACEHOLDER if primary else DB_PASSWORD_VAR
     port = spec.control.api_port
     auth = spec.security.auth
-    auth_args = f" --auth-url {shlex.quote(auth.url)}" if auth.kind == "round-trip" and auth.url else ""
+    auth_args = (f" --auth-url {shlex.quote(auth.url)} --auth-timeout {float(auth.timeout_s)!r}"
+                 if auth.kind == "round-trip" and auth.url else "")
     install = manager_install_script(manager_source(spec.install, ccds_version))
     script = f"""#!/bin/sh
 set -eu

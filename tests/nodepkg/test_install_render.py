@@ -32,7 +32,7 @@ regions:
       edge: {instance_type: c5.large, min: 1, max: 2, capacity: 100}
 security:
   admin_cidrs: [203.0.113.0/24]
-  auth: {kind: round-trip, url: "https://auth.example.com/check?who=$(id)&x=1"}
+  auth: {kind: round-trip, url: "https://auth.example.com/check?who=$(id)&x=1", timeout_s: 4.5}
 install:
 """
 SHA = "ab" * 32
@@ -129,6 +129,7 @@ def test_rendered_cloud_init_has_the_quoted_install_lines_and_no_secret(tmp_path
     assert f"echo '{SHA}  /var/lib/ccds/dist/ccds-0.1.0-py3-none-any.whl' | sha256sum -c --strict -" in managers
     sm = next(w for w in words if w[:2] == ["exec", "/opt/ccds/bin/ccds"])  # the auth URL is one quoted word
     assert sm[sm.index("--auth-url") + 1] == "https://auth.example.com/check?who=$(id)&x=1"
+    assert sm[sm.index("--auth-timeout") + 1] == "4.5"  # security.auth.timeout_s reaches the manager
 
     for pool in ("origin", "edge"):
         assert source.node_install_script(index) in nodes[pool]
