@@ -171,7 +171,8 @@ class _Round:
             rm.served_once = True
             rm.unhealthy_since, rm.unhealthy_reason = None, ""
             rm.noted.pop("no-target", None)
-        failover = self.failover(key, spec_r, ro, rm, healthy, reason)
+            rm.noted.pop("repairing", None)
+        failover = self.failover(key, spec_r, ro, rm, healthy, reason, down)
         if failover is not None:
             view["failover_in"] = failover
         if any(a.kind == "failover" and a.region == key for a in self.actions):
@@ -264,8 +265,19 @@ class _Round:
         order = list(spec_r.failover) + [spec_r.placement]
         return [p for p in dict.fromkeys(order) if p != current and p not in self.blocked]
 
-    def failover(self, key: str, spec_r, ro, rm, healthy: bool, reason: str) -> float | None:
-        """Start the unhealthy clock, fail over when it reaches failover_after; returns seconds left."""
+    def replacement_booting(self, key: str) -> float | None:
+        """Seconds the newest origin or edge replacement of the region still has to boot, if any."""
+        pools = [self.mem.pools.get(f"{key}/{role}") for role in ("origin", "edge")]
+        times = [t for pm in pools if pm is not None for t in pm.replaced.values() if self.now - t < self.boot_timeout]
+        return self.boot_timeout - (self.now - max(times)) if times else None
+
+    def failover(self, key: str, spec_r, ro, rm, healthy: bool, reason: str, down: bool) -> float | None:
+        """Start the unhealthy clock, fail over when it reaches failover_after; returns seconds left.
+
+        While the replacement of a dead origin or edge boots (a slow cloud takes minutes), the region
+        is being repaired in place: failing over then would move it for nothing. The clock keeps
+        counting, so a replacement that never serves within boot_timeout is followed by the failover
+        at once. A region whose nodes all died together (`down`) is not held."""
         now = self.now
         if healthy:
             return None
@@ -282,6 +294,11 @@ class _Round:
         waited = now - rm.unhealthy_since
         if waited < after:
             return after - waited
+        booting = None if down else self.replacement_booting(key)
+        if booting is not None:
+            self.note(rm.noted, "repairing", key, f"{reason} past failover_after {secs(after)}, but a "
+                      f"replacement is booting: failover waits for it until {clock_time(now + booting)} (boot_timeout)")
+            return booting
         if rm.backoff_until is not None and now < rm.backoff_until and rm.backoff_kind == "failover":
             return 0.0  # the last failover failed: wait (a failed repair in place does not delay it)
         targets = self.targets(spec_r, ro.placement)

@@ -379,6 +379,37 @@ def test_one_dead_node_is_replaced_not_failed_over(spec):
     assert [a.kind for a in d.actions] == ["replace"]
 
 
+def test_failover_waits_while_the_replacements_of_the_dead_edges_boot(spec):
+    """Both edges FAULT, the origin serves: the edges are replaced in place, and failover_after
+    passing while they boot (a slow cloud) moves nothing until boot_timeout (600 s) is over."""
+    mem = served(spec)
+    sick = region("na-east", pool("na-east", "edge", [0, 0], states=["FAULT", "FAULT"]),
+                  origin=pool("na-east", "origin", [1], capacity=20))
+    d = policy.decide(spec, observe(T0, sick, steady()), mem)
+    (rep,) = d.actions
+    assert rep.kind == "replace" and rep.nodes == ["demo-na-east-edge-0", "demo-na-east-edge-1"]
+    mem = policy.record(d.memory, rep, OK, T0 + 5)
+    d = policy.decide(spec, observe(T0 + 31, sick, steady()), mem)
+    (note,) = d.actions
+    assert note.kind == "note" and "a replacement is booting: failover waits for it until" in note.reason
+    view = next(v for v in d.regions if v["region"] == "na-east")
+    assert view["failover_in"] == pytest.approx(600 - 26)
+    for t in (120, 400, 604):
+        d = policy.decide(spec, observe(T0 + t, sick, steady()), d.memory)
+        assert not [a for a in d.actions if a.kind in ("failover", "note")], t  # the note is said once
+    # the replacements never served within boot_timeout: the failover follows at once
+    d = policy.decide(spec, observe(T0 + 606, sick, steady()), d.memory)
+    assert [a.kind for a in d.actions if a.kind == "failover"] == ["failover"]
+
+
+def test_a_region_down_whole_is_not_held_by_replacements(spec):
+    mem = served(spec)
+    mem.pool("na-east", "edge").replaced["demo-na-east-edge-0"] = T0 - 5  # an earlier repair still booting
+    d = policy.decide(spec, observe(T0, dead_region(), steady()), mem)
+    d = policy.decide(spec, observe(T0 + 30, dead_region(), steady()), d.memory)
+    assert [a.kind for a in d.actions if a.kind != "note"] == ["failover"]
+
+
 def test_cloud_api_failing_while_the_managers_are_down(spec):
     mem = served(spec)
     r = region("na-east", [0, 0], cloud_error="503 from the cloud")
