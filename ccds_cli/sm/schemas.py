@@ -91,7 +91,8 @@ class HeartbeatAnswer(BaseModel):
     streams_seq: int | None = Field(None, description=(
         "the sequence number of the stream list the manager holds (the next diff's streams_base); "
         "null: a diff did not apply (wrong base), send the full list"))
-    interval: float = Field(2.0, description="seconds until the next heartbeat, as the manager asks")
+    interval: float | None = Field(None, description=(
+        "the least number of seconds between heartbeats the manager asks for (null: the agent's own)"))
 
 
 class NodeOut(BaseModel):
