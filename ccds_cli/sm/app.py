@@ -20,7 +20,6 @@ from ccds_cli.sm.routes import dist, events, health, leases, metrics, nodes, sou
 from ccds_cli.sm.settings import Settings
 from ccds_cli.sm.store import NoCapacity, Store, StoreError
 
-
 SETTINGS_ENV = "CCDS_SM_SETTINGS"  # `ccds sm serve --workers N` hands the settings to its workers here
 
 

@@ -6,9 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ccds_cli.sm.beat import lean_heartbeat
-
 from ccds_cli.sm.auth import AdminAuth, NodeAuth
+from ccds_cli.sm.beat import lean_heartbeat
 from ccds_cli.sm.routes.deps import AUTH, StoreDep, errors
 from ccds_cli.sm.schemas import Heartbeat, HeartbeatAnswer, NodeOut, NodeRegister, NodeState
 
