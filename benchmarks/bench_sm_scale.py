@@ -314,6 +314,70 @@ def workers_run(pg_url_for, tmp: Path, nodes: int, duration: float) -> dict:
     return out
 
 
+def database_ceiling(url: str, nodes: int, seconds: float) -> dict:
+    """What one PostgreSQL takes with no manager in front: the lean beat statement (`beat._PG_BEAT`)
+    from 16 asyncpg connections over `nodes` node rows, and registrations (`Store.register`, one
+    transaction each, the deployment's peer version bumped) from 8 threads."""
+    import threading
+
+    from ccds_cli.sm.beat import _PG_BEAT, PEER_ROLES, SOURCE_ROLES
+    from ccds_cli.sm.pgasync import AsyncPgPool
+    from ccds_cli.sm.settings import Settings
+    from ccds_cli.sm.store import Store
+
+    store = Store(Settings(database_url=url, run_background=False))
+    store.migrate()
+
+    def reg(i: int, prefix: str = "n") -> str:
+        return store.register({"deployment": "ceiling", "name": f"{prefix}{i}", "region": "r", "provider": "p",
+                               "role": "edge", "engine": "nginx-rtmp", "public_host": f"h{i}", "private_host": "",
+                               "capacity": 100, "lat": None, "lon": None, "endpoints": {}, "stats_url": ""})["id"]
+
+    counter = iter(range(10**9))
+    ids, end = [], time.perf_counter() + seconds
+
+    def joiner():
+        while time.perf_counter() < end:
+            ids.append(reg(next(counter)))
+
+    threads = [threading.Thread(target=joiner) for _ in range(8)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    joins = len(ids) / (time.perf_counter() - t)
+    while len(ids) < nodes:
+        ids.append(reg(next(counter)))
+    with store.tx() as conn:  # every node in service, as in a running deployment
+        conn.exec_driver_sql("UPDATE nodes SET state = 'INSERVICE'")
+    pool = AsyncPgPool(url, size=16)
+    done = 0
+
+    async def beater(k: int):
+        nonlocal done
+        i, stop_at = k, time.perf_counter() + seconds
+        while time.perf_counter() < stop_at:
+            params = {"id": ids[i % len(ids)], "pub": 0, "subs": i % 50, "relays": 0, "bwin": 0, "bwout": 0,
+                      "ok": True, "now": time.time(), "states": ["INSERVICE", "SUNSET"], "peerroles": list(PEER_ROLES),
+                      "sourceroles": list(SOURCE_ROLES), "changes": False, "base": 1, "full": None, "drop": "[]",
+                      "upsert": "[]", "grace": time.time() - 4, "scope": "ceiling"}
+            await pool.fetch_one(_PG_BEAT, params)
+            done += 1
+            i += 16
+
+    async def run():
+        t = time.perf_counter()
+        await asyncio.gather(*(beater(k) for k in range(16)))
+        rate = done / (time.perf_counter() - t)
+        await pool.close()
+        return rate
+
+    beats = asyncio.run(run())
+    store.close()
+    return {"nodes": len(ids), "beats_per_s": round(beats, 1), "joins_per_s": round(joins, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="200 and 1,000 nodes, short rounds (a few minutes)")
@@ -321,22 +385,27 @@ def main() -> None:
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
     ap.add_argument("--out", type=Path, help="also write the JSON document to this file")
+    ap.add_argument("--ceiling-only", action="store_true", help="only the PostgreSQL ceiling (no manager)")
     args = ap.parse_args()
     sizes = [200, 1000] if args.quick else [200, 2000, 5000]
     mixed_nodes = sizes[-1] if args.quick else 2000
     duration = args.duration or (2.0 if args.quick else 6.0)
     rounds = 1 if args.quick else 3
     mixed_seconds = 4.0 if args.quick else 10.0
-    results: dict = {"runs": [], "workers": None}
+    results: dict = {"runs": [], "workers": None, "ceiling": None}
     with tempfile.TemporaryDirectory(prefix="bench-sm-scale-") as d:
         tmp = Path(d)
         bare_proc, bare = start_bare(tmp)
         pg = PgServer(tmp / "pg")
         try:
-            results["runs"].append(scale_run("sqlite", f"sqlite:///{tmp}/scale.db", tmp, bare, sizes, duration,
-                                             rounds, mixed_nodes, mixed_seconds))
+            if not args.ceiling_only:
+                results["runs"].append(scale_run("sqlite", f"sqlite:///{tmp}/scale.db", tmp, bare, sizes, duration,
+                                                 rounds, mixed_nodes, mixed_seconds))
             if not args.no_postgres and pg.available:
                 pg.start()
+                results["ceiling"] = database_ceiling(pg.new_database(), 2000 if args.quick else 10_000,
+                                                      duration)
+            if not args.no_postgres and pg.available and not args.ceiling_only:
                 results["runs"].append(scale_run("postgresql", pg.new_database(), tmp, bare, sizes, duration,
                                                  rounds, mixed_nodes, mixed_seconds))
                 results["workers"] = workers_run(pg.new_database, tmp, mixed_nodes, duration)
@@ -367,6 +436,11 @@ def main() -> None:
             print(f"  {m['nodes']:,} nodes beating every 2 s ({bt['rps']} beats/s, p99 {bt['p99_ms']} ms, errors {bt['errors']})"
                   f" + subscribe at {s['rps']} req/s: subscribe p50 {s['p50_ms']} ms  p99 {s['p99_ms']} ms "
                   f"(goal < 20 ms)  errors {s['errors']}; manager CPU {m['manager_cpu']} cores")
+    c = results["ceiling"]
+    if c:
+        print(f"[postgresql alone] {c['nodes']:,} nodes: {c['beats_per_s']} lean beat statements/s from 16 "
+              f"connections ({int(c['beats_per_s'] * 2):,} nodes at a 2 s beat); {c['joins_per_s']} registrations/s "
+              f"from 8 threads")
     w = results["workers"]
     if w:
         print(f"[postgresql] {w['nodes']:,} nodes: 1 worker {w[1]['rps']} beats/s (p99 {w[1]['p99_ms']} ms), 2 workers "

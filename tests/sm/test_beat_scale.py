@@ -6,9 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import httpx
+import pytest
 import sqlalchemy as sa
+from sm_pg import free_port
 from smhelp import ADMIN, NODE
 
 from ccds_cli.agent.runner import Agent, AgentConfig
@@ -268,3 +271,48 @@ def test_quiet_beats_take_the_lean_path_and_answer_as_the_general_path_does(mgr,
     assert mgr.store.get_node("e1")["subscribers"] == 2
     _beat(mgr, e1, engine_ok=False)  # a state change goes the general way
     assert len(calls) == 1
+
+
+@pytest.mark.slow
+def test_two_workers_on_postgresql_share_the_beats_and_detect_a_fault_once(pg_server, tmp_path):
+    """`ccds sm serve --workers 2`: both processes answer, one leads, a silent node is FAULT once."""
+    port = free_port()
+    env = {**os.environ, "CCDS_ADMIN_TOKEN": "admin-secret", "CCDS_NODE_TOKEN": "node-secret"}
+    with open(tmp_path / "sm.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "ccds_cli", "sm", "serve", "--port", str(port), "--workers", "2",
+                                 "--database-url", pg_server.new_database(), "--heartbeat-timeout", "2"],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        instances: set[str] = set()
+        end = time.monotonic() + 60
+        while len(instances) < 2 and time.monotonic() < end:  # a new connection each time: either worker
+            try:
+                instances.add(httpx.get(f"{base}/health", timeout=2).json()["instance"])
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert len(instances) == 2, (tmp_path / "sm.log").read_text()[-2000:]
+        ids = {}
+        for name in ("keep", "victim"):
+            body = {"deployment": "demo", "name": name, "region": "r1", "provider": "local", "role": "edge",
+                    "engine": "nginx-rtmp", "public_host": f"{name}.example", "capacity": 10}
+            ids[name] = httpx.post(f"{base}/nodes", json=body, headers=NODE, timeout=5).json()["id"]
+        answers = [httpx.post(f"{base}/nodes/{ids[n]}/heartbeat", json={}, headers=NODE, timeout=5)
+                   for n in ("keep", "victim") for _ in range(3)]
+        assert [a.status_code for a in answers] == [200] * 6
+        end = time.monotonic() + 30
+        state = None
+        while state != "FAULT" and time.monotonic() < end:
+            httpx.post(f"{base}/nodes/{ids['keep']}/heartbeat", json={}, headers=NODE, timeout=5)
+            state = httpx.get(f"{base}/nodes/victim", headers=ADMIN, timeout=5).json()["state"]
+            time.sleep(0.3)
+        assert state == "FAULT"
+        time.sleep(2.0)  # both workers' leaders have ticked several times since
+        events = httpx.get(f"{base}/events", params={"node": "victim"}, headers=ADMIN, timeout=5).json()
+        assert [e["to_state"] for e in events] == ["STARTING", "INSERVICE", "FAULT"]
+        assert httpx.get(f"{base}/nodes/keep", headers=ADMIN, timeout=5).json()["state"] == "INSERVICE"
+        leader = httpx.get(f"{base}/health", timeout=5).json()["leader"]
+        assert leader in instances
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
