@@ -292,7 +292,7 @@ async def _refresh(base: str, beats: dict) -> None:
     for i, (nid, _, seq) in list(beats.items()):
         status, raw, _ = await _send(r, w, "POST", f"/api/v1/nodes/{nid}/heartbeat", _beat_body(None, seq, 0))
         got = json.loads(raw)
-        beats[i] = (nid, got["peers_version"], got["streams_seq"])
+        beats[i] = (nid, got.get("peers_version"), got.get("streams_seq"))
     w.close()
 
 
