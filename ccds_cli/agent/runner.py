@@ -1,5 +1,11 @@
 """The agent loop: register, heartbeat every `interval`, re-register when forgotten, deregister on stop.
 
+A beat costs the manager the same whatever the deployment's size: the agent echoes the peer list's
+version (the list comes back only when it changed) and sends its stream list as a diff against the
+sequence number the manager acknowledged (the full list when it has none, or the manager asks for it).
+Beats are jittered (+-10 %), follow a longer interval when the manager asks for one, and back off on
+429/503 (Retry-After when given, else doubling up to `MAX_BACKOFF`).
+
 Edges and relays also keep the manager's stream sources and drive their engine's puller with them
 (`pullers.py`): each stream is pulled from the node that holds it, not from one origin fixed at boot.
 
@@ -10,6 +16,7 @@ has a timeout, so the process always leaves within about one interval plus one r
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,6 +29,20 @@ from ccds_cli.agent.stats import StatsReader
 
 log = logging.getLogger("ccds.agent")
 MAX_STREAMS_PER_BEAT = 1000  # = ccds_cli.sm.schemas.MAX_STREAMS_PER_BEAT (the agent does not import the manager)
+JITTER = 0.1  # each wait is the interval +-10 %: a fleet started together spreads out
+MAX_BACKOFF = 30.0  # seconds, whatever Retry-After says (a node silent longer is FAULT anyway)
+MAX_INTERVAL = 300.0  # the most an answer's `interval` can stretch the beat
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return min(MAX_BACKOFF, max(0.0, float(value))) if value else None
+    except ValueError:  # an HTTP date, or garbage: the doubling backoff applies
+        return None
+
+
+def _key(s: dict) -> tuple[str, str]:
+    return (str(s.get("app", "")), str(s.get("name", "")))
 
 
 @dataclass
@@ -62,6 +83,11 @@ class Agent:
         self.node_id: str | None = None
         self.state: str | None = None
         self.peers: set[str] = set()
+        self.peers_version: int | None = None  # the version of `peers` (None: unknown, the next answer has it)
+        self.streams_seq: int | None = None  # the sequence number of the list the manager holds (acked)
+        self.acked: dict[tuple[str, str], dict] = {}  # that list, by (app, name)
+        self.interval = cfg.interval  # the manager may ask for a longer one
+        self.backoff = 0.0  # seconds to wait before the next beat after a 429/503 (0: none)
         self.beats = 0
         self.beat_failures = 0
         self.last_beat_at: float | None = None
@@ -83,6 +109,7 @@ class Agent:
             return False
         body = resp.json()
         self.node_id, self.state = body["id"], body["state"]
+        self.streams_seq, self.acked, self.peers_version = None, {}, None
         log.info("registered as %s (%s)", self.node_id, self.state)
         return True
 
@@ -90,15 +117,20 @@ class Agent:
         """One beat; False when the manager did not take it (the caller re-registers on 404)."""
         try:
             s = self.reader.read(self.client, self.peers)
-            payload = {"engine_ok": True, **asdict(s)}
+            stats = asdict(s)
             self.last_stats, self.engine_ok = s, True
-            if len(s.streams) > MAX_STREAMS_PER_BEAT:  # the manager refuses more: the ones that matter most
-                payload["streams"] = sorted(s.streams, key=lambda x: (not x.get("publishing"),
-                                                                      -int(x.get("subscribers") or 0)))[
+            streams = stats.pop("streams")
+            if len(streams) > MAX_STREAMS_PER_BEAT:  # the manager refuses more: the ones that matter most
+                streams = sorted(streams, key=lambda x: (not x.get("publishing"), -int(x.get("subscribers") or 0)))[
                     :MAX_STREAMS_PER_BEAT]
+            payload = {"engine_ok": True, **stats}
         except Exception as exc:  # an unreadable engine is reported, not fatal: the manager decides
-            payload = {"engine_ok": False, "error": str(exc)[:300]}
+            payload, streams = {"engine_ok": False, "error": str(exc)[:300]}, []
             self.engine_ok = False
+        current = {_key(x): dict(x) for x in streams}
+        payload.update(self._stream_diff(current))
+        if self.peers_version is not None:
+            payload["peers_version"] = self.peers_version
         try:
             resp = self.client.post(f"{self.api}/nodes/{self.node_id}/heartbeat", json=payload,
                                     headers=self.headers)
@@ -111,17 +143,45 @@ class Agent:
             self.node_id = None
             self.beat_failures += 1
             return False
+        if resp.status_code in (429, 503):  # a busy or recovering manager: back off as it asks
+            wait = _retry_after(resp.headers.get("retry-after"))
+            self.backoff = wait if wait is not None else min(MAX_BACKOFF, max(self.interval, 2 * self.backoff))
+            log.warning("manager busy (%s); next beat in %.1f s", resp.status_code, self.backoff)
+            self.beat_failures += 1
+            return False
         if resp.status_code != 200:
             log.error("heartbeat refused: %s %s", resp.status_code, resp.text[:200])
             self.beat_failures += 1
             return False
+        self.backoff = 0.0
         body = resp.json()
         if body["state"] != self.state:
             log.info("state %s -> %s", self.state, body["state"])
-        self.state, self.peers = body["state"], set(body.get("peers") or [])
+        self.state = body["state"]
+        if body.get("peers") is not None:  # null: unchanged since the version we sent
+            self.peers = set(body["peers"])
+        self.peers_version = body.get("peers_version")
+        seq = body.get("streams_seq")
+        self.streams_seq, self.acked = (seq, current) if seq is not None else (None, {})
+        asked = body.get("interval")
+        self.interval = self.cfg.interval if not isinstance(asked, (int, float)) else \
+            min(MAX_INTERVAL, max(self.cfg.interval, float(asked)))
         self.beats += 1
         self.last_beat_at = time.time()
         return True
+
+    def _stream_diff(self, current: dict[tuple[str, str], dict]) -> dict:
+        """The full list when the manager holds none we know of, else what changed since it acked."""
+        if self.streams_seq is None:
+            return {"streams": list(current.values())}
+        return {"streams_base": self.streams_seq,
+                "streams_changed": [v for k, v in current.items() if self.acked.get(k) != v],
+                "streams_removed": [{"app": k[0], "name": k[1]} for k in self.acked if k not in current]}
+
+    def next_wait(self) -> float:
+        """Seconds to the next beat: the backoff after a 429/503, else the interval, both jittered."""
+        base = self.backoff or self.interval
+        return base * random.uniform(1 - JITTER, 1 + JITTER)
 
     def deregister(self) -> None:
         if self.node_id is None:
@@ -156,5 +216,5 @@ class Agent:
             if not self.heartbeat() and self.node_id is None:
                 continue  # forgotten: register again right away
             self.pull()
-            stop.wait(self.cfg.interval)
+            stop.wait(self.next_wait())
         self.deregister()

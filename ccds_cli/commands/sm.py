@@ -29,6 +29,12 @@ def serve(
     docs: Annotated[bool, typer.Option(
         "--docs", help="Serve /docs, /redoc and /openapi.json to anyone (else /openapi.json needs the admin "
         "token). Also CCDS_SM_DOCS=1.")] = False,
+    workers: Annotated[int, typer.Option(
+        min=1, max=256, help="Worker processes (PostgreSQL only): one per core; the leader's work runs in "
+        "one of them.")] = 1,
+    beat_interval: Annotated[float | None, typer.Option(
+        help="Ask agents to beat at least this many seconds apart (raise it under load; the heartbeat "
+        "timeout must be at least twice it). Default: each agent's own (2 s).")] = None,
 ) -> None:
     """Serve the stream manager API (publish/subscribe routing, node registry, health)."""
     import logging
@@ -42,9 +48,28 @@ def serve(
     settings = Settings.from_env(database_url=database_url, heartbeat_timeout=heartbeat_timeout,
                                  deployment=deployment, auth_url=auth_url, auth_timeout=auth_timeout,
                                  reservation_ttl=reservation_ttl, connect_grace=connect_grace,
-                                 docs=docs or None)
+                                 docs=docs or None, beat_interval=beat_interval)
     if not settings.admin_token or not settings.node_token:
         raise BadInput("CCDS_ADMIN_TOKEN and CCDS_NODE_TOKEN must be set",
                        hint="`ccds up` generates them into .ccds/<name>/secrets.json")
+    if beat_interval is not None and not 0 < beat_interval <= heartbeat_timeout / 2:
+        raise BadInput(f"--beat-interval {beat_interval:g} must be positive and at most half of "
+                       f"--heartbeat-timeout ({heartbeat_timeout:g} s), else beating nodes are declared FAULT")
+    if workers > 1 and not database_url.startswith("postgresql"):
+        raise BadInput(f"--workers {workers} needs PostgreSQL: SQLite has one writer, so one process serves it",
+                       hint="use --workers 1, or --database-url postgresql+psycopg://...")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+        return
+    # Several processes share the socket; each builds its app from the settings handed down in the
+    # environment (tokens stay in their own variables), and each gets its own instance id. The leader's
+    # work runs once: the workers compete for the same advisory lock as separate managers do.
+    import os
+
+    from ccds_cli.sm.app import SETTINGS_ENV
+
+    os.environ[SETTINGS_ENV] = settings.model_dump_json(
+        exclude={"admin_token", "node_token", "metrics_token", "instance_id"})
+    uvicorn.run("ccds_cli.sm.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+                log_level=log_level, access_log=False)

@@ -20,6 +20,16 @@ from ccds_cli.sm.routes import dist, events, health, leases, metrics, nodes, sou
 from ccds_cli.sm.settings import Settings
 from ccds_cli.sm.store import NoCapacity, Store, StoreError
 
+SETTINGS_ENV = "CCDS_SM_SETTINGS"  # `ccds sm serve --workers N` hands the settings to its workers here
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process of `ccds sm serve --workers N` (uvicorn calls this in each)."""
+    import json
+    import os
+
+    return create_app(Settings.from_env(**json.loads(os.environ[SETTINGS_ENV])))
+
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     """Build the app; the schema is migrated before the first request is served."""

@@ -124,11 +124,25 @@ def _v4_leases_and_demand(op: Operations) -> None:
     )
 
 
+def _v5_beat_versions(op: Operations) -> None:
+    """Heartbeats independent of fleet size: a version of each deployment's peer list (bumped when a
+    relay or edge joins or leaves, echoed by agents so the list is only sent when it changed), and
+    the sequence number of each node's stored stream list (agents send diffs against it)."""
+    with op.batch_alter_table("nodes") as batch:
+        batch.add_column(sa.Column("streams_seq", sa.Integer, nullable=False, server_default="0"))
+    op.create_table(
+        "peer_versions",
+        sa.Column("deployment", sa.String(64), primary_key=True),
+        sa.Column("version", sa.BigInteger, nullable=False),
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Operations], None]]] = [
     (1, "initial schema: nodes, streams, reservations, events, leases", _v1_initial),
     (2, "nodes.reserved: open viewer reservations per node", _v2_reserved_counter),
     (3, "index nodes (role, state, region) for the subscribe pick", _v3_edge_pick_index),
     (4, "leases.generation; demand counters per region", _v4_leases_and_demand),
+    (5, "peer list versions per deployment; nodes.streams_seq for stream diffs", _v5_beat_versions),
 ]
 
 _VERSION_TABLE = sa.Table(

@@ -43,10 +43,20 @@ class Node(Base):
     bw_in: Mapped[int] = mapped_column(Integer, default=0)
     bw_out: Mapped[int] = mapped_column(Integer, default=0)
     streams: Mapped[list] = mapped_column(JSON, default=list)
+    streams_seq: Mapped[int] = mapped_column(Integer, default=0)  # +1 whenever `streams` changes
     engine_ok: Mapped[bool] = mapped_column(Boolean, default=False)
     registered_at: Mapped[float] = mapped_column(Float)
     last_heartbeat: Mapped[float] = mapped_column(Float)
     state_changed_at: Mapped[float] = mapped_column(Float)
+
+
+class PeerVersion(Base):
+    """The version of a deployment's peer list (its relays' and edges' addresses): +1 on every change."""
+
+    __tablename__ = "peer_versions"
+
+    deployment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Stream(Base):

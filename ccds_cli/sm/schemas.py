@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from ccds_cli.vocab import EngineKind as Engine
 from ccds_cli.vocab import NodeState as NodeStateName
@@ -48,7 +48,16 @@ class StreamStat(BaseModel):
     bw_out: BitRate = 0
 
 
+class StreamKey(BaseModel):
+    app: str = Field(max_length=128)
+    name: Text
+
+
 class Heartbeat(BaseModel):
+    """A node's counters. The stream list is either `streams` (the full list, as older agents send it)
+    or a diff against the list the manager holds: `streams_base` (the `streams_seq` of the last answer)
+    with `streams_changed` (entries new or different since) and `streams_removed` (keys gone)."""
+
     engine_ok: bool = True
     error: str | None = Field(None, max_length=2000)
     publishers: Count = 0
@@ -57,12 +66,33 @@ class Heartbeat(BaseModel):
     bw_in: BitRate = 0
     bw_out: BitRate = 0
     streams: list[StreamStat] = Field(default_factory=list, max_length=MAX_STREAMS_PER_BEAT)
+    peers_version: int | None = Field(None, ge=0, le=2**62, description=(
+        "the peers_version of the peer list this agent holds; the answer carries the list only when it differs"))
+    streams_base: int | None = Field(None, ge=0, le=INT32_MAX, description=(
+        "the streams_seq this diff applies to; omitted: `streams` is the full list"))
+    streams_changed: list[StreamStat] = Field(default_factory=list, max_length=MAX_STREAMS_PER_BEAT)
+    streams_removed: list[StreamKey] = Field(default_factory=list, max_length=MAX_STREAMS_PER_BEAT)
+
+    @model_validator(mode="after")
+    def _one_stream_form(self) -> "Heartbeat":
+        if self.streams_base is None and (self.streams_changed or self.streams_removed):
+            raise ValueError("streams_changed/streams_removed need streams_base")
+        if self.streams_base is not None and self.streams:
+            raise ValueError("send either the full `streams` list or a diff (streams_base), not both")
+        return self
 
 
 class HeartbeatAnswer(BaseModel):
     id: str
     state: NodeStateName
-    peers: list[str] = Field(description="addresses of relays/edges: their pulls are not viewers")
+    peers: list[str] | None = Field(description=(
+        "addresses of relays/edges (their pulls are not viewers); null: unchanged since the peers_version sent"))
+    peers_version: int = Field(0, description="the version of the deployment's peer list; echo it next beat")
+    streams_seq: int | None = Field(None, description=(
+        "the sequence number of the stream list the manager holds (the next diff's streams_base); "
+        "null: a diff did not apply (wrong base), send the full list"))
+    interval: float | None = Field(None, description=(
+        "the least number of seconds between heartbeats the manager asks for (null: the agent's own)"))
 
 
 class NodeOut(BaseModel):

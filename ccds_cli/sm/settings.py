@@ -24,6 +24,11 @@ class Settings(BaseModel):
     heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
     # A subscribe reserves a viewer slot until the edge's own heartbeat can count the viewer:
     # reservations younger than `connect_grace` survive a heartbeat, all expire after `reservation_ttl`.
+    # A beat interval the manager asks its agents for (every heartbeat answer carries it; None: each
+    # agent keeps its own, 2 s by default). An agent beats at the longer of its own and this one, so
+    # the manager can only slow the fleet down: under load, raise it with `--beat-interval` (and keep
+    # heartbeat_timeout >= 3x it; fault detection then takes heartbeat_timeout + one leader poll).
+    beat_interval: float | None = None
     reservation_ttl: float = 20.0
     connect_grace: float = 4.0
     retry_after: int = 2

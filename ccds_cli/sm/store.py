@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 import sqlalchemy as sa
 
 from ccds_cli.sm import migrations
-from ccds_cli.sm.models import Demand, Event, Lease, Node, Reservation, Stream
+from ccds_cli.sm.models import Demand, Event, Lease, Node, PeerVersion, Reservation, Stream
 from ccds_cli.sm.settings import Settings
 
 nodes_t = Node.__table__
@@ -25,6 +25,8 @@ res_t = Reservation.__table__
 events_t = Event.__table__
 leases_t = Lease.__table__
 demand_t = Demand.__table__
+peer_versions_t = PeerVersion.__table__
+PEER_ROLES = ("relay", "edge")  # whose addresses the peer list holds (their pulls are not viewers)
 
 # A node row without its last heartbeat's stream list: that JSON is read by the stream list alone, so no
 # other request pays for decoding what a node reported (up to MAX_STREAMS_PER_BEAT entries).
@@ -101,6 +103,9 @@ class Store:
         self.stream_scope = settings.deployment or "default"
         self._coords_cache: tuple[float, dict] = (0.0, {})
         self._hot_conn = None  # SQLite: the subscribe path's own connection, used under the writer lock
+        # (deployment, version) -> the peer list of that version: a change is read once per process,
+        # however many agents ask for it.
+        self._peers_cache: dict[str, tuple[int, list[str]]] = {}
 
     def migrate(self) -> list[int]:
         return migrations.upgrade(self.engine)
@@ -203,28 +208,41 @@ class Store:
                         "last_heartbeat": now, "state_changed_at": now}
                 conn.execute(nodes_t.insert().values(**node))
                 self._event(conn, node, "state", None, "STARTING", "registered")
+                if node["role"] in PEER_ROLES:
+                    self._bump_peers(conn, node["deployment"])
                 return node
             node = node_dict(row)
+            # A new stream_seq: a diff an agent still holds from before it registered again cannot apply.
             conn.execute(nodes_t.update().where(nodes_t.c.id == node["id"])
-                         .values(**values, registered_at=now, last_heartbeat=now, engine_ok=False))
+                         .values(**values, registered_at=now, last_heartbeat=now, engine_ok=False,
+                                 streams_seq=nodes_t.c.streams_seq + 1))
+            if node["role"] in PEER_ROLES or values["role"] in PEER_ROLES:
+                if node["state"] == "TERMINATED" or (node["role"], node["public_host"], node["private_host"]) != \
+                        (values["role"], values["public_host"], values["private_host"]):
+                    self._bump_peers(conn, node["deployment"])
             if node["state"] != "STARTING":
                 self._transition(conn, node, "STARTING", "re-registered")
             node.update(values, state="STARTING", last_heartbeat=now)
             return node
 
     def heartbeat(self, node_id: str, hb: dict) -> dict:
-        """Store a node's counters and move it along its lifecycle; unknown nodes must re-register."""
+        """Store a node's counters and move it along its lifecycle; unknown nodes must re-register.
+
+        The general path (an ORM transaction): state changes, origins whose stream list changed, and
+        everything the lean path (`beat.py`) hands back. Same answer either way."""
         now = self.clock()
         with self.tx() as conn:
             row = conn.execute(sa.select(*NODE_COLS).where(nodes_t.c.id == node_id).with_for_update()).one_or_none()
             if row is None or row.state == "TERMINATED":
                 raise NotFound(f"node {node_id} is not registered")
             node = node_dict(row)
-            conn.execute(nodes_t.update().where(nodes_t.c.id == node_id).values(
-                publishers=hb["publishers"], subscribers=hb["subscribers"], relays=hb["relays"],
-                bw_in=min(hb["bw_in"], INT_COLUMN_MAX), bw_out=min(hb["bw_out"], INT_COLUMN_MAX), streams=hb["streams"],
-                engine_ok=hb["engine_ok"],
-                last_heartbeat=now))
+            values = dict(publishers=hb["publishers"], subscribers=hb["subscribers"], relays=hb["relays"],
+                          bw_in=min(hb["bw_in"], INT_COLUMN_MAX), bw_out=min(hb["bw_out"], INT_COLUMN_MAX),
+                          engine_ok=hb["engine_ok"], last_heartbeat=now)
+            streams, seq = self._merge_streams(conn, node, hb)
+            if streams is not None:
+                values.update(streams=streams, streams_seq=seq)
+            conn.execute(nodes_t.update().where(nodes_t.c.id == node_id).values(**values))
             state = node["state"]
             if hb["engine_ok"] and state == "STARTING":
                 self._transition(conn, node, "INSERVICE", "engine answering")
@@ -244,14 +262,76 @@ class Store:
                 oldest = sa.select(res_t.c.id).where(res_t.c.node_id == node_id).order_by(
                     res_t.c.created_at, res_t.c.id).limit(arrived)
                 self._drop_reservations(conn, node_id, res_t.c.id.in_(oldest))
-            self._drop_reservations(conn, node_id, res_t.c.created_at < now - self.settings.connect_grace)
+            if node.get("reserved"):
+                self._drop_reservations(conn, node_id, res_t.c.created_at < now - self.settings.connect_grace)
             if node["role"] in ("origin", "transcoder"):
-                self._note_live_streams(conn, node, hb["streams"], now)
-            peers = conn.execute(sa.select(nodes_t.c.public_host, nodes_t.c.private_host).where(
-                nodes_t.c.deployment == node["deployment"], nodes_t.c.role.in_(("relay", "edge")),
+                listed = streams if streams is not None else conn.execute(
+                    sa.select(nodes_t.c.streams).where(nodes_t.c.id == node_id)).scalar_one()
+                self._note_live_streams(conn, node, listed or [], now)
+            version = self._peer_version(conn, node["deployment"])
+        applied = streams is not None or hb.get("streams_base") == seq
+        return self.beat_answer(node_id, state, node["deployment"], version, hb.get("peers_version"),
+                                seq if applied else None)
+
+    def _merge_streams(self, conn: sa.Connection, node: dict, hb: dict) -> tuple[list | None, int]:
+        """(the node's new stream list or None when unchanged, the sequence number the manager holds).
+
+        A full list replaces what is stored; a diff applies only to the list it was computed against
+        (`streams_base` == the stored `streams_seq`), else nothing changes and the caller answers
+        `streams_seq: null` so the agent sends the full list next."""
+        seq = int(node.get("streams_seq") or 0)
+        base = hb.get("streams_base")
+        if base is None:
+            return [dict(x) for x in hb["streams"]], seq + 1
+        if base != seq or not (hb.get("streams_changed") or hb.get("streams_removed")):
+            return None, seq
+        stored = conn.execute(sa.select(nodes_t.c.streams).where(nodes_t.c.id == node["id"])).scalar_one() or []
+        drop = {(k["app"], k["name"]) for k in hb.get("streams_removed") or []}
+        drop |= {(x["app"], x["name"]) for x in hb["streams_changed"]}
+        merged = [x for x in stored if (x.get("app"), x.get("name")) not in drop]
+        merged += [dict(x) for x in hb["streams_changed"]]
+        return merged, seq + 1
+
+    def beat_answer(self, node_id: str, state: str, deployment: str, version: int, have: int | None,
+                    streams_seq: int | None) -> dict:
+        """A heartbeat's answer: the peer list only when the agent's version is not the current one."""
+        return {"id": node_id, "state": state, "peers_version": version,
+                "peers": None if have == version else self.peers(deployment, version),
+                "streams_seq": streams_seq, "interval": self.settings.beat_interval}
+
+    # --- peer list versions -------------------------------------------------------------------
+
+    def _bump_peers(self, conn: sa.Connection, deployment: str) -> None:
+        """The deployment's peer list changed (a relay or edge joined, left, or moved): next version."""
+        if self.postgres:
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(peer_versions_t).values(deployment=deployment, version=1)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["deployment"],
+                                                set_={"version": peer_versions_t.c.version + 1}))
+
+    def _peer_version(self, conn: sa.Connection, deployment: str) -> int:
+        return conn.execute(sa.select(peer_versions_t.c.version).where(
+            peer_versions_t.c.deployment == deployment)).scalar_one_or_none() or 0
+
+    def peers(self, deployment: str, version: int) -> list[str]:
+        """Addresses of the deployment's relays and edges at `version` (read once per version and process).
+
+        Read after the version, and a newer cached list serves an older version: an answer's list is
+        never older than its version, and an agent holding a newer list under an older version number
+        gets the list again at its next beat (its version is not the current one)."""
+        cached = self._peers_cache.get(deployment)
+        if cached is not None and cached[0] >= version:
+            return cached[1]
+        with self.read() as conn:
+            rows = conn.execute(sa.select(nodes_t.c.public_host, nodes_t.c.private_host).where(
+                nodes_t.c.deployment == deployment, nodes_t.c.role.in_(PEER_ROLES),
                 nodes_t.c.state != "TERMINATED")).all()
-        hosts = sorted({h for p in peers for h in p if h})
-        return {"id": node_id, "state": state, "peers": hosts}
+        hosts = sorted({h for p in rows for h in p if h})
+        if cached is None or cached[0] < version:
+            self._peers_cache[deployment] = (version, hosts)
+        return hosts
 
     def _note_live_streams(self, conn: sa.Connection, node: dict, streams: list[dict], now: float) -> None:
         """Streams an origin reports as publishing are live there (registered if published directly).
@@ -294,6 +374,8 @@ class Store:
             node = node_dict(row)
             if node["state"] != "TERMINATED":
                 self._transition(conn, node, "TERMINATED", reason)
+                if node["role"] in PEER_ROLES:
+                    self._bump_peers(conn, node["deployment"])
             self._drop_reservations(conn, node_id)
             node["state"] = "TERMINATED"
             return node
@@ -308,6 +390,8 @@ class Store:
                 raise Invalid(f"node {node['name']} is not heartbeating; it cannot be put in service")
             if node["state"] != state:
                 self._transition(conn, node, state, reason or "set by operator")
+                if state == "TERMINATED" and node["role"] in PEER_ROLES:
+                    self._bump_peers(conn, node["deployment"])
                 node["state"] = state
             return node
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from ccds_cli.sm.auth import AdminAuth, NodeAuth
+from ccds_cli.sm.beat import lean_heartbeat
 from ccds_cli.sm.routes.deps import AUTH, StoreDep, errors
 from ccds_cli.sm.schemas import Heartbeat, HeartbeatAnswer, NodeOut, NodeRegister, NodeState
 
@@ -18,10 +21,16 @@ def register(body: NodeRegister, store: StoreDep, _: NodeAuth):
 
 
 @router.post("/{node_id}/heartbeat", response_model=HeartbeatAnswer, responses=errors(400, *AUTH, 404, 413, 503))
-def heartbeat(node_id: str, body: Heartbeat, store: StoreDep, _: NodeAuth):
-    """Report counters; 404 means the manager forgot the node and the agent must register again."""
+async def heartbeat(request: Request, node_id: str, body: Heartbeat, store: StoreDep, _: NodeAuth):
+    """Report counters; 404 means the manager forgot the node and the agent must register again.
+
+    Echo `peers_version` and send the stream list as a diff against `streams_seq` (see the schema):
+    the answer then costs the same whatever the deployment's size. Beat again after `interval` s."""
     hb = body.model_dump()
-    return store.heartbeat(node_id, hb)
+    answer = await lean_heartbeat(store, request.app.state.pg_pool, node_id, hb)
+    if answer is None:  # a state change, an origin's new streams, an unknown node: the general path
+        answer = await run_in_threadpool(store.heartbeat, node_id, hb)
+    return JSONResponse(answer)
 
 
 @router.delete("/{node_id}", response_model=NodeOut, responses=errors(*AUTH, 404, 413, 503))
