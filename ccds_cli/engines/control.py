@@ -53,7 +53,7 @@ apt-get update -q && apt-get install -y -q curl python3-venv python3-pip
 export CCDS_ADMIN_TOKEN="$admin_token" CCDS_NODE_TOKEN="$node_token"
 PGPASSWORD=$(cat {DB_PASSWORD_FILE})
 export PGPASSWORD
-# One worker process per core (PostgreSQL: the leader's work still runs once, see `ccds sm serve --workers`).
+# One worker process per core (PostgreSQL; leader duties still run once, see `ccds sm serve --workers`).
 exec /opt/ccds/bin/ccds sm serve --host 0.0.0.0 --port {port} --deployment {spec.name}{auth_args} \\
   --workers "$(nproc)" --database-url "{database_url(user, host, db_port, name)}"
 SM
