@@ -135,7 +135,8 @@ class Transcoder:
             job.not_before = now + job.backoff
             job.backoff = min(job.backoff * 2, MAX_BACKOFF)
             return
-        source = self.source_template.replace("{app}", job.app).replace("{stream}", job.stream)
+        path_app = f"{job.app}/" if job.app else ""  # MediaMTX paths may have no application part
+        source = self.source_template.replace("{app}/", path_app).replace("{stream}", job.stream)
         job.errors = tempfile.TemporaryFile()
         # Same process group as the agent: whatever stops the agent's group stops its transcodes too.
         job.proc = subprocess.Popen(ffmpeg_argv(self.ffmpeg, source, target, self.ladder), stdin=subprocess.DEVNULL,
