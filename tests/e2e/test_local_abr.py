@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from e2ehelp import Publisher, ok, wait_for
+from e2ehelp import Publisher, http_get, ok, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -75,6 +75,10 @@ def test_transcoder_publishes_the_ladder_an_edge_serves(deployment, tmp_path):
         assert rendition == sub["urls"]["rtmp"] + "_360p"  # the same edge serves the rendition
         assert probe(rendition) == {"width": 640, "height": 360}
         assert probe(sub["urls"]["rtmp"]) == {"width": 1280, "height": 720}  # the source, pushed unchanged
+        # The origin holds the stream and its renditions (the transcoder claims none of them).
+        _, body = http_get(f"{api}/api/v1/streams", headers={"Authorization": f"Bearer {dep.admin_token()}"})
+        held = {s["name"]: s["origin"] for s in json.loads(body) if s["live"]}
+        assert held == {n: roles["origin"] for n in ("abr", "abr_720p", "abr_360p", "abr_180p")}, held
 
         # A transcode that dies is started again by the agent, and the rendition plays again.
         (first,) = transcodes("abr")
