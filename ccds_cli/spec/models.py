@@ -334,18 +334,17 @@ class Event(Model):
     prestage: Duration = timedelta(minutes=30)
 
 
+def _even(v: int) -> int:
+    if v % 2:
+        raise ValueError(f"height {v} is odd: H.264 in 4:2:0 needs an even number of lines")
+    return v
+
+
 class Rendition(Model):
     """One rung of the ABR ladder a transcoder publishes as `<stream>_<height>p` (docs/spec.md "renditions")."""
 
-    height: int = Field(ge=90, le=2160)  # lines; the width follows the source's aspect ratio
+    height: Annotated[int, Field(ge=90, le=2160), AfterValidator(_even)]  # lines; the width keeps the aspect
     kbps: int = Field(ge=100, le=50_000)  # video bitrate
-
-    @field_validator("height")
-    @classmethod
-    def _even(cls, v: int) -> int:
-        if v % 2:
-            raise ValueError(f"height {v} is odd: H.264 in 4:2:0 needs an even number of lines")
-        return v
 
 
 DEFAULT_RENDITIONS = (Rendition(height=720, kbps=2500), Rendition(height=360, kbps=1000),
