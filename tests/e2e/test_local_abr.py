@@ -58,6 +58,9 @@ def test_transcoder_publishes_the_ladder_an_edge_serves(deployment, tmp_path):
                      and n, timeout=30, what="origin, edge and transcoder in service")
     roles = {n["role"]: name for name, n in nodes.items()}
     assert set(roles) == {"origin", "edge", "transcoder"}, nodes
+    status = dep.run_json("status", "{spec}", expect=0)["result"]
+    assert status["healthy"] and {(r["role"], r["running"]) for ws in status["workspaces"] for r in ws["roles"]} == {
+        ("manager", 1), ("origin", 1), ("edge", 1), ("transcoder", 1)}, status
 
     answer = post(f"{api}/api/v1/streams/live/abr/publish", {"region": "local"})
     assert answer["transcoder"] is True and answer["node"]["name"] == roles["transcoder"], answer
