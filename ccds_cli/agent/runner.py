@@ -9,6 +9,10 @@ Beats are jittered (+-10 %), follow a longer interval when the manager asks for 
 Edges and relays also keep the manager's stream sources and drive their engine's puller with them
 (`pullers.py`): each stream is pulled from the node that holds it, not from one origin fixed at boot.
 
+Transcoders (`transcoder.py`) report no streams of their own: the streams published to them are held by
+the origins they push to (the origins' beats register them and their renditions), and their readers are
+their own ffmpeg processes, counted as relays, not viewers.
+
 Bounded by a stop event (set by SIGTERM/SIGINT): every wait is `stop.wait(...)`, every HTTP call
 has a timeout, so the process always leaves within about one interval plus one request.
 """
@@ -20,12 +24,14 @@ import random
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from urllib.parse import quote
 
 import httpx
 
 from ccds_cli.agent.pullers import Puller
 from ccds_cli.agent.sources import SourceMap
 from ccds_cli.agent.stats import StatsReader
+from ccds_cli.agent.transcoder import Transcoder
 
 log = logging.getLogger("ccds.agent")
 MAX_STREAMS_PER_BEAT = 1000  # = ccds_cli.sm.schemas.MAX_STREAMS_PER_BEAT (the agent does not import the manager)
@@ -74,7 +80,7 @@ class AgentConfig:
 
 class Agent:
     def __init__(self, cfg: AgentConfig, reader: StatsReader, client: httpx.Client | None = None,
-                 puller: Puller | None = None):
+                 puller: Puller | None = None, transcoder: Transcoder | None = None):
         self.cfg = cfg
         self.reader = reader
         self.api = cfg.manager.rstrip("/") + "/api/v1"
@@ -94,6 +100,8 @@ class Agent:
         self.last_stats = None  # EngineStats of the last good read (the metrics endpoint shows them)
         self.engine_ok = False
         self.puller = puller
+        self.transcoder = transcoder
+        self.published: set[tuple[str, str]] | None = None  # streams the engine saw published (last good read)
         # The on_play server's threads look streams up with their own client, never the loop's.
         self.sources = SourceMap(self.api, self.headers, httpx.Client(timeout=5.0) if client is None else client,
                                  node=cfg.name, role=cfg.role, region=cfg.region, provider=cfg.provider)
@@ -117,6 +125,9 @@ class Agent:
         """One beat; False when the manager did not take it (the caller re-registers on 404)."""
         try:
             s = self.reader.read(self.client, self.peers)
+            if self.cfg.role == "transcoder":
+                self.published = {(x["app"], x["name"]) for x in s.streams if x.get("publishing")}
+                s.relays, s.subscribers, s.streams = s.relays + s.subscribers, 0, []
             stats = asdict(s)
             self.last_stats, self.engine_ok = s, True
             streams = stats.pop("streams")
@@ -198,6 +209,21 @@ class Agent:
         self.sources.refresh()
         self.puller.sync(self.sources)
 
+    def transcode(self) -> None:
+        """Let the transcoder follow the streams published here (nothing while the engine is unreadable)."""
+        if self.transcoder is not None and self.engine_ok and self.published is not None:
+            self.transcoder.sync(self.published)
+
+    def origin_of(self, app: str, stream: str) -> dict | None:
+        """A transcoder's target: the manager's source entry of `app/stream` (its origin), fresh every time."""
+        try:
+            resp = self.client.get(f"{self.api}/sources/{quote(app, safe='')}/{quote(stream, safe='')}",
+                                   params=self.sources.params, headers=self.headers, timeout=3.0)
+        except httpx.HTTPError as exc:
+            log.warning("source of %s/%s unavailable: %s", app, stream, exc)
+            return None
+        return resp.json() if resp.status_code == 200 else None
+
     def run(self, stop: threading.Event) -> None:
         if self.puller is not None:
             self.puller.start(self.sources)
@@ -206,6 +232,8 @@ class Agent:
         finally:
             if self.puller is not None:
                 self.puller.stop()
+            if self.transcoder is not None:
+                self.transcoder.stop()
 
     def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -216,5 +244,6 @@ class Agent:
             if not self.heartbeat() and self.node_id is None:
                 continue  # forgotten: register again right away
             self.pull()
+            self.transcode()
             stop.wait(self.next_wait())
         self.deregister()

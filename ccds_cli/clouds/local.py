@@ -30,10 +30,7 @@ class Local(Cloud):
         "dns": "no DNS on the local cloud",
         "engine:mediamtx": "the local cloud runs nginx-rtmp only (use engine: {kind: nginx-rtmp})",
         "engine:red5pro": "the local cloud runs nginx-rtmp only (use engine: {kind: nginx-rtmp})",
-        # modules/local starts origin, relay, edge and manager processes only, and its managers are
-        # started without --auth-url: refused at validate, not dropped or failed inside Terraform.
-        "role:transcoder": "the local cloud cannot run transcoder nodes yet (modules/local starts origin, relay "
-                           "and edge nodes only): remove the transcoder pool or place the region on another cloud",
+        # modules/local's managers are started without --auth-url: refused at validate, not dropped.
         "auth:round-trip": "the local cloud cannot run round-trip auth yet (its stream managers start without "
                            "the auth url, so publishers and viewers would not be checked): use auth kind "
                            "'none' for local deployments, or place the control plane on another cloud",
@@ -52,6 +49,7 @@ class Local(Cloud):
         import sys
 
         from ccds_cli.errors import BadInput
+        from ccds_cli.spec.models import DEFAULT_RENDITIONS, ladder_arg
 
         base_port = cfg.base_port + self.PORT_BLOCK * ctx.index  # each call gets its own port block
         if base_port + self.PORT_BLOCK > 32768:
@@ -68,6 +66,10 @@ class Local(Cloud):
             # plus a margin (3.5 s) declare a node FAULT, so a dead node stops being routed within ~4 s.
             "heartbeat_timeout": "3.5",
             "agent_interval": "1",
+            # The ABR ladder: transcoders publish it, managers list it (only non-default ladders change
+            # the start commands, so a spec without `renditions` keeps its nodes as they were).
+            **({"renditions": ladder_arg(ctx.spec.renditions)}
+               if tuple(ctx.spec.renditions) != DEFAULT_RENDITIONS else {}),
         }
         if ctx.region_key != "control":
             for role, pool in ctx.spec.regions[ctx.region_key].pools.items():

@@ -5,6 +5,8 @@ from typing import Annotated
 
 import typer
 
+from ccds_cli.ladder import DEFAULT_LADDER
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 
@@ -44,6 +46,12 @@ def agent(
     metrics_port: Annotated[int, typer.Option(
         help="Serve Prometheus metrics (the engine's counters, heartbeats) on this port (0: off).")] = 0,
     metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint listens on.")] = "127.0.0.1",
+    renditions: Annotated[str, typer.Option(
+        help="transcoder: the ladder HEIGHT:KBPS,... it publishes to the origin as <stream>_<height>p "
+             "(the spec's `renditions`).")] = DEFAULT_LADDER,
+    transcode_input: Annotated[str, typer.Option(
+        help="transcoder: where its ffmpeg reads a stream published to this node's engine.")]
+        = "rtmp://127.0.0.1:1935/{app}/{stream}",
     token_file: Annotated[Path | None, typer.Option(help="File holding the node token "
                                                          "(default: $CCDS_NODE_TOKEN).")] = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
@@ -83,7 +91,21 @@ def agent(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    node_agent = Agent(cfg, reader, puller=puller)
+    transcoder = None
+    if role == "transcoder":
+        from ccds_cli.agent.transcoder import Transcoder, find_ffmpeg
+        from ccds_cli.ladder import parse_ladder
+
+        try:
+            ladder = parse_ladder(renditions)
+            ffmpeg = find_ffmpeg()
+        except (ValueError, FileNotFoundError) as exc:
+            raise BadInput(str(exc)) from None
+        if not transcode_input.startswith("rtmp://") or "{stream}" not in transcode_input:
+            raise BadInput("--transcode-input must be an rtmp:// URL template holding {stream}")
+        transcoder = Transcoder(ladder, transcode_input, lambda a, s: node_agent.origin_of(a, s),
+                                max_jobs=capacity, ffmpeg=ffmpeg)
+    node_agent = Agent(cfg, reader, puller=puller, transcoder=transcoder)
     if metrics_port:
         from ccds_cli.agent.metrics import serve
 

@@ -4,6 +4,8 @@ from typing import Annotated
 
 import typer
 
+from ccds_cli.ladder import DEFAULT_LADDER
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 
@@ -25,6 +27,9 @@ def serve(
         help="Seconds a subscribe answer holds a viewer slot at most.")] = 20.0,
     connect_grace: Annotated[float, typer.Option(
         help="Seconds a viewer has to connect before the edge's own count replaces its reservation.")] = 4.0,
+    renditions: Annotated[str, typer.Option(
+        help="The ABR ladder transcoders publish, HEIGHT:KBPS,... (the spec's `renditions`); subscribe "
+             "answers list the live ones.")] = DEFAULT_LADDER,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
     docs: Annotated[bool, typer.Option(
         "--docs", help="Serve /docs, /redoc and /openapi.json to anyone (else /openapi.json needs the admin "
@@ -42,13 +47,18 @@ def serve(
     import uvicorn
 
     from ccds_cli.errors import BadInput
+    from ccds_cli.ladder import parse_ladder
     from ccds_cli.sm.app import create_app
     from ccds_cli.sm.settings import Settings
 
+    try:
+        ladder = tuple((r.height, r.kbps) for r in parse_ladder(renditions))
+    except ValueError as exc:
+        raise BadInput(f"--renditions: {exc}") from None
     settings = Settings.from_env(database_url=database_url, heartbeat_timeout=heartbeat_timeout,
                                  deployment=deployment, auth_url=auth_url, auth_timeout=auth_timeout,
                                  reservation_ttl=reservation_ttl, connect_grace=connect_grace,
-                                 docs=docs or None, beat_interval=beat_interval)
+                                 docs=docs or None, beat_interval=beat_interval, renditions=ladder)
     if not settings.admin_token or not settings.node_token:
         raise BadInput("CCDS_ADMIN_TOKEN and CCDS_NODE_TOKEN must be set",
                        hint="`ccds up` generates them into .ccds/<name>/secrets.json")

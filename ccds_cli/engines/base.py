@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ccds_cli.ladder import DEFAULT_LADDER
+
 # Who may reach a port: publishers (publish_cidrs), viewers (viewer_cidrs), the cluster (the
 # region's own network and the control plane), admins (admin_cidrs).
 AUDIENCES = ("publishers", "viewers", "cluster", "admins")
@@ -51,4 +53,5 @@ class BootstrapContext:
     lon: float
     archive_url: str | None = None
     index_url: str | None = None  # spec install.index_url: where the node's pip finds ccds's dependencies
+    renditions: str = DEFAULT_LADDER  # transcoders: the spec's ladder, HEIGHT:KBPS,...
 

@@ -26,11 +26,15 @@ _NO_FOLD = 2**31 - 1
 
 def node_user_data(engine: str, role: str, ctx: BootstrapContext, *, files: dict[str, str], install: str,
                    stats_url: str, endpoints: dict[str, str], service: str | None = None,
-                   agent_extra: tuple[str, ...] = ()) -> str:
+                   agent_extra: tuple[str, ...] = (),
+                   transcode_input: str = "rtmp://127.0.0.1:1935/{app}/{stream}") -> str:
     """The cloud-config text (already escaped for a .tf.json string).
 
     No origin is written into an edge's engine config: its agent asks the stream manager where
     each stream is (`ccds_cli/agent/pullers.py`); `agent_extra` carries the engine's agent options.
+    A transcoder also gets ffmpeg, and its agent the ladder and where to read what publishers send to
+    the engine (`transcode_input`, over loopback): it pushes each stream and its renditions to the
+    origin the manager names (`ccds_cli/agent/transcoder.py`), whatever the engine.
     """
     service = service or engine
     agent_env = {
@@ -53,6 +57,9 @@ def node_user_data(engine: str, role: str, ctx: BootstrapContext, *, files: dict
     for proto, prefix in endpoints.items():
         agent_args += ["--endpoint", f"{proto}={prefix}"]
     agent_args += list(agent_extra)
+    if role == "transcoder":
+        agent_args += ["--renditions", ctx.renditions, "--transcode-input", transcode_input]
+        install = install.rstrip("\n") + "\napt-get install -y -q ffmpeg\n"
     agent_cmd = " ".join(a if a.startswith("$") else shlex.quote(a) for a in agent_args)
     agent_cmd = agent_cmd.replace("{public}", "'\"$public\"'")  # out of the single quotes: expanded
     script = ["#!/bin/sh", "set -eu", "export DEBIAN_FRONTEND=noninteractive",

@@ -42,6 +42,10 @@ def manager_user_data(spec, ws, ccds_version: str) -> str:
     auth = spec.security.auth
     auth_args = (f" --auth-url {shlex.quote(auth.url)} --auth-timeout {float(auth.timeout_s)!r}"
                  if auth.kind == "round-trip" and auth.url else "")
+    from ccds_cli.spec.models import DEFAULT_RENDITIONS, ladder_arg
+
+    if tuple(spec.renditions) != DEFAULT_RENDITIONS:  # the manager's default ladder is the spec's default
+        auth_args += f" --renditions {shlex.quote(ladder_arg(spec.renditions))}"
     install = manager_install_script(manager_source(spec.install, ccds_version))
     script = f"""#!/bin/sh
 set -eu

@@ -6,15 +6,17 @@ from ccds_cli.engines.base import Engine, Port
 from ccds_cli.engines.cloudinit import node_user_data
 from ccds_cli.vocab import ROLES
 
+INGEST = ("origin", "transcoder")  # publishers reach origins, or a transcoder when the region has one
+
 
 class MediaMtx(Engine):
     kind = "mediamtx"
     default_version = "1.15.0"
     ports = (
-        Port("rtmp-ingest", "tcp", 1935, 1935, "publishers", ("origin",)),
-        Port("srt-ingest", "udp", 8890, 8890, "publishers", ("origin",)),
-        Port("whip", "tcp", 8889, 8889, "publishers", ("origin",)),
-        Port("webrtc-media-in", "udp", 8189, 8189, "publishers", ("origin",)),
+        Port("rtmp-ingest", "tcp", 1935, 1935, "publishers", INGEST),
+        Port("srt-ingest", "udp", 8890, 8890, "publishers", INGEST),
+        Port("whip", "tcp", 8889, 8889, "publishers", INGEST),
+        Port("webrtc-media-in", "udp", 8189, 8189, "publishers", INGEST),
         Port("whep", "tcp", 8889, 8889, "viewers", ("edge",)),
         Port("webrtc-media", "udp", 8189, 8189, "viewers", ("edge",)),
         Port("hls", "tcp", 8888, 8888, "viewers", ("edge",)),
@@ -39,8 +41,11 @@ class MediaMtx(Engine):
         # Edges and relays start with no path: their agent adds one per live stream through the API.
         config = MTX_CONFIG if role in ("edge", "relay") else MTX_CONFIG + MTX_PUBLISH
         install = MTX_INSTALL.replace("@VERSION@", version)
+        # A transcoder's ffmpeg reads each published path back over RTMP on loopback (MediaMTX serves every
+        # path in every protocol) and pushes it and its renditions to the stream's origin.
         return node_user_data(self.kind, role, ctx, files={"/etc/mediamtx/mediamtx.yml": config},
                               install=install, stats_url="http://127.0.0.1:9997/v3/paths/list",
+                              transcode_input="rtmp://127.0.0.1:1935/{app}/{stream}",
                               endpoints={"webrtc": "http://{public}:8889", "srt": "srt://{public}:8890",
                                          "rtmp": "rtmp://{public}:1935", "hls": "http://{public}:8888"})
 

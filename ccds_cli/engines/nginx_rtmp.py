@@ -13,7 +13,7 @@ ON_PLAY_PORT = 8086
 class NginxRtmp(Engine):
     kind = "nginx-rtmp"
     ports = (
-        Port("rtmp-ingest", "tcp", 1935, 1935, "publishers", ("origin",)),
+        Port("rtmp-ingest", "tcp", 1935, 1935, "publishers", ("origin", "transcoder")),
         Port("rtmp-play", "tcp", 1935, 1935, "viewers", ("edge",)),
         Port("rtmp-cluster", "tcp", 1935, 1935, "cluster", ROLES),
         Port("stat", "tcp", 8080, 8080, "cluster", ROLES),

@@ -8,16 +8,18 @@ from ccds_cli.engines.base import Engine, Port
 from ccds_cli.engines.cloudinit import node_user_data
 from ccds_cli.vocab import ROLES
 
+INGEST = ("origin", "transcoder")  # publishers reach origins, or a transcoder when the region has one
+
 
 class Red5Pro(Engine):
     kind = "red5pro"
     ports = (
-        Port("http", "tcp", 5080, 5080, "publishers", ("origin",)),
-        Port("rtmp", "tcp", 1935, 1936, "publishers", ("origin",)),
-        Port("rtsp", "tcp", 8554, 8554, "publishers", ("origin",)),
-        Port("srt", "tcp", 8000, 8100, "publishers", ("origin",)),
-        Port("srt-udp", "udp", 8000, 8100, "publishers", ("origin",)),
-        Port("webrtc-media-in", "udp", 40000, 65535, "publishers", ("origin",)),
+        Port("http", "tcp", 5080, 5080, "publishers", INGEST),
+        Port("rtmp", "tcp", 1935, 1936, "publishers", INGEST),
+        Port("rtsp", "tcp", 8554, 8554, "publishers", INGEST),
+        Port("srt", "tcp", 8000, 8100, "publishers", INGEST),
+        Port("srt-udp", "udp", 8000, 8100, "publishers", INGEST),
+        Port("webrtc-media-in", "udp", 40000, 65535, "publishers", INGEST),
         Port("http-play", "tcp", 5080, 5080, "viewers", ("edge",)),
         Port("rtmp-play", "tcp", 1935, 1936, "viewers", ("edge",)),
         Port("rtsp-play", "tcp", 8554, 8554, "viewers", ("edge",)),
@@ -39,6 +41,8 @@ class Red5Pro(Engine):
             "cat > /etc/systemd/system/red5pro.service <<'UNIT'\n[Unit]\nDescription=Red5 Pro (ccds)\n"
             "[Service]\nWorkingDirectory=/opt/red5pro\nExecStart=/opt/red5pro/red5.sh\nRestart=always\n"
             "[Install]\nWantedBy=multi-user.target\nUNIT\n")
+        # Transcoders: the agent's ffmpeg reads each stream from Red5 Pro's RTMP on loopback and pushes it
+        # and its renditions to the origin (Red5 Pro's own transcoder needs its stream manager; ours is ccds's).
         return node_user_data(self.kind, role, ctx, files={}, install=install,
                               stats_url="http://127.0.0.1:5080/api/v1/server/stats",
                               endpoints={"rtmp": "rtmp://{public}:1935/live"})

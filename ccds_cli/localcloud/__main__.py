@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--database-url", default="", help="manager: SQLAlchemy URL")
     start.add_argument("--deployment", default="")
     start.add_argument("--heartbeat-timeout", default="")
+    start.add_argument("--renditions", default="", help="manager and transcoder: the ladder HEIGHT:KBPS,...")
     start.add_argument("--spec", default="", help="controller: the deployment spec `ccds operate` reads")
     start.add_argument("--ccds-state-dir", default="", help="controller: ccds's --state-dir (the .ccds directory)")
     agent = start.add_argument_group("node agent (started when --manager-url is given)")
@@ -74,7 +75,8 @@ def _run(args: argparse.Namespace) -> dict | list:
                              heartbeat_timeout=args.heartbeat_timeout, python=args.python,
                              host=args.host, agent=agent, spec_file=args.spec,
                              ccds_state_dir=args.ccds_state_dir,
-                             manager_url=args.manager_url if args.role == "controller" else "")
+                             manager_url=args.manager_url if args.role == "controller" else "",
+                             renditions=args.renditions)
         return node.start(spec, timeout=args.timeout)
     if args.command == "stop":
         if args.all:

@@ -66,6 +66,9 @@ def render_config(node_dir: Path, *, name: str, role: str, rtmp_port: int, http_
                   pull: str | None, module: str | None, host: str = "127.0.0.1", on_play: str | None = None) -> str:
     """nginx.conf of one node: RTMP `live` app + /stat, /health.
 
+    Origins and transcoders take publishers (`live on`, no pull): a transcoder's agent reads each stream
+    published to it back from this app with ffmpeg and pushes it and its renditions to the origin.
+
     An edge or relay pulls either from the node its agent names per stream (`on_play`: the agent's
     loopback URL answering each play with a redirect to the stream's origin or relay) or, without
     an agent, from one fixed node (`pull`, on demand).

@@ -33,9 +33,9 @@ from ccds_cli.localcloud.procs import (
 )
 from ccds_cli.vocab import ROLES
 
-# What the local cloud runs: the media roles but transcoders (no ffmpeg ladder yet), managers, and
-# the controller (`ccds operate`) of the deployment.
-LOCAL_ROLES = (*(r for r in ROLES if r != "transcoder"), "manager", "controller")
+# What the local cloud runs: the media roles (a transcoder is nginx-rtmp plus its agent's ffmpeg
+# processes), managers, and the controller (`ccds operate`) of the deployment.
+LOCAL_ROLES = (*ROLES, "manager", "controller")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
 
 
@@ -63,6 +63,10 @@ class Agent:
                 "--endpoint", f"rtmp=rtmp://{host}:{node.rtmp_port}/live"]
         if on_play_port:
             argv += ["--on-play-port", str(on_play_port)]
+        if node.role == "transcoder":  # its ffmpeg reads what publishers send to this node's nginx
+            argv += ["--transcode-input", f"rtmp://{host}:{node.rtmp_port}/{{app}}/{{stream}}"]
+            if node.renditions:
+                argv += ["--renditions", node.renditions]
         if metrics_port:
             argv += ["--metrics-port", str(metrics_port)]
         for flag, value in (("--lat", self.lat), ("--lon", self.lon), ("--interval", self.interval)):
@@ -93,6 +97,7 @@ class NodeSpec:
     spec_file: str = ""
     ccds_state_dir: str = ""
     manager_url: str = ""
+    renditions: str = ""  # transcoder agent and manager: the ladder, HEIGHT:KBPS,... (spec `renditions`)
 
     @property
     def dir(self) -> Path:
@@ -123,6 +128,13 @@ class NodeSpec:
         ports = list(self.ports.values())
         if any(not 1024 <= p <= 65535 for p in ports) or len(set(ports)) != len(ports):
             raise BadInput(f"node {self.name}: ports must be distinct and in 1024-65535: {self.ports}")
+        if self.renditions:
+            from ccds_cli.ladder import parse_ladder
+
+            try:
+                parse_ladder(self.renditions)
+            except ValueError as exc:
+                raise BadInput(f"node {self.name}: --renditions: {exc}") from None
         if self.role == "manager" and not self.database_url:
             raise BadInput("a manager node needs --database-url")
         if self.role == "controller" and not (Path(self.spec_file).is_absolute() and self.ccds_state_dir
@@ -239,6 +251,8 @@ def _start_processes(spec: NodeSpec, procs: list[Proc], timeout: float) -> dict:
             argv += ["--deployment", spec.deployment]
         if spec.heartbeat_timeout:
             argv += ["--heartbeat-timeout", spec.heartbeat_timeout]
+        if spec.renditions:
+            argv += ["--renditions", spec.renditions]
         _launch(spec, procs, "manager", argv, logs / "manager.log", [spec.http_port], timeout)
         return {}
     # The agent's on_play port is any free loopback port: it is only written into this node's own

@@ -8,15 +8,19 @@ manager holds at most one node lock at a time, so several managers can never dea
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import re
+import threading
+import time
+import weakref
 from typing import Any
 
 import sqlalchemy as sa
 
 from ccds_cli.geo import distance_km
-from ccds_cli.sm.store import NoCapacity, NoEdgeCapacity, NotFound, Store, nodes_t, streams_t
+from ccds_cli.sm.store import NoCapacity, NoEdgeCapacity, NotFound, Store, nodes_t, res_t, streams_t
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -93,7 +97,7 @@ def publish(store: Store, app: str, name: str, region: str | None = None, lat: f
         if keep:  # a reconnecting publisher goes back to the origin that already holds its stream
             with store.tx() as conn:
                 conn.execute(streams_t.update().where(streams_t.c.id == existing.id).values(assigned_at=now))
-            return _publish_answer(keep[0], existing.id, app, name)
+            return _publish_answer(store, keep[0], existing.id, app, name)
     candidates = [dict(r._mapping) for r in rows if r.load < r.capacity]
     for c in _rank(store, candidates, region, lat, lon):
         with store.tx() as conn:
@@ -115,13 +119,103 @@ def publish(store: Store, app: str, name: str, region: str | None = None, lat: f
                 sid = existing.id
                 conn.execute(streams_t.update().where(streams_t.c.id == sid).values(
                     origin_node_id=c["id"], region=c["region"], assigned_at=now, last_live_at=None))
-            return _publish_answer(c, sid, app, name)
+        return _publish_answer(store, c, sid, app, name)
     raise NoCapacity("no INSERVICE origin with spare capacity" + (f" in or near region {region}" if region else ""))
 
 
-def _publish_answer(c: dict, sid: int, app: str, name: str) -> dict:
-    return {"app": app, "stream": name, "stream_id": sid, "node": _node_out(c),
-            "urls": stream_urls(c["endpoints"], app, name)}
+def _publish_answer(store: Store, origin: dict, sid: int, app: str, name: str) -> dict:
+    """Publish to the origin, or to a transcoder of its region when there is one with a free slot: the
+    transcoder pushes the stream and its renditions to that origin (ccds_cli/agent/transcoder.py)."""
+    node = _transcoder_for(store, origin, sid) or origin
+    return {"app": app, "stream": name, "stream_id": sid, "node": _node_out(node), "origin": origin["name"],
+            "transcoder": node is not origin, "urls": stream_urls(node["endpoints"], app, name)}
+
+
+def _transcoder_for(store: Store, origin: dict, sid: int) -> dict | None:
+    """The least-loaded INSERVICE transcoder of the origin's region with a free slot, the slot taken.
+
+    Load is the publishers it counts plus its open reservations: a slot is held by a reservation, as
+    a viewer's on an edge, until the transcoder's own beats count the publisher. Called after the
+    origin's transaction ended: one node lock at a time, as everywhere.
+    """
+    now, fresh = store.clock(), store.fresh_after()
+    load = nodes_t.c.publishers + nodes_t.c.reserved
+    free = sa.and_(nodes_t.c.state == "INSERVICE", nodes_t.c.last_heartbeat >= fresh, load < nodes_t.c.capacity)
+    with store.read() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(
+            sa.select(*_CANDIDATE_COLS, load.label("load"))
+            .where(_alive(store, "transcoder"), nodes_t.c.region == origin["region"], free))]
+    for t in sorted(rows, key=lambda r: (r["load"] / r["capacity"], r["name"])):
+        with store.tx() as conn:
+            if conn.execute(nodes_t.update().where(nodes_t.c.id == t["id"], free)
+                            .values(reserved=nodes_t.c.reserved + 1)).rowcount != 1:
+                continue  # filled up since we read it
+            conn.execute(res_t.insert().values(node_id=t["id"], stream_id=sid, created_at=now,
+                                               expires_at=now + store.settings.reservation_ttl))
+        t["endpoints"] = _endpoints(t["endpoints"])
+        return t
+    return None
+
+
+# --- renditions: which rungs of the ladder are live for a stream ---------------------------------
+
+_RENDITION_RE = re.compile(r"^(.+)_(\d{2,4})p$")
+
+
+class _LiveRenditions:
+    """Live `<stream>_<height>p` streams of the ladder, by (app, stream): one query a second per manager,
+    so the subscribe path pays a dictionary lookup."""
+
+    TTL = 1.0
+
+    def __init__(self) -> None:
+        self.at = float("-inf")
+        self.live: dict[tuple[str, str], list[tuple[str, int, int]]] = {}
+        self.lock = threading.Lock()
+
+    def stale(self) -> bool:
+        return time.monotonic() - self.at >= self.TTL
+
+    def refresh(self, store: Store) -> None:
+        """Re-read the registry; a caller that finds another one refreshing keeps the current list."""
+        if not self.lock.acquire(blocking=False):
+            return
+        try:
+            if not self.stale():
+                return
+            kbps = dict(store.settings.renditions)
+            with store.read() as conn:
+                rows = conn.execute(sa.select(streams_t.c.app, streams_t.c.name).where(
+                    streams_t.c.deployment == store.stream_scope, streams_t.c.last_live_at >= store.fresh_after(),
+                    streams_t.c.name.like("%\\_%p", escape="\\")).limit(100_000)).all()
+            live: dict[tuple[str, str], list[tuple[str, int, int]]] = {}
+            for app, name in rows:
+                m = _RENDITION_RE.match(name)
+                if m and int(m.group(2)) in kbps:
+                    live.setdefault((app, m.group(1)), []).append((name, int(m.group(2)), kbps[int(m.group(2))]))
+            for rungs in live.values():
+                rungs.sort(key=lambda r: -r[1])
+            self.live, self.at = live, time.monotonic()
+        finally:
+            self.lock.release()
+
+
+_rendition_caches: "weakref.WeakKeyDictionary[Store, _LiveRenditions]" = weakref.WeakKeyDictionary()
+
+
+def _renditions_cache(store: Store) -> _LiveRenditions:
+    cache = _rendition_caches.get(store)
+    if cache is None:
+        cache = _rendition_caches.setdefault(store, _LiveRenditions())
+    return cache
+
+
+def live_renditions(store: Store, app: str, name: str) -> list[tuple[str, int, int]]:
+    """(stream name, height, kbps) of each live rendition of `app/name`, highest first."""
+    cache = _renditions_cache(store)
+    if cache.stale():
+        cache.refresh(store)
+    return cache.live.get((app, name), [])
 
 
 # The subscribe path is the hot one: portable hand-written SQL run on a DBAPI cursor. SQLAlchemy's
@@ -236,14 +330,17 @@ def _edge_order(conn: sa.Connection, store: Store, region: str | None, lat: floa
             yield c
 
 
-def _answer(app: str, name: str, row, origin: str, rid: int, until: float) -> dict[str, Any]:
+def _answer(app: str, name: str, row, origin: str, rid: int, until: float,
+            renditions: list[tuple[str, int, int]]) -> dict[str, Any]:
     """The subscribe answer from a row of `_ANSWER_COLS` (or an edge dict with those keys)."""
     if not isinstance(row, dict):
         row = dict(zip(("id", "name", "region", "provider", "engine", "public_host", "private_host", "endpoints"),
                        row))
+    endpoints = _endpoints(row["endpoints"])
     return {"app": app, "stream": name, "node": _node_out(row), "origin": origin,
-            "urls": stream_urls(_endpoints(row["endpoints"]), app, name), "reservation": rid,
-            "reserved_until": until}
+            "urls": stream_urls(endpoints, app, name), "reservation": rid, "reserved_until": until,
+            "renditions": [{"name": r, "height": h, "kbps": k, "urls": stream_urls(endpoints, app, r)}
+                           for r, h, k in renditions]}
 
 
 def _scoped(store: Store, region: str | None, **params) -> dict:
@@ -278,7 +375,7 @@ def _fast_subscribe(store: Store, app: str, name: str, region: str | None, now: 
             return None
         rid = _run(cur, style, _RESERVE_SQL, {"node": row[0], "stream": stream[0], "now": now,
                                               "until": until}).fetchone()[0]
-        return _answer(app, name, row, stream[3], rid, until)
+        return _answer(app, name, row, stream[3], rid, until, live_renditions(store, app, name))
 
 
 async def subscribe_async(store: Store, pool, app: str, name: str, region: str | None = None,
@@ -290,7 +387,12 @@ async def subscribe_async(store: Store, pool, app: str, name: str, region: str |
     until = now + store.settings.reservation_ttl
     sql = _fast_postgres(bool(region), bool(store.deployment))
     row = await pool.fetch_one(sql, _fast_params(store, app, name, region, now, fresh, until))
-    return None if row is None else _answer(app, name, row[:8], row[8], row[9], until)
+    if row is None:
+        return None
+    cache = _renditions_cache(store)
+    if cache.stale():  # a blocking query: in a thread, at most once a second
+        await asyncio.to_thread(cache.refresh, store)
+    return _answer(app, name, row[:8], row[8], row[9], until, cache.live.get((app, name), []))
 
 
 def subscribe(store: Store, app: str, name: str, region: str | None = None, lat: float | None = None,
@@ -326,5 +428,5 @@ def subscribe(store: Store, app: str, name: str, region: str | None = None, lat:
                     continue
                 rid = _cursor(conn, _RESERVE_SQL, {"node": c["id"], "stream": stream_id, "now": now,
                                                    "until": now + ttl}).fetchone()[0]
-            return _answer(app, name, c, origin_name, rid, now + ttl)
+            return _answer(app, name, c, origin_name, rid, now + ttl, live_renditions(store, app, name))
     raise NoEdgeCapacity("no INSERVICE edge with spare capacity" + (f" in or near region {region}" if region else ""))

@@ -151,8 +151,18 @@ class PublishAnswer(BaseModel):
     app: str
     stream: str
     stream_id: int
-    node: NodeBrief
+    node: NodeBrief = Field(description="where to publish: the origin, or a transcoder of its region")
+    origin: str = Field(description="the origin that holds the stream (and its renditions, when transcoded)")
+    transcoder: bool = Field(description="true: `node` is a transcoder; it pushes the stream and its renditions "
+                                         "(`<stream>_<height>p`) to `origin`")
     urls: dict[str, str]
+
+
+class Rendition(BaseModel):
+    name: str = Field(description="the rendition's stream name, `<stream>_<height>p`")
+    height: int = Field(description="lines of video; the width keeps the source's aspect ratio")
+    kbps: int = Field(description="nominal video bitrate (the spec's `renditions` ladder)")
+    urls: dict[str, str] = Field(description="protocol -> URL of the rendition on the same edge")
 
 
 class SubscribeAnswer(BaseModel):
@@ -163,6 +173,9 @@ class SubscribeAnswer(BaseModel):
     urls: dict[str, str]
     reservation: int
     reserved_until: float
+    renditions: list[Rendition] = Field(
+        default_factory=list, description="the ABR renditions of the stream live now (a transcoder publishes "
+                                          "them), highest first; empty when the stream is not transcoded")
 
 
 class StreamOut(BaseModel):

@@ -45,6 +45,9 @@ class Settings(BaseModel):
     # /docs, /redoc and an unauthenticated /openapi.json: off on real managers (`ccds sm serve --docs`
     # or CCDS_SM_DOCS=1 turn them on); /openapi.json is always served to the admin token.
     docs: bool = False
+    # The ABR ladder transcoders publish (spec `renditions`), as (height, kbps) highest first: subscribe
+    # answers list the rungs live for the stream as `renditions` with these bitrates.
+    renditions: tuple[tuple[int, int], ...] = ((720, 2500), (360, 1000), (180, 500))
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":

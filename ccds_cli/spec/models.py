@@ -334,6 +334,48 @@ class Event(Model):
     prestage: Duration = timedelta(minutes=30)
 
 
+def _even(v: int) -> int:
+    if v % 2:
+        raise ValueError(f"height {v} is odd: H.264 in 4:2:0 needs an even number of lines")
+    return v
+
+
+class Rendition(Model):
+    """One rung of the ABR ladder a transcoder publishes as `<stream>_<height>p` (docs/spec.md "renditions")."""
+
+    height: Annotated[int, Field(ge=90, le=2160), AfterValidator(_even)]  # lines; the width keeps the aspect
+    kbps: int = Field(ge=100, le=50_000)  # video bitrate
+
+
+DEFAULT_RENDITIONS = (Rendition(height=720, kbps=2500), Rendition(height=360, kbps=1000),
+                      Rendition(height=180, kbps=500))
+MAX_RENDITIONS = 6  # each rung is one more x264 encode per transcoded stream
+
+
+def _ladder(rungs: list[Rendition]) -> list[Rendition]:
+    """Distinct heights, and less bitrate for every lower rung (else the lower rung is the better one)."""
+    seen: dict[int, int] = {}
+    for i, r in enumerate(rungs):
+        if r.height in seen:
+            raise ValueError(f"renditions[{i}]: height {r.height} is already renditions[{seen[r.height]}]: "
+                             "each height names one stream (<stream>_<height>p)")
+        seen[r.height] = i
+    ordered = sorted(rungs, key=lambda r: -r.height)
+    for upper, lower in zip(ordered, ordered[1:]):
+        if lower.kbps >= upper.kbps:
+            raise ValueError(f"{lower.height}p at {lower.kbps} kbps is not below {upper.height}p at "
+                             f"{upper.kbps} kbps: a lower rendition needs a lower bitrate")
+    return ordered
+
+
+Ladder = Annotated[list[Rendition], Field(min_length=1, max_length=MAX_RENDITIONS), AfterValidator(_ladder)]
+
+
+def ladder_arg(rungs) -> str:
+    """`720:2500,360:1000,180:500`: the ladder as node agents and stream managers take it (--renditions)."""
+    return ",".join(f"{r.height}:{r.kbps}" for r in rungs)
+
+
 def _provider_union() -> Any:
     models = tuple(c.provider_model for c in clouds.all_clouds())
     return Annotated[Union[models], Field(discriminator="cloud")]  # type: ignore[valid-type]
@@ -355,3 +397,4 @@ class Spec(Model):
     traffic: Traffic = Traffic()
     events: Annotated[list[Event], Many] = []
     operate: Operate = Operate()  # ccds operate
+    renditions: Ladder = list(DEFAULT_RENDITIONS)  # what transcoder pools publish

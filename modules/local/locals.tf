@@ -42,7 +42,7 @@ locals {
   origin_url  = length(local.origin_keys) > 0 ? "rtmp://${local.host}:${local.nodes[local.origin_keys[0]].rtmp_port}/live" : lookup(var.settings, "origin_url", "")
   pull = {
     for k, n in local.media : k => (
-      n.role == "origin" ? "" :
+      n.role == "origin" || n.role == "transcoder" ? "" :
       n.role == "edge" && length(local.relay_keys) > 0 ? "rtmp://${local.host}:${local.nodes[local.relay_keys[n.index % length(local.relay_keys)]].rtmp_port}/live" :
       local.origin_url
     )
@@ -51,10 +51,13 @@ locals {
   manager_url    = lookup(var.settings, "manager_url", "")
   default_db_url = "sqlite:///${local.state_dir}/sm.db"
   default_capacity = {
-    origin = 20
-    relay  = 8
-    edge   = 200
+    origin     = 20
+    relay      = 8
+    edge       = 200
+    transcoder = 4
   }
+  # The ABR ladder (HEIGHT:KBPS,...): transcoders publish it, managers list it in subscribe answers.
+  renditions = lookup(var.settings, "renditions", "")
 
   common_args = ["--state-dir", local.state_dir, "--python", local.python, "--deployment", var.deployment]
 
@@ -64,6 +67,7 @@ locals {
         "--name", n.name, "--role", "manager", "--http-port", tostring(n.rtmp_port),
         "--database-url", lookup(var.settings, "database_url", local.default_db_url),
         ], lookup(var.settings, "heartbeat_timeout", "") != "" ? ["--heartbeat-timeout", var.settings["heartbeat_timeout"]] : [],
+        local.renditions != "" ? ["--renditions", local.renditions] : [],
       )
     },
     {
@@ -71,6 +75,7 @@ locals {
         "--name", n.name, "--role", n.role,
         "--rtmp-port", tostring(n.rtmp_port), "--http-port", tostring(n.http_port),
         ], local.pull[k] != "" ? ["--origin", local.pull[k]] : [],
+        n.role == "transcoder" && local.renditions != "" ? ["--renditions", local.renditions] : [],
         local.manager_url == "" ? [] : concat([
           "--manager-url", local.manager_url, "--region", var.workspace,
           "--provider", lookup(var.settings, "provider", "local"),

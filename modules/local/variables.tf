@@ -32,7 +32,7 @@ variable "network_cidr" {
 }
 
 variable "pools" {
-  description = "Node pools keyed by pool name. Local roles: origin, relay, edge (nginx-rtmp) and manager (ccds sm serve); instance_type, image, disk_gb and user_data are ignored."
+  description = "Node pools keyed by pool name. Local roles: origin, relay, edge, transcoder (nginx-rtmp; a transcoder's agent runs ffmpeg) and manager (ccds sm serve); instance_type, image, disk_gb and user_data are ignored."
   type = map(object({
     role          = string
     count         = number
@@ -43,8 +43,8 @@ variable "pools" {
   }))
 
   validation {
-    condition     = alltrue([for p in values(var.pools) : contains(["origin", "relay", "edge", "manager"], p.role) || p.count == 0])
-    error_message = "The local cloud runs origin, relay, edge and manager nodes only (stream managers use SQLite in the state directory, there is no database or transcoder node); got: ${join(", ", [for n, p in var.pools : "${n}=${p.role}" if !contains(["origin", "relay", "edge", "manager"], p.role) && p.count > 0])}."
+    condition     = alltrue([for p in values(var.pools) : contains(["origin", "relay", "edge", "transcoder", "manager"], p.role) || p.count == 0])
+    error_message = "The local cloud runs origin, relay, edge, transcoder and manager nodes only (stream managers use SQLite in the state directory, there is no database node); got: ${join(", ", [for n, p in var.pools : "${n}=${p.role}" if !contains(["origin", "relay", "edge", "transcoder", "manager"], p.role) && p.count > 0])}."
   }
 
   validation {
@@ -84,7 +84,7 @@ variable "secrets" {
 }
 
 variable "settings" {
-  description = "Local settings: state_dir (absolute, required), python, base_port, manager_url, engine, provider, origin_url, database_url, heartbeat_timeout, agent_interval, lat, lon, capacity_<pool>. See README.md."
+  description = "Local settings: state_dir (absolute, required), python, base_port, manager_url, engine, provider, origin_url, database_url, heartbeat_timeout, agent_interval, lat, lon, capacity_<pool>, renditions. See README.md."
   type        = map(string)
   default     = {}
 

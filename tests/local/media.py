@@ -23,13 +23,13 @@ class Publisher:
     `-g 25` (a key frame every second) lets a new viewer start decoding within a second.
     """
 
-    def __init__(self, url: str, seconds: int, log: Path):
-        self.url, self.seconds, self.log = url, seconds, log
+    def __init__(self, url: str, seconds: int, log: Path, size: str = "320x240"):
+        self.url, self.seconds, self.log, self.size = url, seconds, log, size
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "Publisher":
         argv = [require("ffmpeg"), "-nostdin", "-loglevel", "error", "-re",
-                "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-f", "lavfi", "-i", "sine",
+                "-f", "lavfi", "-i", f"testsrc=size={self.size}:rate=25", "-f", "lavfi", "-i", "sine",
                 "-t", str(self.seconds), "-c:v", "libx264", "-preset", "ultrafast",
                 "-tune", "zerolatency", "-g", "25", "-c:a", "aac", "-f", "flv", self.url]
         self.out = open(self.log, "wb")

@@ -25,7 +25,8 @@ def _plan(tmp_path, pools=None, region="local", **settings):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"pools": {"t": {"role": "transcoder", "count": 1, "instance_type": "x"}}}, "origin, relay, edge and manager"),
+    ({"pools": {"t": {"role": "database-replica", "count": 1, "instance_type": "x"}}},
+     "origin, relay, edge, transcoder and manager"),
     ({"pools": {"db": {"role": "database", "count": 1, "instance_type": "x"}}}, "no database"),
     ({"pools": {"edge": {"role": "edge", "count": 51, "instance_type": "x"}}}, "0 to 50 nodes"),
     ({"region": "us-east-1"}, "one region"),
