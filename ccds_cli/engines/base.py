@@ -51,4 +51,5 @@ class BootstrapContext:
     lon: float
     archive_url: str | None = None
     index_url: str | None = None  # spec install.index_url: where the node's pip finds ccds's dependencies
+    fallback: str = "hls"  # the region's `fallback`: hls = origins also serve HLS (the full-edges answer)
 

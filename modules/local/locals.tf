@@ -71,6 +71,7 @@ locals {
         "--name", n.name, "--role", n.role,
         "--rtmp-port", tostring(n.rtmp_port), "--http-port", tostring(n.http_port),
         ], local.pull[k] != "" ? ["--origin", local.pull[k]] : [],
+        n.role == "origin" && lookup(var.settings, "fallback", "none") == "hls" ? ["--hls"] : [],
         local.manager_url == "" ? [] : concat([
           "--manager-url", local.manager_url, "--region", var.workspace,
           "--provider", lookup(var.settings, "provider", "local"),
