@@ -103,11 +103,26 @@ class HlsPlayer:
                 raise HlsError("rejected", f"variant playlist {url} answered {resp.status_code}")
         raise HlsError("protocol", "master playlists nested too deep")
 
+    async def _first_playlist(self) -> tuple[str, float | None, list[str], bool]:
+        """A stream that just went live has no playlist until its first segment is cut: 404s are retried
+        (the caller bounds the wait)."""
+        while True:
+            try:
+                return await self._get_playlist(self.url)
+            except HlsError as exc:
+                self._last_error = exc
+                if exc.kind != "rejected" or " answered 404" not in exc.message:
+                    raise
+            await asyncio.sleep(0.25)
+
     async def open(self, timeout: float) -> None:
-        """Fetch the playlist once (it must be one), then keep playing in the background."""
+        """Fetch the playlist (it must be one), then keep playing in the background."""
+        self._last_error: HlsError | None = None
         try:
-            url, target, segments, ended = await asyncio.wait_for(self._get_playlist(self.url), timeout)
+            url, target, segments, ended = await asyncio.wait_for(self._first_playlist(), timeout)
         except asyncio.TimeoutError:
+            if self._last_error is not None:
+                raise HlsError(self._last_error.kind, f"{self._last_error.message} for {timeout:g} s") from None
             raise HlsError("timeout", f"no playlist from {self.url} within {timeout:g} s") from None
         self.url = url
         self._task = asyncio.create_task(self._play(target, segments, ended))

@@ -95,5 +95,5 @@ def test_fallback_viewer_plays_hls_or_fails_without_segments(hls_origin, tmp_pat
     v = asyncio.run(watch(hls_origin.replace("/live/s/", "/live/idle/"), 3))
     assert (v.state, v.cause) == ("failed", NO_MEDIA) and v.media_bytes == 0
     # no playlist at all: refused by the node that should serve it
-    v = asyncio.run(watch(hls_origin.replace("/live/s/", "/live/nobody/"), 1))
+    v = asyncio.run(watch(hls_origin.replace("/live/s/", "/live/nobody/"), 4))  # 404s retried for 3 s
     assert (v.state, v.cause) == ("failed", REFUSED_BY_EDGE) and "404" in v.detail
