@@ -35,7 +35,8 @@ from fastapi import FastAPI
 app = FastAPI()
 ANSWER = {"app": "live", "stream": "s", "node": {"id": "x", "name": "edge", "region": "r", "provider": "p",
           "engine": "nginx-rtmp", "public_host": "h", "private_host": "h"}, "origin": "o",
-          "urls": {"rtmp": "rtmp://h:1935/live/s"}, "reservation": 1, "reserved_until": 0.0}
+          "urls": {"rtmp": "rtmp://h:1935/live/s"}, "reservation": 1, "reserved_until": 0.0,
+          "fallback": None, "fallback_reason": None}
 @app.get("/api/v1/streams/{app_name}/{stream}/subscribe")
 async def subscribe(app_name: str, stream: str):
     return ANSWER

@@ -193,7 +193,8 @@ def _node_user_data(spec, ws, key, role, cloud, cfg, capacity) -> str:
         capacity=capacity, engine_version=spec.engine.version, manager_url_expr="${var.manager_url}",
         ccds_version=__version__, lat=info.lat if info else 0.0, lon=info.lon if info else 0.0,
         archive_url=spec.engine.archive_url, index_url=spec.install.index_url,
-        renditions=ladder_arg(spec.renditions))
+        renditions=ladder_arg(spec.renditions),
+        fallback=spec.regions[key].fallback if key in spec.regions else "none")
     return engines.get(spec.engine.kind).bootstrap(role, ctx)
 
 

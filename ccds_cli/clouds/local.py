@@ -72,8 +72,10 @@ class Local(Cloud):
                if tuple(ctx.spec.renditions) != DEFAULT_RENDITIONS else {}),
         }
         if ctx.region_key != "control":
-            for role, pool in ctx.spec.regions[ctx.region_key].pools.items():
+            region = ctx.spec.regions[ctx.region_key]
+            for role, pool in region.pools.items():
                 settings[f"capacity_{role}"] = str(pool.capacity)
+            settings["fallback"] = region.fallback  # hls: origins serve HLS (modules/local passes --hls)
         elif ctx.index == 0 and ctx.spec.operate.enabled and ctx.spec_path is not None:
             # The controller runs beside the first manager: `ccds operate SPEC --state-dir <.ccds>`.
             settings["controller_spec"] = str(Path(ctx.spec_path).resolve())

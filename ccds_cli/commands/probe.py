@@ -11,7 +11,12 @@ def _human(result: dict, console) -> None:
     mark = "[green]ok[/green]" if result["ok"] else "[red]FAILED[/red]"
     console.print(f"probe {result['stream']}: {mark}")
     console.print(f"  origin {result['origin'] or '-'}  ({result['publish_url'] or '-'})")
-    console.print(f"  edge   {result['edge'] or '-'}  ({result['play_url'] or '-'})")
+    if result.get("fallback"):
+        console.print(f"  [yellow]fallback {result['fallback']}[/yellow] from {result['edge'] or '-'}  "
+                      f"({result['play_url'] or '-'}): {result['hls_segments']} segments, "
+                      f"{result['hls_bytes']:,} bytes")
+    else:
+        console.print(f"  edge   {result['edge'] or '-'}  ({result['play_url'] or '-'})")
     if result["frames"]:
         console.print(f"  time to first frame {result['time_to_first_frame_ms']} ms, "
                       f"end-to-end latency p50 {result['latency_ms_p50']} ms (max {result['latency_ms_max']} ms), "
@@ -26,6 +31,8 @@ def run(
         = None,
     region: Annotated[str | None, typer.Option(help="Region key to publish and play in.")] = None,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 30.0,
+    hls: Annotated[bool, typer.Option("--hls", help="Ask for the stream's HLS (protocol=hls) instead of an edge.")]
+        = False,
     state_dir: StateDirOpt = None,
     output: OutputOpt = OutputMode.text,
 ) -> Outcome:
@@ -47,6 +54,6 @@ def run(
         raise BadInput("--timeout must be positive")
     out.info(f"probing through {manager} ...")
     with ManagerClient(manager, token) as client:
-        result = asdict(run_probe(client, manager, region=region, timeout=timeout))
+        result = asdict(run_probe(client, manager, region=region, timeout=timeout, hls=hls))
     code = ExitCode.OK if result["ok"] else ExitCode.UNHEALTHY
     return Outcome(result, _human, int(code))

@@ -143,6 +143,8 @@ def _manager_lines(res: dict) -> list[tuple[str, str]]:
                  f" ({slots['free']} free)")
     if m.get("refused_joins"):
         line += f"; {m['refused_joins']} join(s) refused"
+    if m.get("hls_fallbacks"):
+        line += f"; {m['hls_fallbacks']} viewer(s) sent to HLS (edges full)"
     if m["faulty"]:
         line += f"; FAULT: {', '.join(m['faulty'])}"
     lines.append((line, "red" if m["faulty"] or m.get("refused_joins") else ""))

@@ -81,6 +81,7 @@ def manager_view(loaded, root: Path, timeout: float = 5.0) -> dict | None:
                        "free": max(0, capacity - viewers - reserved)},
         # Viewers the manager could not place on an edge of their region, since its database began.
         "refused_joins": sum(int(kinds.get("refused", 0)) for kinds in demand.values()),
+        "hls_fallbacks": sum(int(kinds.get("fallback", 0)) for kinds in demand.values()),  # edges were full
         "demand": demand,
         "streams": [{"name": s.get("name") or s.get("stream"), "viewers": s.get("viewers", 0)} for s in streams],
     }

@@ -54,4 +54,5 @@ class BootstrapContext:
     archive_url: str | None = None
     index_url: str | None = None  # spec install.index_url: where the node's pip finds ccds's dependencies
     renditions: str = DEFAULT_LADDER  # transcoders: the spec's ladder, HEIGHT:KBPS,...
+    fallback: str = "hls"  # the region's `fallback`: hls = origins also serve HLS (the full-edges answer)
 

@@ -19,7 +19,7 @@ class MediaMtx(Engine):
         Port("webrtc-media-in", "udp", 8189, 8189, "publishers", INGEST),
         Port("whep", "tcp", 8889, 8889, "viewers", ("edge",)),
         Port("webrtc-media", "udp", 8189, 8189, "viewers", ("edge",)),
-        Port("hls", "tcp", 8888, 8888, "viewers", ("edge",)),
+        Port("hls", "tcp", 8888, 8888, "viewers", ("edge", "origin")),  # origins: the HLS fallback
         Port("srt-play", "udp", 8890, 8890, "viewers", ("edge",)),
         Port("rtmp-play", "tcp", 1935, 1935, "viewers", ("edge",)),
         Port("srt-cluster", "udp", 8890, 8890, "cluster", ROLES),
@@ -43,11 +43,19 @@ class MediaMtx(Engine):
         install = MTX_INSTALL.replace("@VERSION@", version)
         # A transcoder's ffmpeg reads each published path back over RTMP on loopback (MediaMTX serves every
         # path in every protocol) and pushes it and its renditions to the stream's origin.
+        endpoints = {"webrtc": "http://{public}:8889", "srt": "srt://{public}:8890", "rtmp": "rtmp://{public}:1935",
+                     "hls": "http://{public}:8888"}
+        if role == "origin":
+            # An origin's LL-HLS (every stream it receives) is the region's fallback when edges are full:
+            # registered as the playlist URL; with `fallback: none` the origin makes no HLS at all.
+            if ctx.fallback == "hls":
+                endpoints["hls"] = "http://{public}:8888/{stream}/index.m3u8"
+            else:
+                del endpoints["hls"]
+                config = config.replace("hls: yes\n", "hls: no\n")
         return node_user_data(self.kind, role, ctx, files={"/etc/mediamtx/mediamtx.yml": config},
                               install=install, stats_url="http://127.0.0.1:9997/v3/paths/list",
-                              transcode_input="rtmp://127.0.0.1:1935/{app}/{stream}",
-                              endpoints={"webrtc": "http://{public}:8889", "srt": "srt://{public}:8890",
-                                         "rtmp": "rtmp://{public}:1935", "hls": "http://{public}:8888"})
+                              transcode_input="rtmp://127.0.0.1:1935/{app}/{stream}", endpoints=endpoints)
 
 
 MTX_INSTALL = """\

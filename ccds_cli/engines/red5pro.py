@@ -21,6 +21,7 @@ class Red5Pro(Engine):
         Port("srt-udp", "udp", 8000, 8100, "publishers", INGEST),
         Port("webrtc-media-in", "udp", 40000, 65535, "publishers", INGEST),
         Port("http-play", "tcp", 5080, 5080, "viewers", ("edge",)),
+        Port("hls", "tcp", 5080, 5080, "viewers", ("origin",)),  # the origin's HLS: the fallback
         Port("rtmp-play", "tcp", 1935, 1936, "viewers", ("edge",)),
         Port("rtsp-play", "tcp", 8554, 8554, "viewers", ("edge",)),
         Port("webrtc-media", "udp", 40000, 65535, "viewers", ("edge",)),
@@ -43,9 +44,13 @@ class Red5Pro(Engine):
             "[Install]\nWantedBy=multi-user.target\nUNIT\n")
         # Transcoders: the agent's ffmpeg reads each stream from Red5 Pro's RTMP on loopback and pushes it
         # and its renditions to the origin (Red5 Pro's own transcoder needs its stream manager; ours is ccds's).
+        endpoints = {"rtmp": "rtmp://{public}:1935/live"}
+        if role == "origin" and ctx.fallback == "hls":
+            # Red5 Pro segments live streams into HLS itself (its HLS plugin, on by default), served
+            # by its HTTP server: the fallback when every edge is full.
+            endpoints["hls"] = "http://{public}:5080/{app}/{stream}.m3u8"
         return node_user_data(self.kind, role, ctx, files={}, install=install,
-                              stats_url="http://127.0.0.1:5080/api/v1/server/stats",
-                              endpoints={"rtmp": "rtmp://{public}:1935/live"})
+                              stats_url="http://127.0.0.1:5080/api/v1/server/stats", endpoints=endpoints)
 
 
 ENGINE = Red5Pro()

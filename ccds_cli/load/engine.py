@@ -27,6 +27,7 @@ MAX_DURATION = 86_400.0   # seconds
 HOLD_LIMIT = 3_600.0      # a LoadRun/hold_viewers ends by itself after this long unless told otherwise
 STREAM_NAME_MAX = 100
 WATCH_INTERVAL = 0.5
+HLS_CONNECTIONS = 64      # HTTP connections all HLS fallback viewers of a run share
 
 
 @dataclass
@@ -114,6 +115,7 @@ class LoadRun:
         self.requested = 0  # viewers asked for so far (add_viewers)
         self.target = 0     # viewers the caller plans in all (progress shows started/target)
         self.manager: AsyncManager | None = None
+        self.hls_http = None  # httpx.AsyncClient the viewers sent to HLS share (made with the first viewer)
         self.expired = False
         self.phase = "new"
         self._tasks: set[asyncio.Task] = set()
@@ -205,11 +207,21 @@ class LoadRun:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _hls(self):
+        """The pooled HTTP client HLS viewers share (playlists and segments)."""
+        if self.hls_http is None:
+            import httpx
+
+            self.hls_http = httpx.AsyncClient(timeout=httpx.Timeout(self.options.http_timeout, pool=60.0),
+                                              limits=httpx.Limits(max_connections=HLS_CONNECTIONS,
+                                                                  max_keepalive_connections=HLS_CONNECTIONS))
+        return self.hls_http
+
     async def _viewer(self, v: Viewer) -> None:
         o = self.options
         try:
             await v.run(self.manager, region=self.region, lat=self.lat, lon=self.lon, creds=self.creds,
-                        connect_timeout=o.connect_timeout, recv_buffer=o.recv_buffer)
+                        connect_timeout=o.connect_timeout, recv_buffer=o.recv_buffer, http=self._hls())
         except asyncio.CancelledError:
             v.end("cancelled")
             raise
@@ -291,6 +303,8 @@ class LoadRun:
                 await self._watchdog
         if self.manager is not None:
             await self.manager.close()
+        if self.hls_http is not None:
+            await self.hls_http.aclose()
         if self.expired and note is None:
             note = f"stopped at its time limit ({self.max_seconds:g} s)"
         self._report = reports.build(

@@ -70,11 +70,11 @@ def progress(viewers: list[Viewer], *, elapsed: float, phase: str, requested: in
              bytes_received: int) -> LoadProgress:
     states = Counter(v.state for v in viewers)
     causes = Counter(v.cause for v in viewers if v.cause)
-    edges = Counter(v.edge for v in viewers if v.state == "playing")
+    edges = Counter(v.edge for v in viewers if v.state == "playing" and v.edge)
     return LoadProgress(
         elapsed_s=round(elapsed, 1), phase=phase, requested=requested, started=len(viewers),
         joining=states["subscribing"] + states["connecting"] + states["joining"], playing=states["playing"],
-        failed=states["failed"], fallback=states["fallback"], failures={c: causes[c] for c in CAUSES},
+        failed=states["failed"], fallback=sum(1 for v in viewers if v.fallback), failures={c: causes[c] for c in CAUSES},
         mbps=round(mbps, 2), bytes_received=bytes_received, edges=dict(sorted(edges.items())))
 
 
@@ -87,7 +87,7 @@ def _group(viewers: list[Viewer], key) -> list[dict]:
     for name, vs in sorted(groups.items()):
         rows.append({"assigned": len(vs), "received_media": sum(v.received_media for v in vs),
                      "held": sum(v.state == "held" for v in vs), "failed": sum(v.state == "failed" for v in vs),
-                     "fallback": sum(v.state == "fallback" for v in vs),
+                     "fallback": sum(bool(v.fallback) for v in vs),
                      "bytes": sum(v.wire_bytes for v in vs), "_name": name, "_region": vs[0].region})
     return rows
 
@@ -102,7 +102,7 @@ def build(viewers: list[Viewer], *, manager: str, streams: list[str], interrupte
     for v in viewers:
         if v.cause:
             details[v.cause][v.detail or ""] += 1
-    joins = [v.join_ms for v in viewers if v.join_ms is not None]
+    joins = [v.join_ms for v in viewers if v.join_ms is not None and not v.fallback]  # real time only
     by_node = {n.get("name"): n for n in manager_nodes or []}
     edges = []
     for row in _group(viewers, lambda v: v.edge):
@@ -120,8 +120,7 @@ def build(viewers: list[Viewer], *, manager: str, streams: list[str], interrupte
     played = [v for v in viewers if v.first_media_at is not None]
     seconds = sum(((v.ended_at or v.first_media_at) - v.first_media_at) for v in played)
     media = sum(v.media_bytes for v in viewers)
-    gaps = [v.player.stats.max_video_gap for v in played if v.player is not None]
-    fallbacks = Counter(v.fallback for v in viewers if v.fallback)
+    gaps = [v.player.stats.max_video_gap for v in played if v.player is not None and not v.fallback]
     started = len(viewers)
     # Fallback viewers got a picture (reported, not a failure); everyone else must have played.
     ok = (not interrupted and started == requested.get("viewers") and not states["failed"]
@@ -130,7 +129,8 @@ def build(viewers: list[Viewer], *, manager: str, streams: list[str], interrupte
         ok=ok, manager=manager, streams=streams, interrupted=interrupted, elapsed_s=round(elapsed, 2),
         requested=requested,
         viewers={"started": started, "received_media": len(played), "held": states["held"],
-                 "released": states["released"], "failed": states["failed"], "fallback": states["fallback"],
+                 "released": states["released"], "failed": states["failed"],
+                 "fallback": sum(1 for v in viewers if v.fallback),
                  "cancelled": states["cancelled"]},
         edges=edges, regions=regions,
         join_ms={"count": len(joins), "p50": _ms(percentile(joins, 50)), "p99": _ms(percentile(joins, 99)),
@@ -138,7 +138,7 @@ def build(viewers: list[Viewer], *, manager: str, streams: list[str], interrupte
         failures={c: causes[c] for c in CAUSES},
         failure_details={c: [{"detail": d, "count": n} for d, n in details[c].most_common(5)] for c in CAUSES
                          if details[c]},
-        fallbacks={"total": sum(fallbacks.values()), **dict(fallbacks)},
+        fallbacks=_fallbacks(viewers),
         bytes_received=sum(v.wire_bytes for v in viewers), media_bytes=media,
         kbps_per_viewer=round(media * 8 / 1000 / seconds, 1) if seconds > 0 else None,
         frames={"video": sum(v.player.stats.video_frames for v in played if v.player),
@@ -146,6 +146,23 @@ def build(viewers: list[Viewer], *, manager: str, streams: list[str], interrupte
                 "max_video_gap_ms": _ms(max(gaps) * 1000 if gaps else None),
                 "stalled_viewers": sum(g > STALL_GAP_S for g in gaps)},
         publishers=publishers, note=note)
+
+
+def _fallbacks(viewers: list[Viewer]) -> dict:
+    """Viewers the manager sent to a fallback (HLS) instead of an edge, and what they got: a fallback
+    viewer that fetched no segment failed (`no_media`), like a real-time one without a frame."""
+    taken = [v for v in viewers if v.fallback]
+    kinds = Counter(v.fallback for v in taken)
+    hls = [v for v in taken if v.fallback == "hls"]
+    joins = [(v.first_media_at - v.answered_at) * 1000 for v in hls
+             if v.first_media_at is not None and v.answered_at is not None]
+    return {"total": len(taken), **dict(kinds),
+            "received_media": sum(v.received_media for v in hls),
+            "failed": sum(v.state == "failed" for v in hls),
+            "segments": sum(getattr(v.player, "segments", 0) for v in hls if v.player is not None),
+            "bytes": sum(v.media_bytes for v in hls),
+            "join_ms": {"p50": _ms(percentile(joins, 50)), "p99": _ms(percentile(joins, 99))},
+            "nodes": dict(sorted(Counter(v.hls_node for v in taken if v.hls_node).items()))}
 
 
 def _ms(value: float | None) -> float | None:

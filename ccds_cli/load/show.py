@@ -96,8 +96,15 @@ def human(r: dict, console: Any) -> None:
                   + f", {f['video']:,} video frames"
                   + (f", longest frame gap {f['max_video_gap_ms']:.0f} ms" if f["max_video_gap_ms"] is not None else "")
                   + (f", {f['stalled_viewers']} viewers stalled > 1 s" if f["stalled_viewers"] else ""))
-    if r["fallbacks"]["total"]:
-        console.print("  fallbacks taken: " + ", ".join(f"{k} {n}" for k, n in r["fallbacks"].items() if k != "total"))
+    fb = r["fallbacks"]
+    if fb["total"]:
+        kinds = ", ".join(f"{k} {n}" for k, n in fb.items() if isinstance(n, int) and k not in
+                          ("total", "received_media", "failed", "segments", "bytes"))
+        nodes = ", ".join(f"{k} {n}" for k, n in fb["nodes"].items())
+        console.print(f"  fallbacks taken: {fb['total']} ({kinds}) from {nodes or '-'}: {fb['received_media']} "
+                      f"received media, {fb['failed']} failed, {fb['segments']:,} segments, "
+                      f"{fb['bytes'] / 1e6:,.1f} MB"
+                      + (f", join p50 {fb['join_ms']['p50']:.0f} ms" if fb["join_ms"]["p50"] is not None else ""))
     if r["edges"]:
         with_manager = any("manager_subscribers" in e for e in r["edges"])
         columns = [Column("edge"), Column("region", drop=1)] + [

@@ -4,15 +4,19 @@ A viewer's life: `subscribing` -> `connecting` (RTMP to the edge) -> `joining` (
 first frame) -> `playing`, and it ends as one of
   `held`      still playing when the run stopped (success),
   `released`  stopped early on purpose (`LoadRun.remove_viewers`),
-  `fallback`  the manager answered with a fallback (e.g. HLS) instead of a real-time edge,
+  `fallback`  the manager answered with a fallback it cannot play (none but HLS is known),
   `failed`    with a cause: refused_by_manager, refused_by_edge, no_media, dropped,
   `cancelled` the run stopped before this viewer had its answer or its first frame.
+A `"fallback": "hls"` answer is played too (`ccds_cli.load.hls`): the viewer goes the same way with its
+`fallback` set and `hls_node` naming the node that serves it (`edge` stays empty); no segment within
+the media timeout is `no_media`, as for RTMP.
 """
 
 from __future__ import annotations
 
 import time
 
+from ccds_cli.load.hls import HlsError, HlsPlayer
 from ccds_cli.load.manager import AsyncManager, Refused, Unreachable
 from ccds_cli.load.rtmp import RtmpError, RtmpPlayer
 
@@ -22,7 +26,7 @@ ACTIVE = ("subscribing", "connecting", "joining", "playing")
 
 
 class Viewer:
-    __slots__ = ("id", "app", "stream", "state", "cause", "detail", "edge", "region", "url", "fallback",
+    __slots__ = ("id", "app", "stream", "state", "cause", "detail", "edge", "region", "url", "fallback", "hls_node",
                  "asked_at", "answered_at", "first_media_at", "ended_at", "player")
 
     def __init__(self, vid: int, app: str, stream: str):
@@ -34,11 +38,12 @@ class Viewer:
         self.region: str | None = None
         self.url: str | None = None
         self.fallback: str | None = None
+        self.hls_node: str | None = None
         self.asked_at = time.monotonic()
         self.answered_at: float | None = None
         self.first_media_at: float | None = None
         self.ended_at: float | None = None
-        self.player: RtmpPlayer | None = None
+        self.player: RtmpPlayer | HlsPlayer | None = None
 
     @property
     def join_ms(self) -> float | None:
@@ -81,13 +86,16 @@ class Viewer:
             return
         if self.state == "joining" and self.answered_at is not None and now - self.answered_at > media_timeout:
             self.fail(NO_MEDIA, f"no audio/video within {media_timeout:g} s of the subscribe answer")
-        elif self.state == "playing" and p.stats.last_media is not None and now - p.stats.last_media > drop_after:
-            stopped = p.stats.stream_stopped
-            self.fail(DROPPED, f"no media for {drop_after:g} s" + (f" ({stopped})" if stopped else ""))
+        elif self.state == "playing" and p.stats.last_media is not None:
+            limit = max(drop_after, getattr(p, "min_drop_after", 0.0))  # HLS: segments come seconds apart
+            if now - p.stats.last_media > limit:
+                stopped = p.stats.stream_stopped
+                self.fail(DROPPED, f"no media for {limit:g} s" + (f" ({stopped})" if stopped else ""))
 
     async def run(self, manager: AsyncManager, *, region: str | None, lat: float | None, lon: float | None,
-                  creds: dict | None, connect_timeout: float, recv_buffer: int) -> None:
-        """Subscribe, connect, wait for media, then play until closed (by the run or by the edge)."""
+                  creds: dict | None, connect_timeout: float, recv_buffer: int, http=None) -> None:
+        """Subscribe, connect, wait for media, then play until closed (by the run or by the edge).
+        `http` (an httpx.AsyncClient) plays an HLS fallback; without it the viewer ends as `fallback`."""
         try:
             answer = await manager.subscribe(self.app, self.stream, region=region, lat=lat, lon=lon, creds=creds)
         except Refused as exc:
@@ -99,25 +107,31 @@ class Viewer:
         self.answered_at = time.monotonic()
         node = answer.get("node") or {}
         self.edge, self.region = node.get("name"), node.get("region")
-        if answer.get("fallback"):
-            self.fallback, self.state, self.ended_at = str(answer["fallback"]), "fallback", time.monotonic()
-            return
         urls = answer.get("urls") or {}
-        self.url = urls.get("rtmp")
-        if not self.url:
-            return self.fail(REFUSED_BY_EDGE, f"edge offers no rtmp URL ({', '.join(sorted(urls)) or 'none'})")
+        if answer.get("fallback"):
+            self.fallback, self.hls_node, self.edge = str(answer["fallback"]), self.edge, None
+            if self.fallback != "hls" or http is None:
+                self.state, self.ended_at = "fallback", time.monotonic()
+                return
+            self.url = urls.get("hls")
+            if not self.url:
+                return self.fail(REFUSED_BY_EDGE, f"HLS fallback without an hls URL ({', '.join(sorted(urls)) or 'none'})")
+        else:
+            self.url = urls.get("rtmp")
+            if not self.url:
+                return self.fail(REFUSED_BY_EDGE, f"edge offers no rtmp URL ({', '.join(sorted(urls)) or 'none'})")
         self.state = "connecting"
         try:
-            self.player = RtmpPlayer(self.url, recv_buffer=recv_buffer)
+            self.player = HlsPlayer(self.url, http) if self.fallback else RtmpPlayer(self.url, recv_buffer=recv_buffer)
             await self.player.open(timeout=connect_timeout)
-        except RtmpError as exc:
+        except (RtmpError, HlsError) as exc:
             return self.fail(REFUSED_BY_EDGE, exc.message)
         if self.state != "connecting":
             return
         self.state = "joining"
         try:
             self.first_media_at = await self.player.first_media
-        except RtmpError as exc:  # closed before any media: by the edge, or by the watchdog (no_media)
+        except (RtmpError, HlsError) as exc:  # closed before any media: by the edge, or by the watchdog (no_media)
             return self.fail(REFUSED_BY_EDGE, f"the edge closed the connection before any media ({exc.message})")
         if self.state == "joining":
             self.state = "playing"

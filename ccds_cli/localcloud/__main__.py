@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--rtmp-port", type=int, default=0)
     start.add_argument("--origin", default="", help="rtmp://host:port/live to pull streams from")
     start.add_argument("--host", default="127.0.0.1")
+    start.add_argument("--hls", action="store_true",
+                       help="origin: also serve HLS at /hls/<app>/<stream>/index.m3u8 on the http port")
     start.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the ports")
     start.add_argument("--python", default="", help="interpreter for the agent / stream manager")
     start.add_argument("--database-url", default="", help="manager: SQLAlchemy URL")
@@ -73,7 +75,7 @@ def _run(args: argparse.Namespace) -> dict | list:
                              http_port=args.http_port, rtmp_port=args.rtmp_port, pull=args.origin,
                              database_url=args.database_url, deployment=args.deployment,
                              heartbeat_timeout=args.heartbeat_timeout, python=args.python,
-                             host=args.host, agent=agent, spec_file=args.spec,
+                             host=args.host, hls=args.hls, agent=agent, spec_file=args.spec,
                              ccds_state_dir=args.ccds_state_dir,
                              manager_url=args.manager_url if args.role == "controller" else "",
                              renditions=args.renditions)

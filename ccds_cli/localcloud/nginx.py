@@ -27,6 +27,10 @@ MODULE_DIRS = (
     "/opt/homebrew/lib/nginx/modules",
 )
 TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+# HLS (`hls=True`, origins of a region with `fallback: hls`): nginx-rtmp writes <node>/hls/<app>/<stream>/
+# index.m3u8 + MPEG-TS segments; the http server serves them under this path (a CDN can front it).
+HLS_URL_PATH = "/hls/{app}/{stream}/index.m3u8"
+HLS_FRAGMENT_S, HLS_PLAYLIST_S = 2, 12
 
 
 def nginx_binary() -> str:
@@ -63,8 +67,9 @@ def rtmp_module(binary: str) -> str | None:
 
 
 def render_config(node_dir: Path, *, name: str, role: str, rtmp_port: int, http_port: int,
-                  pull: str | None, module: str | None, host: str = "127.0.0.1", on_play: str | None = None) -> str:
-    """nginx.conf of one node: RTMP `live` app + /stat, /health.
+                  pull: str | None, module: str | None, host: str = "127.0.0.1", on_play: str | None = None,
+                  hls: bool = False) -> str:
+    """nginx.conf of one node: RTMP `live` app + /stat, /health (+ HLS under /hls/ with `hls`).
 
     Origins and transcoders take publishers (`live on`, no pull): a transcoder's agent reads each stream
     published to it back from this app with ffmpeg and pushes it and its renditions to the origin.
@@ -77,6 +82,8 @@ def render_config(node_dir: Path, *, name: str, role: str, rtmp_port: int, http_
     lines = [f"# ccds local cloud: node {name} ({role}). Generated; rewritten on every start."]
     if module:
         lines.append(f"load_module {module};")
+    if hls:
+        lines += _worker_user(d)
     lines += [
         "worker_processes 1;",
         f"pid {d}/nginx.pid;",
@@ -94,6 +101,14 @@ def render_config(node_dir: Path, *, name: str, role: str, rtmp_port: int, http_
         lines.append(f"            on_play {on_play};")
     elif pull:
         lines.append(f"            pull {pull};")
+    if hls:
+        lines += [
+            "            hls on;",
+            f"            hls_path {d}/hls/live;",
+            "            hls_nested on;",
+            f"            hls_fragment {HLS_FRAGMENT_S}s;",
+            f"            hls_playlist_length {HLS_PLAYLIST_S}s;",
+        ]
     lines += [
         "        }",
         "    }",
@@ -108,6 +123,17 @@ def render_config(node_dir: Path, *, name: str, role: str, rtmp_port: int, http_
         f"        listen {host}:{http_port};",
         "        location = /stat { rtmp_stat all; }",
         "        location = /health { default_type text/plain; return 200 \"ok\\n\"; }",
+    ]
+    if hls:
+        lines += [
+            "        location /hls/ {",
+            f"            alias {d}/hls/;",
+            "            types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }",
+            "            add_header Cache-Control no-cache;",
+            "            add_header Access-Control-Allow-Origin *;",
+            "        }",
+        ]
+    lines += [
         "    }",
         "}",
         "",
@@ -115,11 +141,27 @@ def render_config(node_dir: Path, *, name: str, role: str, rtmp_port: int, http_
     return "\n".join(lines)
 
 
+def _worker_user(node_dir: Path) -> list[str]:
+    """A master started as root runs its workers as `nobody`, who may not reach the node directory
+    (under a 0700 home or temp dir) to write HLS segments: run them as the directory's owner."""
+    if os.geteuid() != 0:
+        return []  # an unprivileged master's workers are the same user
+    import grp
+    import pwd
+
+    st = node_dir.stat()
+    try:
+        return [f"user {pwd.getpwuid(st.st_uid).pw_name} {grp.getgrgid(st.st_gid).gr_name};"]
+    except KeyError:  # ids without names: nginx takes names only
+        return ["user root root;"]
+
+
 def prepare(node_dir: Path, **kwargs) -> tuple[list[str], Path]:
     """Write the config and directories; return the argv that runs the master in the foreground."""
     binary = nginx_binary()
     module = rtmp_module(binary)
-    for sub in ("logs", *(f"tmp/{t}" for t in TEMP_PATHS)):
+    # nginx creates hls_path itself, but not its parents
+    for sub in ("logs", *(f"tmp/{t}" for t in TEMP_PATHS), *(("hls",) if kwargs.get("hls") else ())):
         (node_dir / sub).mkdir(parents=True, exist_ok=True)
     conf = node_dir / "nginx.conf"
     conf.write_text(render_config(node_dir, module=module, **kwargs))

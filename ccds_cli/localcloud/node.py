@@ -61,6 +61,8 @@ class Agent:
                 "--stats-url", f"http://{host}:{node.http_port}/stat",
                 "--public-host", host, "--private-host", host, "--capacity", str(self.capacity),
                 "--endpoint", f"rtmp=rtmp://{host}:{node.rtmp_port}/live"]
+        if node.hls:  # the stream manager's fallback when every edge is full (nginx.HLS_URL_PATH)
+            argv += ["--endpoint", f"hls=http://{host}:{node.http_port}{nginx.HLS_URL_PATH}"]
         if on_play_port:
             argv += ["--on-play-port", str(on_play_port)]
         if node.role == "transcoder":  # its ffmpeg reads what publishers send to this node's nginx
@@ -92,6 +94,7 @@ class NodeSpec:
     heartbeat_timeout: str = ""
     python: str = ""
     host: str = "127.0.0.1"
+    hls: bool = False  # origin: nginx-rtmp also writes HLS, served on the http port (region fallback: hls)
     agent: Agent | None = None
     # controller only: `ccds operate SPEC --state-dir CCDS_STATE_DIR --manager MANAGER_URL`
     spec_file: str = ""
@@ -135,6 +138,8 @@ class NodeSpec:
                 parse_ladder(self.renditions)
             except ValueError as exc:
                 raise BadInput(f"node {self.name}: --renditions: {exc}") from None
+        if self.hls and self.role != "origin":
+            raise BadInput(f"node {self.name}: --hls is for origins (they hold every stream), not {self.role}s")
         if self.role == "manager" and not self.database_url:
             raise BadInput("a manager node needs --database-url")
         if self.role == "controller" and not (Path(self.spec_file).is_absolute() and self.ccds_state_dir
@@ -259,7 +264,7 @@ def _start_processes(spec: NodeSpec, procs: list[Proc], timeout: float) -> dict:
     # nginx.conf, so it needs no place in the local module's port plan.
     on_play_port = free_port() if spec.agent and spec.role in ("edge", "relay") else 0
     argv, _ = nginx.prepare(spec.dir, name=spec.name, role=spec.role, rtmp_port=spec.rtmp_port,
-                            http_port=spec.http_port, pull=spec.pull or None, host=spec.host,
+                            http_port=spec.http_port, pull=spec.pull or None, host=spec.host, hls=spec.hls,
                             on_play=f"http://127.0.0.1:{on_play_port}/on_play" if on_play_port else None)
     problem = nginx.check_config(argv)
     if problem:

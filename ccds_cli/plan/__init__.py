@@ -186,7 +186,8 @@ def build_plan(spec, overrides: dict[tuple[str, str], int] | None = None,
             image = cfg.image if (cfg.image and cloud_name == home_cloud) else ""
             pools[role] = NodePool(role, p.count, p.instance_type, image, cfg.disk_gb, cfg.capacity)
         ws.modules[key] = ModulePlan(key, str(region.network.cidr), pools,
-                                     node_rules(engine, sorted(region.pools), spec.security, cluster))
+                                     node_rules(engine, sorted(region.pools), spec.security, cluster,
+                                                hls=region.fallback == "hls"))
 
     workspaces: list[WorkspacePlan] = []
     if spec.control is not None:

@@ -21,7 +21,8 @@ class Rule:
                 "to_port": self.to_port, "cidrs": list(self.cidrs), "description": self.description}
 
 
-def node_rules(engine: Engine, roles: list[str], security, cluster_cidrs: list[str]) -> list[Rule]:
+def node_rules(engine: Engine, roles: list[str], security, cluster_cidrs: list[str], hls: bool = True) -> list[Rule]:
+    """`hls`: the region's `fallback: hls`, the one case where viewers reach origins (their `hls` port)."""
     audiences = {
         "publishers": [str(c) for c in security.publish_cidrs],
         "viewers": [str(c) for c in security.viewer_cidrs],
@@ -31,6 +32,8 @@ def node_rules(engine: Engine, roles: list[str], security, cluster_cidrs: list[s
     rules: list[Rule] = []
     for role in roles:
         for port in engine.ports_for(role):
+            if role == "origin" and port.name == "hls" and not hls:
+                continue
             cidrs = tuple(audiences[port.audience])
             if cidrs:
                 rules.append(Rule(role, port.protocol, port.from_port, port.to_port, cidrs,

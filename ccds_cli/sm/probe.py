@@ -68,6 +68,9 @@ class ProbeResult:
     latency_ms_max: int | None = None
     frames: int = 0
     damaged_frames: int = 0
+    fallback: str | None = None  # "hls": the manager sent the probe to HLS (every edge full, or --hls)
+    hls_segments: int = 0
+    hls_bytes: int = 0
     error: str | None = None
     steps: list[str] = field(default_factory=list)
 
@@ -117,9 +120,34 @@ def _play(ffmpeg: str, url: str, deadline: float, want: int, res: ProbeResult) -
     return frames
 
 
+def _hls_segments(url: str, deadline: float, res: ProbeResult, want: int = 2) -> None:
+    """Fetch the playlist and `want` new segments the way `ccds load` viewers do; count them and their bytes."""
+    import asyncio
+
+    from ccds_cli.load.hls import HlsError, HlsPlayer
+
+    async def fetch() -> None:
+        async with httpx.AsyncClient(timeout=5) as http:
+            player = HlsPlayer(url, http)
+            try:
+                await player.open(timeout=max(0.5, min(15.0, deadline - time.time())))
+                while player.segments < want and time.time() < deadline and not player.done.done():
+                    await asyncio.sleep(0.2)
+            finally:
+                player.close("done")
+                res.hls_segments, res.hls_bytes = player.segments, player.stats.media_bytes
+
+    try:
+        asyncio.run(fetch())
+    except HlsError as exc:
+        res.steps.append(f"HLS: {exc.message}")
+
+
 def run_probe(client: ManagerClient, manager: str, *, region: str | None, timeout: float, app: str = "live",
-              stream: str | None = None, frames_wanted: int = 50, ffmpeg: str | None = None) -> ProbeResult:
-    """Publish a test pattern to the origin the manager picks, play it from the edge it picks."""
+              stream: str | None = None, frames_wanted: int = 50, ffmpeg: str | None = None,
+              hls: bool = False) -> ProbeResult:
+    """Publish a test pattern to the origin the manager picks, play it from the edge it picks (or from the
+    HLS the manager falls back to; `hls` asks for that HLS directly)."""
     ffmpeg = ffmpeg or shutil.which("ffmpeg")
     stream = stream or f"ccds-probe-{secrets.token_hex(4)}"
     res = ProbeResult(ok=False, manager=manager, stream=f"{app}/{stream}")
@@ -149,7 +177,7 @@ def run_probe(client: ManagerClient, manager: str, *, region: str | None, timeou
                     res.error = f"publisher exited ({publisher.returncode}): {log.read().decode()[-300:].strip()}"
                     return res
                 try:
-                    sub = client.subscribe(app, stream, region=region)
+                    sub = client.subscribe(app, stream, region=region, **({"protocol": "hls"} if hls else {}))
                     break
                 except ManagerError as exc:
                     if exc.status not in (404, 503):
@@ -159,11 +187,19 @@ def run_probe(client: ManagerClient, manager: str, *, region: str | None, timeou
             if sub is None:
                 res.error = res.error or "no edge was assigned before the timeout"
                 return res
-            res.edge, res.play_url = sub["node"]["name"], _pick(sub["urls"])
+            res.edge, res.fallback = sub["node"]["name"], sub.get("fallback")
+            res.play_url = (sub["urls"].get("hls") if res.fallback == "hls" else None) or _pick(sub["urls"])
             if not res.play_url:
-                res.error = f"edge {res.edge} offers no rtmp/rtsp/srt endpoint"
+                res.error = f"{res.edge} offers no {'hls' if res.fallback else 'rtmp/rtsp/srt'} endpoint"
                 return res
-            res.steps.append(f"edge {res.edge}: {res.play_url}")
+            if res.fallback == "hls":
+                res.steps.append(f"fallback hls from {res.edge} ({sub.get('fallback_reason')}): {res.play_url}")
+                _hls_segments(res.play_url, deadline, res)
+                if not res.hls_segments:
+                    res.error = f"the HLS fallback from {res.edge} served no segment"
+                    return res
+            else:
+                res.steps.append(f"edge {res.edge}: {res.play_url}")
             frames = _play(ffmpeg, res.play_url, deadline, frames_wanted, res)
     except ManagerError as exc:
         res.error = f"stream manager answered {exc.status}: {exc.detail}"

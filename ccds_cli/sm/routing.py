@@ -340,7 +340,94 @@ def _answer(app: str, name: str, row, origin: str, rid: int, until: float,
     return {"app": app, "stream": name, "node": _node_out(row), "origin": origin,
             "urls": stream_urls(endpoints, app, name), "reservation": rid, "reserved_until": until,
             "renditions": [{"name": r, "height": h, "kbps": k, "urls": stream_urls(endpoints, app, r)}
-                           for r, h, k in renditions]}
+                           for r, h, k in renditions], "fallback": None, "fallback_reason": None}
+
+
+# --- the HLS fallback ---------------------------------------------------------------------------
+# The stream's origin holds every stream it receives; when its region sets `fallback: hls` it also
+# segments them into HLS and registers the playlist URL as its `hls` endpoint (engines and the local
+# cloud). No slot is reserved: HLS is plain HTTP, which the origin (or a CDN in front of it) serves.
+HLS_NODE_COLS = ("id", "name", "region", "provider", "engine", "public_host", "private_host", "endpoints",
+                 "state", "last_heartbeat")
+_HLS_SQL = (f"SELECT {', '.join('n.' + c for c in HLS_NODE_COLS)} FROM streams s JOIN nodes n"
+            " ON n.id = s.origin_node_id WHERE s.deployment = :scope AND s.app = :app AND s.name = :name")
+NO_CAPACITY, REQUESTED = "no_capacity", "requested"  # `fallback_reason` of an HLS answer
+
+
+class NoHls(NotFound):
+    """The client asked for HLS, but the stream's origin serves none (its region sets `fallback: none`)."""
+
+
+def hls_urls(endpoints: dict[str, str], app: str, name: str) -> dict[str, str] | None:
+    """`urls` of an HLS answer from the serving node's endpoints: {"hls": playlist URL}, or None when the
+    node offers no HLS. The one place that builds the fallback URL (a rendition ladder would point
+    `hls` at a master playlist here)."""
+    if not endpoints.get("hls"):
+        return None
+    return {"hls": stream_urls({"hls": endpoints["hls"]}, app, name)["hls"]}
+
+
+def _hls_answer(row, app: str, name: str, reason: str) -> dict[str, Any] | None:
+    """The `fallback: hls` answer from a row of HLS_NODE_COLS; None when that node serves no HLS."""
+    node = dict(zip(HLS_NODE_COLS, row))
+    urls = hls_urls(_endpoints(node["endpoints"]) or {}, app, name)
+    if urls is None:
+        return None
+    return {"app": app, "stream": name, "node": _node_out(node), "origin": node["name"], "urls": urls,
+            "reservation": None, "reserved_until": None, "fallback": "hls", "fallback_reason": reason,
+            "renditions": []}
+
+
+def _hls_params(store: Store, app: str, name: str) -> dict:
+    return {"scope": store.stream_scope, "app": app, "name": name}
+
+
+def _requested_hls(store: Store, row, app: str, name: str) -> dict[str, Any]:
+    """A client asked for HLS: the answer, or the error that says why there is none."""
+    if row is None:
+        raise NotFound(f"stream {app}/{name} is not published")
+    node = dict(zip(HLS_NODE_COLS, row))
+    if node["state"] != "INSERVICE" or node["last_heartbeat"] < store.fresh_after():
+        raise NoCapacity(f"the origin of {app}/{name} is unavailable; the publisher has to reconnect")
+    answer = _hls_answer(row, app, name, REQUESTED)
+    if answer is None:
+        raise NoHls(f"stream {app}/{name} has no HLS: the region of its origin sets fallback: none")
+    return answer
+
+
+def subscribe_hls(store: Store, app: str, name: str) -> dict[str, Any]:
+    """`protocol=hls`: the stream's HLS from its origin, no edge slot taken."""
+    with store.read() as conn:
+        row = _cursor(conn, _HLS_SQL, _hls_params(store, app, name)).fetchone()
+    return _requested_hls(store, row, app, name)
+
+
+async def subscribe_hls_async(store: Store, pool, app: str, name: str) -> dict[str, Any]:
+    """`subscribe_hls` on PostgreSQL's async connections (one read, no thread hand-off)."""
+    row = await pool.fetch_one(_HLS_SQL, _hls_params(store, app, name))
+    return _requested_hls(store, row, app, name)
+
+
+FALLBACK_EVENT_EVERY = 60.0  # seconds: one `fallback` event per origin and requested region (per manager)
+
+
+def note_fallback(store: Store, answer: dict[str, Any], region: str | None, noted: dict) -> bool:
+    """Record a `fallback` event (GET /events, the dashboard) when viewers start going to HLS for lack
+    of edges; `noted` (the caller's, per process) keeps it to one a minute per origin and region."""
+    node, now = answer["node"], store.clock()
+    key = (node["id"], region or "")
+    if now - noted.get(key, float("-inf")) < FALLBACK_EVENT_EVERY:
+        return False
+    if len(noted) > 10_000:  # clients choose the region they name: bound what we remember
+        noted.clear()
+    noted[key] = now
+    where = f"in or near region {region}" if region else "anywhere"
+    with store.tx() as conn:
+        store._event(conn, {"deployment": store.deployment or store.stream_scope, "id": node["id"],
+                            "name": node["name"]}, "fallback", None, None,
+                     f"no edge with a free slot {where}: viewers of {answer['app']}/{answer['stream']} "
+                     "sent to HLS from this origin")
+    return True
 
 
 def _scoped(store: Store, region: str | None, **params) -> dict:
@@ -402,6 +489,8 @@ def subscribe(store: Store, app: str, name: str, region: str | None = None, lat:
     The slot is taken with one conditional UPDATE (`reserved + subscribers < capacity`): PostgreSQL
     re-checks the condition on the latest row version after waiting for a concurrent writer, so two
     managers can never overfill an edge; a failed UPDATE holds no lock, so no deadlock either.
+    With every edge full, the stream's HLS (`fallback: hls`, see `hls_urls`) when its origin serves
+    one, else NoEdgeCapacity (503).
     """
     now, ttl = store.clock(), store.settings.reservation_ttl
     fresh = store.fresh_after()
@@ -429,4 +518,8 @@ def subscribe(store: Store, app: str, name: str, region: str | None = None, lat:
                 rid = _cursor(conn, _RESERVE_SQL, {"node": c["id"], "stream": stream_id, "now": now,
                                                    "until": now + ttl}).fetchone()[0]
             return _answer(app, name, c, origin_name, rid, now + ttl, live_renditions(store, app, name))
+        row = _cursor(conn, _HLS_SQL, _hls_params(store, app, name)).fetchone()
+        fallback = _hls_answer(row, app, name, NO_CAPACITY) if row is not None else None
+        if fallback is not None:
+            return fallback
     raise NoEdgeCapacity("no INSERVICE edge with spare capacity" + (f" in or near region {region}" if region else ""))

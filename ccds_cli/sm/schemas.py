@@ -135,6 +135,8 @@ class ClientAuth(BaseModel):
     region: str | None = Field(None, max_length=64)
     lat: Latitude = None
     lon: Longitude = None
+    protocol: Literal["hls"] | None = Field(
+        None, description="subscribe: `hls` asks for the stream's HLS (no edge slot) instead of a real-time edge")
 
 
 class NodeBrief(BaseModel):
@@ -166,13 +168,19 @@ class Rendition(BaseModel):
 
 
 class SubscribeAnswer(BaseModel):
+    """A real-time edge with a reserved slot, or (`fallback: hls`) the node serving the stream's HLS."""
+
     app: str
     stream: str
-    node: NodeBrief
+    node: NodeBrief = Field(description="the edge to play from; with `fallback`, the node serving the HLS")
     origin: str
-    urls: dict[str, str]
-    reservation: int
-    reserved_until: float
+    urls: dict[str, str] = Field(description="protocol -> play URL; with `fallback: hls`, `hls` (the playlist)")
+    reservation: int | None = Field(description="the reserved edge slot; null with `fallback`")
+    reserved_until: float | None = Field(description="the slot is held until then; null with `fallback`")
+    fallback: Literal["hls"] | None = Field(
+        None, description="set when the answer is not a real-time edge: play `urls.hls`")
+    fallback_reason: Literal["no_capacity", "requested"] | None = Field(
+        None, description="no_capacity: every edge is full (counted as demand); requested: the client asked for HLS")
     renditions: list[Rendition] = Field(
         default_factory=list, description="the ABR renditions of the stream live now (a transcoder publishes "
                                           "them), highest first; empty when the stream is not transcoded")

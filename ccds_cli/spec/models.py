@@ -245,6 +245,9 @@ class Region(Model):
     relay_fanout: int = Field(8, ge=1, le=1000)  # edges one origin/relay feeds before relays are added
     autoscale: Autoscale = Autoscale()  # ccds operate
     failover_after: Duration = timedelta(seconds=30)  # ccds operate: unhealthy this long -> failover
+    # Every edge full (or the viewer asks for HLS): hls = the stream's origin serves HLS and subscribe
+    # answers with it (`"fallback": "hls"`); none = origins make no HLS and subscribe answers 503.
+    fallback: Literal["hls", "none"] = "hls"
 
 
 class Auth(Model):

@@ -76,6 +76,7 @@ locals {
         "--rtmp-port", tostring(n.rtmp_port), "--http-port", tostring(n.http_port),
         ], local.pull[k] != "" ? ["--origin", local.pull[k]] : [],
         n.role == "transcoder" && local.renditions != "" ? ["--renditions", local.renditions] : [],
+        n.role == "origin" && lookup(var.settings, "fallback", "none") == "hls" ? ["--hls"] : [],
         local.manager_url == "" ? [] : concat([
           "--manager-url", local.manager_url, "--region", var.workspace,
           "--provider", lookup(var.settings, "provider", "local"),

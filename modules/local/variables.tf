@@ -84,7 +84,7 @@ variable "secrets" {
 }
 
 variable "settings" {
-  description = "Local settings: state_dir (absolute, required), python, base_port, manager_url, engine, provider, origin_url, database_url, heartbeat_timeout, agent_interval, lat, lon, capacity_<pool>, renditions. See README.md."
+  description = "Local settings: state_dir (absolute, required), python, base_port, manager_url, engine, provider, origin_url, database_url, heartbeat_timeout, agent_interval, lat, lon, capacity_<pool>, renditions, fallback (hls: origins serve HLS). See README.md."
   type        = map(string)
   default     = {}
 

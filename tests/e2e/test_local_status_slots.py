@@ -28,6 +28,7 @@ def test_status_counts_reserved_slots_and_refused_joins(deployment, tmp_path):
     dep = deployment
     data = __import__("yaml").safe_load(dep.spec.read_text())
     data["regions"]["local"]["pools"]["edge"].update(min=1, max=1, capacity=3)
+    data["regions"]["local"]["fallback"] = "none"  # no HLS: a full edge means 503 (test_local_hls_fallback.py)
     data["traffic"]["peak_viewers"] = {"local": 1}
     dep.spec.write_text(__import__("yaml").safe_dump(data, sort_keys=False))
     up = dep.run_json("up", "{spec}", "--yes")
@@ -40,6 +41,7 @@ def test_status_counts_reserved_slots_and_refused_joins(deployment, tmp_path):
                  .get("publishing"), 20, what="the stream on the origin")
         # Three viewers are routed (their slots reserved) but none connects; the fourth is refused.
         assert [_post(f"{api}/subscribe") for _ in range(4)] == [200, 200, 200, 503]
+        assert _post(f"{api}/subscribe", {"protocol": "hls"}) == 404  # fallback: none, the origin makes no HLS
         manager = dep.run_json("status", "{spec}", expect=None)["result"]["manager"]
         assert manager["edge_slots"] == {"capacity": 3, "viewers": 0, "reserved": 3, "free": 0}, manager
         assert manager["refused_joins"] >= 1

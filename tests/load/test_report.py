@@ -63,7 +63,8 @@ def test_report_groups_by_edge_and_region_and_counts_fallbacks():
         v.answered_at = None if cause == REFUSED_BY_MANAGER else 10.0
         if state == "held":
             v.first_media_at, v.ended_at = 10.1 + i / 10, 20.0
-        v.fallback = "hls" if state == "fallback" else None
+        if state == "fallback":  # sent to HLS: no edge, the node serving it named apart
+            v.fallback, v.hls_node, v.edge = "hls", edge, None
         viewers.append(v)
     r = build(viewers, manager="http://m", streams=["live/s"], interrupted=False, elapsed=12.0,
               requested={"viewers": 5}, publishers=[], manager_nodes=[{"name": "edge-0", "subscribers": 2,
@@ -77,7 +78,9 @@ def test_report_groups_by_edge_and_region_and_counts_fallbacks():
     assert [g["region"] for g in r["regions"]] == ["r1", "r2"] and r["regions"][1]["fallback"] == 1
     assert r["failures"] == {"refused_by_manager": 1, "refused_by_edge": 0, "no_media": 1, "dropped": 0}
     assert r["failure_details"]["no_media"] == [{"detail": "no_media detail", "count": 1}]
-    assert r["fallbacks"] == {"total": 1, "hls": 1}
+    assert r["fallbacks"] == {"total": 1, "hls": 1, "received_media": 0, "failed": 0, "segments": 0, "bytes": 0,
+                              "join_ms": {"p50": None, "p99": None}, "nodes": {"hls-0": 1}}
+    assert "hls-0" not in edges
     assert r["join_ms"] == {"count": 2, "p50": 100.0, "p99": 200.0, "max": 200.0}
 
 

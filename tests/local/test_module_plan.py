@@ -95,3 +95,14 @@ def test_edges_without_origin_use_origin_url(tmp_path):
     assert "--manager-url" not in got["start_args"]["edge-0"]
 
 
+
+
+def test_fallback_hls_starts_origins_with_hls_and_none_without(tmp_path):
+    pools = {"edge": dict(P, role="edge", count=1), "origin": P}
+    (tmp_path / "hls").mkdir()
+    got = _locals(tmp_path / "hls", pools, manager_url="http://127.0.0.1:1/x", fallback="hls")
+    assert "--hls" in got["start_args"]["origin-0"] and "--hls" not in got["start_args"]["edge-0"]
+    for settings in ({"fallback": "none"}, {}):  # without the setting (an older ccds): no HLS
+        (tmp_path / f"none{len(settings)}").mkdir()
+        got = _locals(tmp_path / f"none{len(settings)}", pools, manager_url="http://127.0.0.1:1/x", **settings)
+        assert "--hls" not in got["start_args"]["origin-0"]

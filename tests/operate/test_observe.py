@@ -186,3 +186,29 @@ def test_tracked_nodes_come_from_the_workspace_state(loaded, tmp_path):
                                                  "eu-west": {"demo-eu-west-edge-0": "i-2"}}
     (path / "terraform.tfstate").write_text("{half a state")
     assert tracked_from_state(loaded, root)() == {"na-east": None, "eu-west": None}
+
+
+def test_hls_fallbacks_reach_the_controller_as_demand(loaded, tmp_path, managers):
+    """Viewers sent to HLS because the region's edges are full are load the autoscaler must see."""
+    from ccds_cli.operate import policy
+    from ccds_cli.operate.model import Memory
+
+    mgr = managers()
+    mgr.up("demo-na-east-edge-0", region="na-east", capacity=2)
+    mgr.up("demo-na-east-origin-0", role="origin", region="na-east", capacity=20,
+           endpoints={"rtmp": "rtmp://o.example:1935/live", "hls": "http://o.example:8088/hls/{app}/{stream}/index.m3u8"})
+    mgr.publish("s", region="na-east")
+    answers = [mgr.subscribe("s", region="na-east").json() for _ in range(5)]
+    assert [a["fallback"] for a in answers] == [None, None, "hls", "hls", "hls"]
+    counts = {("na-east", "edge"): 1, ("na-east", "origin"): 1, ("eu-west", "edge"): 1, ("eu-west", "origin"): 1}
+    observer = Observer(loaded, tmp_path, client_of(mgr), desired=lambda: (counts, {}), inventory=lambda k, p: [],
+                        clock=mgr.clock)
+    first = observer.observe()
+    assert first.regions["na-east"].demand == {"fallback": 3}
+    memory = policy.decide(loaded.spec, first, Memory()).memory  # the first look sets the baseline
+    mgr.subscribe("s", region="na-east")
+    mgr.subscribe("s", region="na-east")
+    second = observer.observe()
+    assert second.regions["na-east"].demand == {"fallback": 5}
+    view = next(r for r in policy.decide(loaded.spec, second, memory).regions if r["region"] == "na-east")
+    assert view["demand"] == 2  # two more viewers sent to HLS since the last round: load on the edges

@@ -219,8 +219,19 @@ def test_audiences_map_to_their_cidrs(kind):
         assert rule.cidrs == AUDIENCE_CIDRS[audiences.pop()], rule
 
 
+@pytest.mark.parametrize("kind", ["mediamtx", "nginx-rtmp", "red5pro"])
+def test_viewers_reach_origins_only_for_the_hls_fallback(kind):
+    extra = {"engine": {"kind": kind, **({"license_env": "RED5PRO_LICENSE"} if kind == "red5pro" else {})}}
+    rules = build_plan(spec_with(**extra)).workspace_of_region("na-east").rules["na-east"]
+    to_viewers = [r for r in rules if r.role == "origin" and "0.0.0.0/0" in r.cidrs]
+    assert [r.description for r in to_viewers] == ["hls from viewers"]  # fallback: hls, the default
+    none = spec_with(**extra, **{"regions.na-east.fallback": "none"})
+    rules = build_plan(none).workspace_of_region("na-east").rules["na-east"]
+    assert not [r for r in rules if r.role == "origin" and "0.0.0.0/0" in r.cidrs]
+
+
 def test_viewers_never_reach_origins_and_publishers_never_reach_edges():
-    rules = build_plan(spec_with()).workspace_of_region("na-east").rules["na-east"]
+    rules = build_plan(spec_with(**{"regions.na-east.fallback": "none"})).workspace_of_region("na-east").rules["na-east"]
     assert not [r for r in rules if r.role == "origin" and "0.0.0.0/0" in r.cidrs]
     assert not [r for r in rules if r.role == "edge" and "198.51.100.0/24" in r.cidrs]
     ssh = [r for r in rules if r.from_port == 22]

@@ -31,7 +31,11 @@ def _authorize(request: Request, creds: ClientAuth, app: str, stream: str, actio
 
 @router.get("/{app}/{stream}/subscribe", response_model=SubscribeAnswer, responses=errors(403, 404, 413, 503))
 async def subscribe(request: Request, app: AppName, stream: StreamName, creds: Annotated[ClientAuth, Query()]):
-    """Where to play: an INSERVICE edge with a free slot in the region, else the nearest region with one."""
+    """Where to play: an INSERVICE edge with a free slot in the region, else the nearest region with one.
+
+    With every edge full, and when the stream's origin serves HLS (its region's `fallback: hls`), the
+    answer is that origin with `"fallback": "hls"` and `urls.hls` (no slot reserved) instead of 503.
+    `protocol=hls` asks for that HLS answer directly (404 when the origin serves none)."""
     return await _route_viewer(request, app, stream, creds)
 
 
@@ -51,11 +55,18 @@ async def _route_viewer(request: Request, app: str, stream: str, creds: ClientAu
         except NoEdgeCapacity:
             await run_in_threadpool(request.app.state.store.count_demand, creds.region, "refused")
             raise
-        # Demand the region could not serve itself: counted for `ccds operate` (GET /api/v1/demand).
-        kind = "fallback" if answer.get("fallback") else (
-            "spilled" if creds.region and answer.get("node", {}).get("region") not in (None, creds.region) else None)
+        # Demand the region could not serve itself: counted for `ccds operate` (GET /api/v1/demand). A viewer
+        # who asked for HLS needs no edge: not demand.
+        if answer.get("fallback"):
+            kind = "fallback" if answer.get("fallback_reason") == routing.NO_CAPACITY else None
+        else:
+            kind = "spilled" if creds.region and answer.get("node", {}).get("region") not in (None, creds.region) \
+                else None
         if kind:
             await run_in_threadpool(request.app.state.store.count_demand, creds.region, kind)
+        if kind == "fallback":
+            await run_in_threadpool(routing.note_fallback, request.app.state.store, answer, creds.region,
+                                    _noted(request))
         # The hot path: the answer is built by `routing` in the documented shape; skip re-validating it.
         return JSONResponse(answer)
     except Exception as exc:
@@ -66,9 +77,21 @@ async def _route_viewer(request: Request, app: str, stream: str, creds: ClientAu
                                           creds.region)
 
 
+def _noted(request: Request) -> dict:
+    """This process's memory of recent `fallback` events (routing.note_fallback)."""
+    st = request.app.state
+    if not hasattr(st, "fallback_noted"):
+        st.fallback_noted = {}
+    return st.fallback_noted
+
+
 async def _pick_edge(request: Request, app: str, stream: str, creds: ClientAuth) -> dict:
     st = request.app.state
     store = st.store
+    if creds.protocol == "hls" and not st.settings.auth_url:  # no edge slot: one read of the stream's origin
+        if store.postgres:
+            return await routing.subscribe_hls_async(store, st.pg_pool, app, stream)
+        return routing.subscribe_hls(store, app, stream)
     if st.settings.auth_url:
         # The auth backend is a network round trip on a blocking client: wait for it in a worker thread.
         answer = await run_in_threadpool(_subscribe, request, store, creds, app, stream)
@@ -102,6 +125,8 @@ def publish(request: Request, store: StoreDep, app: AppName, stream: StreamName,
 
 def _subscribe(request: Request, store, creds: ClientAuth, app: str, stream: str) -> dict:
     _authorize(request, creds, app, stream, "subscribe")
+    if creds.protocol == "hls":
+        return routing.subscribe_hls(store, app, stream)
     return routing.subscribe(store, app, stream, creds.region, creds.lat, creds.lon)
 
 
