@@ -3,7 +3,7 @@
 //
 // It serves govmomi's VPX model (datacenter DC0, cluster DC0_C0, datastore LocalDS_0, networks
 // "VM Network" and DC0_DVPG0, four powered-on VMs usable as clone sources) over TLS with its
-// built-in self-signed certificate, and registers the vAPI (REST: tags, sessions), PBM, STS,
+// own self-signed certificate, and registers the vAPI (REST: tags, sessions), PBM, STS,
 // lookup and CNS simulators that terraform-provider-vsphere and pyvmomi call.
 //
 // On start it prints one line of JSON to stdout:
@@ -15,13 +15,19 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"flag"
 	"fmt"
 	"io/ioutil"
 	"log"
+	"math/big"
 	"net"
 	"net/url"
 	"os"
@@ -30,6 +36,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -296,6 +303,33 @@ func installDVSManager(content types.ServiceContent) {
 	simulator.Map.Put(m)
 }
 
+// selfSigned makes the server's certificate: ECDSA P-256 for 127.0.0.1, ::1 and localhost, valid
+// for a day (the certificate govmomi bundles has a key OpenSSL now refuses as too weak).
+func selfSigned() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "ccds-vcsim", Organization: []string{"ccds test vCenter"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on (port 0: any free port)")
 	user := flag.String("username", "ccds", "the one user name the simulator accepts")
@@ -333,7 +367,11 @@ func main() {
 
 	model.Service.RegisterEndpoints = true
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *pass)}
-	model.Service.TLS = new(tls.Config)
+	cert, err := selfSigned()
+	if err != nil {
+		log.Fatal(err)
+	}
+	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	server := model.Service.NewServer()
 	defer server.Close()
 
