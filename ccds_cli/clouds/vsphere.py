@@ -175,7 +175,9 @@ class Vsphere(Cloud):
                 for vm in view.view:
                     if not vm.name.startswith(f"{deployment}-"):
                         continue
-                    props = {"id": vm._moId, "name": vm.name, "annotation": vm.config.annotation if vm.config else "",
+                    # The provider's id of a VM is its BIOS UUID (config.uuid): that is what
+                    # the `nodes` output holds, so status matches inventory on it.
+                    props = {"id": vm.config.uuid if vm.config else vm._moId, "name": vm.name, "annotation": vm.config.annotation if vm.config else "",
                              "power_state": str(vm.runtime.powerState),
                              "ip": vm.guest.ipAddress if vm.guest else "",
                              "created": vm.config.createDate if vm.config else None}

@@ -15,6 +15,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -25,15 +26,18 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
+	"io"
 	"io/ioutil"
 	"log"
 	"math/big"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -303,6 +307,42 @@ func installDVSManager(content types.ServiceContent) {
 	simulator.Map.Put(m)
 }
 
+// categoryPath is where terraform-provider-vsphere 2.0.2 creates tag categories (vAPI REST).
+const categoryPath = "/rest/com/vmware/cis/tagging/category"
+
+// localTypes strips the "urn:vim25:" namespace the provider puts before each associable type
+// when it creates a tag category. vCenter answers with the plain type ("VirtualMachine"), as the
+// provider's configuration names it; govmomi 0.24's vAPI simulator stored and returned the
+// namespaced form, so every plan after the first wanted to "remove" the plain type and failed.
+func localTypes(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			var body map[string]map[string]interface{}
+			raw, err := ioutil.ReadAll(io.LimitReader(r.Body, 1<<20))
+			if err == nil && json.Unmarshal(raw, &body) == nil {
+				if spec, ok := body["create_spec"]; ok {
+					if types, ok := spec["associable_types"].([]interface{}); ok {
+						for i, t := range types {
+							if name, ok := t.(string); ok {
+								types[i] = strings.TrimPrefix(name, "urn:vim25:")
+							}
+						}
+					}
+				}
+				if fixed, err := json.Marshal(body); err == nil {
+					raw = fixed
+				}
+			}
+			r = r.Clone(r.Context())
+			r.Body = ioutil.NopCloser(bytes.NewReader(raw))
+			r.ContentLength = int64(len(raw))
+		}
+		// the vAPI simulator, registered for "/rest/" once the server is built
+		h, _ := mux.Handler(&http.Request{Method: r.Method, URL: &url.URL{Path: "/rest/"}})
+		h.ServeHTTP(w, r)
+	}
+}
+
 // selfSigned makes the server's certificate: ECDSA P-256 for 127.0.0.1, ::1 and localhost, valid
 // for a day (the certificate govmomi bundles has a key OpenSSL now refuses as too weak).
 func selfSigned() (tls.Certificate, error) {
@@ -366,6 +406,10 @@ func main() {
 	installDVSManager(model.ServiceContent)
 
 	model.Service.RegisterEndpoints = true
+	if model.Service.ServeMux == nil {
+		model.Service.ServeMux = http.NewServeMux()
+	}
+	model.Service.ServeMux.HandleFunc(categoryPath, localTypes(model.Service.ServeMux))
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *pass)}
 	cert, err := selfSigned()
 	if err != nil {
