@@ -375,6 +375,7 @@ func main() {
 	user := flag.String("username", "ccds", "the one user name the simulator accepts")
 	pass := flag.String("password", "", "the one password the simulator accepts (required)")
 	guestNet := flag.String("guest-net", "127.77.0.0/16", "addresses powered-on VMs report (IPv4 CIDR; .1 is their gateway)")
+	vcenterLike := flag.Bool("vcenter-like", true, "apply the fixups below (false: govmomi's simulator as it is, to show what it lacks)")
 	certOut := flag.String("cert-out", "", "write the server's PEM certificate here")
 	flag.Parse()
 	if *pass == "" {
@@ -391,25 +392,26 @@ func main() {
 	}
 	defer model.Remove()
 
-	fix, err := newFixups(*guestNet)
-	if err != nil {
-		log.Fatal(err)
-	}
-	for _, e := range simulator.Map.All("VirtualMachine") {
-		vm := e.(*simulator.VirtualMachine)
-		fix.devices(vm.Self, vm.Config.Hardware.Device)
-		if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn {
-			fix.power(&vm.VirtualMachine, vm.Runtime.PowerState)
-		}
-	}
-	simulator.Map.AddHandler(fix)
-	installDVSManager(model.ServiceContent)
-
 	model.Service.RegisterEndpoints = true
 	if model.Service.ServeMux == nil {
 		model.Service.ServeMux = http.NewServeMux()
 	}
-	model.Service.ServeMux.HandleFunc(categoryPath, localTypes(model.Service.ServeMux))
+	if *vcenterLike {
+		fix, err := newFixups(*guestNet)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, e := range simulator.Map.All("VirtualMachine") {
+			vm := e.(*simulator.VirtualMachine)
+			fix.devices(vm.Self, vm.Config.Hardware.Device)
+			if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn {
+				fix.power(&vm.VirtualMachine, vm.Runtime.PowerState)
+			}
+		}
+		simulator.Map.AddHandler(fix)
+		installDVSManager(model.ServiceContent)
+		model.Service.ServeMux.HandleFunc(categoryPath, localTypes(model.Service.ServeMux))
+	}
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *pass)}
 	cert, err := selfSigned()
 	if err != nil {

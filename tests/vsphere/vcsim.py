@@ -47,12 +47,14 @@ def ready() -> str:
 class Vcsim:
     """One simulator process: `url`, `host`, `port`, `server` ("127.0.0.1:PORT"), `cert` (PEM file)."""
 
-    def __init__(self, workdir: Path, *, user: str = USER, password: str = PASSWORD, timeout: float = 30) -> None:
+    def __init__(self, workdir: Path, *, user: str = USER, password: str = PASSWORD, vcenter_like: bool = True,
+                 timeout: float = 30) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.cert = workdir / "vcsim-cert.pem"
         self.log = (workdir / "vcsim.log").open("w")
         self.proc = subprocess.Popen([str(simulator_bin()), "-listen", "127.0.0.1:0", "-username", user,
-                                      "-password", password, "-cert-out", str(self.cert)],
+                                      "-password", password, "-cert-out", str(self.cert),
+                                      f"-vcenter-like={str(vcenter_like).lower()}"],
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)
         deadline = time.monotonic() + timeout
         line = ""
