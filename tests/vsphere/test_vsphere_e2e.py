@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.vsphere.vcsim import PASSWORD, USER, Vcsim, cli_config, ready, vm_folder
+from tests.vsphere.vcsim import PASSWORD, USER, Tagging, Vcsim, cli_config, ready, vm_folder
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nodepkg"))
 from loopindex import LoopIndex  # noqa: E402
@@ -120,6 +120,13 @@ def test_up_status_scale_replace_down(project, sim):
     assert (edge.config.hardware.numCPU, edge.config.hardware.memoryMB) == (2, 2048)
     assert {n["name"]: n["public_ip"] for n in up["nodes"]}["vstest-dc-edge-0"] == edge.guest.ipAddress
     assert edge.guest.ipAddress.startswith("127.77.")
+    tagging = Tagging(sim)
+    try:
+        assert tagging.categories() == ["vstest-dc-tags"]
+        assert tagging.attached(edge) == ["ccds-deployment:vstest", "ccds-pool:edge", "ccds-role:edge",
+                                          "ccds-workspace:dc", "managed-by:ccds"]
+    finally:
+        tagging.close()
 
     status = ok(ccds(["status", "ccds.yaml", "-o", "json"], env, cwd))
     assert status["healthy"] is True
@@ -152,6 +159,11 @@ def test_up_status_scale_replace_down(project, sim):
     assert [w["result"] for w in down["workspaces"]] == ["ok"]
     assert ours(si) == {}
     assert vm_folder(si, "DC0", "ccds").childEntity == []
+    tagging = Tagging(sim)
+    try:
+        assert tagging.categories() == []  # the workspace's tag category and tags are gone too
+    finally:
+        tagging.close()
     assert ccds(["status", "ccds.yaml"], env, cwd).returncode == 4  # nothing is running now
 
 

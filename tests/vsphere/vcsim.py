@@ -108,3 +108,32 @@ def vm_folder(si, datacenter: str, name: str):
         if child.name == name:
             return child
     return dc.vmFolder.CreateFolder(name)
+
+
+class Tagging:
+    """The simulator's vAPI tagging service (REST), as the provider uses it."""
+
+    def __init__(self, sim: Vcsim) -> None:
+        import httpx
+
+        self.base = f"https://{sim.server}/rest/com/vmware/cis"
+        self.http = httpx.Client(verify=False, timeout=10)  # the simulator's self-signed certificate, loopback
+        token = self.http.post(f"{self.base}/session", auth=(USER, PASSWORD)).raise_for_status().json()["value"]
+        self.http.headers["vmware-api-session-id"] = token
+
+    def categories(self) -> list[str]:
+        """Names of every tag category."""
+        ids = self.http.get(f"{self.base}/tagging/category").raise_for_status().json()["value"] or []
+        return sorted(self.http.get(f"{self.base}/tagging/category/id:{i}").raise_for_status().json()["value"]["name"]
+                      for i in ids)
+
+    def attached(self, vm) -> list[str]:
+        """Names of the tags attached to a VM (vim.VirtualMachine)."""
+        body = {"object_id": {"type": "VirtualMachine", "id": vm._moId}}
+        ids = self.http.post(f"{self.base}/tagging/tag-association?~action=list-attached-tags",
+                             json=body).raise_for_status().json()["value"] or []
+        return sorted(self.http.get(f"{self.base}/tagging/tag/id:{i}").raise_for_status().json()["value"]["name"]
+                      for i in ids)
+
+    def close(self) -> None:
+        self.http.close()
