@@ -3,6 +3,8 @@ with the fix-it text `ccds doctor` shows."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ccds_cli.clouds.vsphere import Vsphere, VsphereProvider
@@ -68,3 +70,27 @@ def test_trusted_certificate_needs_no_allow_unverified_ssl(sim, login):
     login.setenv("SSL_CERT_FILE", str(sim.cert))
     result = Vsphere().check(_cfg(sim, allow_unverified_ssl=False))
     assert result.ok, result
+
+
+def test_doctor_shows_the_fix(sim, login, tmp_path):
+    """What a user sees: `ccds doctor` on a spec whose vSphere alias logs in with a wrong password."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    spec = {"version": 1, "name": "doc", "engine": {"kind": "mediamtx"},
+            "providers": {"lab": _cfg(sim).model_dump(exclude_defaults=True) | {"cloud": "vsphere"}},
+            "regions": {"dc": {"placement": "lab/dc0", "network": {"cidr": "10.30.0.0/16"},
+                               "pools": {
+                "origin": {"instance_type": "1x1", "min": 1, "max": 1, "capacity": 10},
+                "edge": {"instance_type": "1x1", "min": 1, "max": 1, "capacity": 10}}}}}
+    (tmp_path / "ccds.yaml").write_text(yaml.safe_dump(spec))
+    env = dict(os.environ, VSPHERE_PASSWORD="wrong", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.run([sys.executable, "-m", "ccds_cli", "doctor", "ccds.yaml"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if "provider lab (vSphere)" in x)
+    assert 'status=fail detail="vCenter refused the login: Login failure"' in line
+    assert "export VSPHERE_USER and VSPHERE_PASSWORD" in line
