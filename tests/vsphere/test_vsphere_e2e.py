@@ -1,104 +1,23 @@
 """`ccds up / status / scale / down` on vSphere for real: terraform-provider-vsphere 2.0.2 from the
-test bed's mirror against the vCenter simulator (scripts/vcsim.sh), checked through pyvmomi.
-
-The simulator's VMs run no guest: a powered-on VM reports a loopback address (the simulator's
-stand-in for VMware Tools after DHCP), so the spec sets `guest_net_timeout: 0` (provider 2.0.2's
-address waiter ignores loopback addresses) and nothing ever connects off the machine.
+test bed's mirror against the vCenter simulator (scripts/vcsim.sh), checked through pyvmomi and the
+simulator's tagging API. One deployment, every step asserted on it.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-import yaml
+from tests.vsphere.vcsim import Tagging, vm_folder
+from tests.vsphere.vsenv import MARKS, ccds, extra, ok, ours, spec
 
-from tests.vsphere.vcsim import PASSWORD, USER, Tagging, Vcsim, cli_config, ready, vm_folder
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nodepkg"))
-from loopindex import LoopIndex  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[2]
-DEPLOYMENT = "vstest"
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("terraform") is None, reason="needs terraform"),
-    pytest.mark.skipif(bool(ready()), reason=ready() or "ready"),
-]
+pytestmark = MARKS
 
 
-def spec(sim: Vcsim, *, control: bool = False, index: str = "") -> dict:
-    doc = {
-        "version": 1, "name": DEPLOYMENT, "engine": {"kind": "mediamtx"},
-        "providers": {"lab": {"cloud": "vsphere", "server": sim.server, "datacenter": "DC0", "cluster": "DC0_C0",
-                              "datastore": "LocalDS_0", "network": "VM Network", "template": "DC0_H0_VM0",
-                              "folder": "ccds", "allow_unverified_ssl": True, "guest_net_timeout": 0}},
-        "regions": {"dc": {"placement": "lab/dc0", "network": {"cidr": "10.30.0.0/16"}, "pools": {
-            "origin": {"instance_type": "1x1", "min": 1, "max": 2, "capacity": 20},
-            "edge": {"instance_type": "2x2", "min": 2, "max": 3, "capacity": 200, "disk_gb": 40}}}},
-        "security": {"publish_cidrs": ["0.0.0.0/0"], "admin_cidrs": ["203.0.113.0/24"]},
-    }
-    if control:
-        doc["control"] = {"placement": ["lab/dc0"], "stream_managers": 1, "instance_type": "2x4",
-                          "database": {"engine": "postgres"}}
-        doc["install"] = {"requirement": "ccds[postgres]==0.1.0", "index_url": index}
-    return doc
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    server = Vcsim(tmp_path_factory.mktemp("vcsim"))
-    si = server.connect()
-    vm_folder(si, "DC0", "ccds")  # the VM folder the spec names exists, as in a real vCenter
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def project(tmp_path, sim):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "VSPHERE_", "CCDS_"))}
-    env.update(TF_CLI_CONFIG_FILE=str(cli_config(tmp_path / "tf")), TF_IN_AUTOMATION="1", TF_INPUT="0",
-               CHECKPOINT_DISABLE="1", VSPHERE_USER=USER, VSPHERE_PASSWORD=PASSWORD, CI="true",
-               PYTHONPATH=str(REPO))
-    return tmp_path, env
-
-
-def ccds(args: list[str], env: dict, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ccds_cli", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def ok(proc: subprocess.CompletedProcess) -> dict:
-    assert proc.returncode == 0, f"exit {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return json.loads(proc.stdout)["result"]
-
-
-def ours(si) -> dict[str, object]:
-    """The deployment's VMs by name (vim.VirtualMachine), as vCenter lists them."""
-    from pyVmomi import vim
-
-    view = si.content.viewManager.CreateContainerView(si.content.rootFolder, [vim.VirtualMachine], True)
-    try:
-        return {vm.name: vm for vm in view.view if vm.name.startswith(f"{DEPLOYMENT}-")}
-    finally:
-        view.Destroy()
-
-
-def extra(vm) -> dict[str, str]:
-    return {o.key: str(o.value) for o in vm.config.extraConfig}
-
-
-def test_up_status_scale_replace_down(project, sim):
+def test_up_status_scale_replace_down(project, vcenter):
     cwd, env = project
-    (cwd / "ccds.yaml").write_text(yaml.safe_dump(spec(sim), sort_keys=False))
-    si = sim.connect()
+    (cwd / "ccds.yaml").write_text(spec(vcenter))
+    si = vcenter.connect()
 
     up = ok(ccds(["up", "ccds.yaml", "--yes", "-o", "json"], env, cwd))
     assert [(w["name"], w["result"]) for w in up["workspaces"]] == [("lab.dc0", "ok")]
@@ -120,7 +39,7 @@ def test_up_status_scale_replace_down(project, sim):
     assert (edge.config.hardware.numCPU, edge.config.hardware.memoryMB) == (2, 2048)
     assert {n["name"]: n["public_ip"] for n in up["nodes"]}["vstest-dc-edge-0"] == edge.guest.ipAddress
     assert edge.guest.ipAddress.startswith("127.77.")
-    tagging = Tagging(sim)
+    tagging = Tagging(vcenter)
     try:
         assert tagging.categories() == ["vstest-dc-tags"]
         assert tagging.attached(edge) == ["ccds-deployment:vstest", "ccds-pool:edge", "ccds-role:edge",
@@ -159,38 +78,9 @@ def test_up_status_scale_replace_down(project, sim):
     assert [w["result"] for w in down["workspaces"]] == ["ok"]
     assert ours(si) == {}
     assert vm_folder(si, "DC0", "ccds").childEntity == []
-    tagging = Tagging(sim)
+    tagging = Tagging(vcenter)
     try:
         assert tagging.categories() == []  # the workspace's tag category and tags are gone too
     finally:
         tagging.close()
     assert ccds(["status", "ccds.yaml"], env, cwd).returncode == 4  # nothing is running now
-
-
-def test_control_plane_database_vm(project, sim):
-    """The control workspace on vSphere: the database VM is cloned first and the stream manager's
-    guestinfo user data names its address; `down` removes both."""
-    cwd, env = project
-    index = LoopIndex()  # the install preflight asks this loopback index, never PyPI
-    index.add_ccds()
-    index.add_dependencies()
-    try:
-        (cwd / "ccds.yaml").write_text(yaml.safe_dump(spec(sim, control=True, index=index.simple), sort_keys=False))
-        si = sim.connect()
-        up = ok(ccds(["up", "ccds.yaml", "--yes", "-o", "json"], env, cwd))
-        assert [(w["name"], w["result"]) for w in up["workspaces"]] == [("control.lab.dc0", "ok"), ("lab.dc0", "ok")]
-        vms = ours(si)
-        db, manager = vms["vstest-control-database-0"], vms["vstest-control-manager-0"]
-        assert db.guest.ipAddress.startswith("127.77.")
-        boot = base64.b64decode(extra(manager)["guestinfo.userdata"]).decode()
-        assert f"@{db.guest.ipAddress}:5432/ccds" in boot and "@@CCDS_" not in boot
-        assert up["manager"] == f"http://{manager.guest.ipAddress}:8080"
-        # the simulated VMs run no stream manager: status says the manager does not answer
-        status = ccds(["status", "ccds.yaml", "-o", "json"], env, cwd)
-        assert status.returncode == 4
-        assert json.loads(status.stdout)["result"]["manager"]["reachable"] is False
-
-        ok(ccds(["down", "ccds.yaml", "--yes", "-o", "json"], env, cwd))
-        assert ours(si) == {}
-    finally:
-        index.close()
