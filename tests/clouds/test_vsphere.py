@@ -71,3 +71,14 @@ def test_stale_resources_reads_the_state_and_asks_nothing_without_vms(tmp_path):
     assert _state_vms(tmp_path / "terraform.tfstate") == [('module.dc.vsphere_virtual_machine.this["edge-0"]', "u-1")]
     (tmp_path / "terraform.tfstate").write_text(json.dumps({"resources": []}))
     assert Vsphere().stale_resources(tmp_path, tmp_path) == []  # no main.tf.json needed: nothing to ask
+
+
+def test_guest_net_timeout_is_bounded():
+    import pytest
+    from pydantic import ValidationError
+
+    fields = {"cloud": "vsphere", "server": "vc", "datacenter": "dc1", "cluster": "c", "datastore": "d",
+              "network": "n", "template": "t"}
+    for bad in (-1, 601, "soon"):
+        with pytest.raises(ValidationError, match="guest_net_timeout"):
+            VsphereProvider(**fields, guest_net_timeout=bad)
