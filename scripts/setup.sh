@@ -23,3 +23,6 @@ command -v terraform >/dev/null 2>&1 || command -v tofu >/dev/null 2>&1 || \
 if [ ! -x .venv-checkov/bin/checkov ]; then
   python3 -m venv .venv-checkov && .venv-checkov/bin/pip install -q --disable-pip-version-check "checkov>=3.2,<4"
 fi
+# The vSphere test bed (vCenter simulator from Debian's govmomi + terraform-provider-vsphere 2.0.2 in a
+# filesystem mirror, cached in ~/.cache/ccds/vsphere): tests/vsphere run against it.
+bash scripts/vcsim.sh

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from pathlib import Path
 from typing import Literal
+
+from pydantic import Field
 
 from ccds_cli.clouds import _tags
 from ccds_cli.clouds._lazy import require
@@ -25,6 +28,9 @@ class VsphereProvider(ProviderConfig):
     folder: str | None = None
     resource_pool: str | None = None
     allow_unverified_ssl: bool = False
+    # Minutes `terraform apply` waits for VMware Tools to report each VM's address (the provider's
+    # wait_for_guest_net_timeout); 0 = do not wait, for templates without VMware Tools.
+    guest_net_timeout: int = Field(5, ge=0, le=600)
     pricing: Pricing = Pricing()  # what ccds cost charges per vCPU-hour / GB-month (default 0)
 
 
@@ -75,14 +81,55 @@ class Vsphere(Cloud):
         for key in ("folder", "resource_pool"):
             if getattr(cfg, key):
                 settings[key] = getattr(cfg, key)
+        if cfg.guest_net_timeout != 5:
+            settings["guest_net_timeout"] = str(cfg.guest_net_timeout)
         return settings
+
+    def stale_resources(self, workspace_dir, state_dir):
+        """VMs in the workspace's state that vCenter reports powered off or suspended (or no longer
+        has): the provider's refresh keeps a stopped VM as it is, so the next plan replaces it.
+        Without credentials or a reachable vCenter nothing is replaced (the plan reports the error)."""
+        import json
+
+        vms = _state_vms(Path(workspace_dir) / "terraform.tfstate")
+        if not vms:
+            return []
+        try:
+            block = json.loads((Path(workspace_dir) / "main.tf.json").read_text())["provider"]["vsphere"]
+            block = block[0] if isinstance(block, list) else block
+            cfg = _Connection(server=str(block["vsphere_server"]),
+                              allow_unverified_ssl=bool(block.get("allow_unverified_ssl", False)))
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return []
+        try:
+            require("pyVim.connect", "vsphere")
+            from pyVim.connect import Disconnect
+
+            si = self._connect(cfg)
+        except Exception:  # no SDK, no login, no vCenter: refresh and plan say what is wrong
+            return []
+        try:
+            search = si.content.searchIndex
+            stale = []
+            for address, uuid in vms:
+                vm = search.FindByUuid(None, uuid, True, False)
+                if vm is not None and str(vm.runtime.powerState) != "poweredOn":
+                    stale.append(address)
+            return sorted(stale)
+        finally:
+            Disconnect(si)
 
     # -- SDK ---------------------------------------------------------------------------------
     def _connect(self, cfg):
+        import ssl
+
         connect = require("pyVim.connect", "vsphere")
         host, _, port = (self.endpoint or cfg.server).removeprefix("https://").partition(":")
+        # An explicit verifying context: pyvmomi skips verification for localhost and 127.0.0.1 on
+        # its own (an SSH tunnel to vCenter), where the Terraform provider would refuse the certificate.
+        context = None if cfg.allow_unverified_ssl else ssl.create_default_context()
         return connect.SmartConnect(host=host, port=int(port or 443), user=os.environ.get("VSPHERE_USER", ""),
-                                    pwd=os.environ.get("VSPHERE_PASSWORD", ""),
+                                    pwd=os.environ.get("VSPHERE_PASSWORD", ""), sslContext=context,
                                     disableSslCertValidation=cfg.allow_unverified_ssl)
 
     def _check(self, cfg):
@@ -128,7 +175,9 @@ class Vsphere(Cloud):
                 for vm in view.view:
                     if not vm.name.startswith(f"{deployment}-"):
                         continue
-                    props = {"id": vm._moId, "name": vm.name, "annotation": vm.config.annotation if vm.config else "",
+                    # The provider's id of a VM is its BIOS UUID (config.uuid): that is what
+                    # the `nodes` output holds, so status matches inventory on it.
+                    props = {"id": vm.config.uuid if vm.config else vm._moId, "name": vm.name, "annotation": vm.config.annotation if vm.config else "",
                              "power_state": str(vm.runtime.powerState),
                              "ip": vm.guest.ipAddress if vm.guest else "",
                              "created": vm.config.createDate if vm.config else None}
@@ -159,6 +208,35 @@ class Vsphere(Cloud):
             state=self.ccds_state(props.get("power_state")), public_ip=public, private_ip=ip,
             launched_at=created.isoformat() if hasattr(created, "isoformat") else str(created or ""),
             workspace=tags.get(_tags.WORKSPACE, ""), cloud_state=str(props.get("power_state") or ""))
+
+
+class _Connection:
+    """What `_connect` needs of a provider alias, read back from a rendered workspace."""
+
+    def __init__(self, server: str, allow_unverified_ssl: bool):
+        self.server = server
+        self.allow_unverified_ssl = allow_unverified_ssl
+
+
+def _state_vms(state_file: Path) -> list[tuple[str, str]]:
+    """(terraform address, VM UUID) of every untainted vsphere_virtual_machine in a state file."""
+    import json
+
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return []
+    found = []
+    for res in state.get("resources", []) if isinstance(state, dict) else []:
+        if res.get("type") != "vsphere_virtual_machine" or res.get("mode") != "managed":
+            continue
+        prefix = (res["module"] + "." if res.get("module") else "") + f"vsphere_virtual_machine.{res['name']}"
+        for inst in res.get("instances", []):
+            uuid = (inst.get("attributes") or {}).get("id")
+            if uuid and inst.get("status") != "tainted":
+                key = inst.get("index_key")
+                found.append((prefix + (f"[{json.dumps(key)}]" if key is not None else ""), str(uuid)))
+    return found
 
 
 CLOUD = Vsphere()

@@ -66,6 +66,8 @@ locals {
 
   secrets_b64 = base64encode(join("", [for k in sort(keys(var.secrets)) : "${k}=${var.secrets[k]}\n"]))
 
+  guest_net_timeout = tonumber(lookup(var.settings, "guest_net_timeout", "5"))
+
   public_addresses = lower(lookup(var.settings, "public_addresses", "true")) == "true"
 
   # "First" manager / database: index 0 of the alphabetically first pool of that role.

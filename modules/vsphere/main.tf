@@ -66,6 +66,11 @@ resource "vsphere_virtual_machine" "this" {
 
   scsi_type = data.vsphere_virtual_machine.template[each.value.template].scsi_type
 
+  # Minutes to wait for VMware Tools to report an address (settings.guest_net_timeout, default 5);
+  # 0 = do not wait (templates without VMware Tools): default_ip_address is then whatever the
+  # guest reported by the time the VM is read.
+  wait_for_guest_net_timeout = local.guest_net_timeout
+
   annotation = local.annotations[each.key]
   tags       = [for t in local.node_tag_names[each.key] : vsphere_tag.this[t].id]
 
@@ -114,6 +119,11 @@ resource "vsphere_virtual_machine" "database" {
   firmware = data.vsphere_virtual_machine.template[each.value.template].firmware
 
   scsi_type = data.vsphere_virtual_machine.template[each.value.template].scsi_type
+
+  # Minutes to wait for VMware Tools to report an address (settings.guest_net_timeout, default 5);
+  # 0 = do not wait (templates without VMware Tools): default_ip_address is then whatever the
+  # guest reported by the time the VM is read.
+  wait_for_guest_net_timeout = local.guest_net_timeout
 
   annotation = local.annotations[each.key]
   tags       = [for t in local.node_tag_names[each.key] : vsphere_tag.this[t].id]

@@ -79,13 +79,18 @@ variable "secrets" {
 }
 
 variable "settings" {
-  description = "vSphere settings: datacenter, cluster, datastore, network, template (required); folder, resource_pool, public_addresses (optional)."
+  description = "vSphere settings: datacenter, cluster, datastore, network, template (required); folder, resource_pool, public_addresses, guest_net_timeout (optional)."
   type        = map(string)
   default     = {}
 
   validation {
     condition     = alltrue([for k in ["datacenter", "cluster", "datastore", "network", "template"] : trimspace(lookup(var.settings, k, "")) != ""])
     error_message = "vSphere settings are missing: ${join(", ", [for k in ["datacenter", "cluster", "datastore", "network", "template"] : k if trimspace(lookup(var.settings, k, "")) == ""])}. Set them on the vSphere provider alias in the spec (datacenter, cluster, datastore, network, template)."
+  }
+
+  validation {
+    condition     = can(regex("^[0-9]{1,4}$", lookup(var.settings, "guest_net_timeout", "5")))
+    error_message = "settings.guest_net_timeout must be a whole number of minutes (0 = do not wait for the guest's address)."
   }
 
   validation {

@@ -45,3 +45,40 @@ def test_check_unreachable_vcenter(clean_env, monkeypatch):
                           network="n", template="t")
     result = Vsphere().check(cfg)
     assert not result.ok and "cannot reach vCenter" in result.reason
+
+
+def test_guest_net_timeout_reaches_the_module_only_when_changed():
+    fields = {"cloud": "vsphere", "server": "vc", "datacenter": "dc1", "cluster": "c", "datastore": "d",
+              "network": "n", "template": "t"}
+    assert "guest_net_timeout" not in Vsphere().module_settings(VsphereProvider(**fields), "r")
+    assert Vsphere().module_settings(VsphereProvider(**fields, guest_net_timeout=0), "r")["guest_net_timeout"] == "0"
+
+
+def test_stale_resources_reads_the_state_and_asks_nothing_without_vms(tmp_path):
+    """The state's VMs with their terraform addresses; without any, vCenter is not contacted."""
+    import json
+
+    from ccds_cli.clouds.vsphere import _state_vms
+
+    state = {"resources": [
+        {"module": "module.dc", "mode": "managed", "type": "vsphere_virtual_machine", "name": "this",
+         "instances": [{"index_key": "edge-0", "attributes": {"id": "u-1"}},
+                       {"index_key": "edge-1", "status": "tainted", "attributes": {"id": "u-2"}}]},
+        {"module": "module.dc", "mode": "data", "type": "vsphere_virtual_machine", "name": "template",
+         "instances": [{"index_key": "t", "attributes": {"id": "u-3"}}]},
+        {"mode": "managed", "type": "vsphere_tag", "name": "this", "instances": [{"attributes": {"id": "x"}}]}]}
+    (tmp_path / "terraform.tfstate").write_text(json.dumps(state))
+    assert _state_vms(tmp_path / "terraform.tfstate") == [('module.dc.vsphere_virtual_machine.this["edge-0"]', "u-1")]
+    (tmp_path / "terraform.tfstate").write_text(json.dumps({"resources": []}))
+    assert Vsphere().stale_resources(tmp_path, tmp_path) == []  # no main.tf.json needed: nothing to ask
+
+
+def test_guest_net_timeout_is_bounded():
+    import pytest
+    from pydantic import ValidationError
+
+    fields = {"cloud": "vsphere", "server": "vc", "datacenter": "dc1", "cluster": "c", "datastore": "d",
+              "network": "n", "template": "t"}
+    for bad in (-1, 601, "soon"):
+        with pytest.raises(ValidationError, match="guest_net_timeout"):
+            VsphereProvider(**fields, guest_net_timeout=bad)
