@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what ccds and its tests need on a Debian/Ubuntu machine: nginx with the RTMP module and
 # ffmpeg (the local cloud's nodes and probes), chromium (the dashboard test drives it through
-# Playwright; Playwright's own browser download is never used), then ccds itself with the dev extras.
+# Playwright; Playwright's own browser download is never used), Go and govmomi (the vCenter simulator,
+# scripts/vcsim.sh), then ccds itself with the dev extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,11 +11,12 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 need_apt=0
 for cmd in nginx ffmpeg ffprobe chromium; do command -v "$cmd" >/dev/null 2>&1 || need_apt=1; done
 ls /usr/lib/nginx/modules/ngx_rtmp_module.so >/dev/null 2>&1 || need_apt=1
+command -v go >/dev/null 2>&1 && [ -d /usr/share/gocode/src/github.com/vmware/govmomi/simulator ] || need_apt=1
 if [ "$need_apt" = 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends nginx-light libnginx-mod-rtmp ffmpeg \
-    chromium
+    chromium golang-go golang-github-vmware-govmomi-dev
 fi
 python3 -m pip install -q --disable-pip-version-check -e ".[dev]"
 command -v terraform >/dev/null 2>&1 || command -v tofu >/dev/null 2>&1 || \
