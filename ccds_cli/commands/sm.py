@@ -1,4 +1,4 @@
-"""`ccds sm serve`: run the stream manager (tokens from CCDS_ADMIN_TOKEN / CCDS_NODE_TOKEN)."""
+"""`ccds sm serve`: run the stream manager (secrets from CCDS_ADMIN_TOKEN / CCDS_NODE_KEY)."""
 
 from typing import Annotated
 
@@ -43,8 +43,8 @@ def serve(
                                  deployment=deployment, auth_url=auth_url, auth_timeout=auth_timeout,
                                  reservation_ttl=reservation_ttl, connect_grace=connect_grace,
                                  docs=docs or None)
-    if not settings.admin_token or not settings.node_token:
-        raise BadInput("CCDS_ADMIN_TOKEN and CCDS_NODE_TOKEN must be set",
+    if not settings.admin_token or not settings.node_key:
+        raise BadInput("CCDS_ADMIN_TOKEN and CCDS_NODE_KEY must be set",
                        hint="`ccds up` generates them into .ccds/<name>/secrets.json")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)

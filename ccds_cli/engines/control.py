@@ -49,7 +49,7 @@ apt-get update -q && apt-get install -y -q curl python3-venv python3-pip
 {install}cat > /usr/local/sbin/ccds-sm <<'SM'
 #!/bin/sh
 . /etc/ccds/node.env
-export CCDS_ADMIN_TOKEN="$admin_token" CCDS_NODE_TOKEN="$node_token"
+export CCDS_ADMIN_TOKEN="$admin_token" CCDS_NODE_KEY="$node_key"
 PGPASSWORD=$(cat {DB_PASSWORD_FILE})
 export PGPASSWORD
 exec /opt/ccds/bin/ccds sm serve --host 0.0.0.0 --port {port} --deployment {spec.name}{auth_args} \\

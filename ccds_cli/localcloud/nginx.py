@@ -62,6 +62,13 @@ def rtmp_module(binary: str) -> str | None:
                       hint=INSTALL_HINT + "; or point CCDS_NGINX_MODULES at its directory")
 
 
+# Edges and relays only pull (the agent's on_play redirect, or `pull`), and nginx-rtmp's access module
+# does not apply to a node's own pulls: refusing every publish lets nothing but their origins (through
+# those pulls) feed them. A publisher pointed at an edge is dropped ("access forbidden by rule").
+PULL_ONLY_ROLES = ("edge", "relay")
+PUBLISH_GUARD = ("            deny publish all;",)
+
+
 def render_config(node_dir: Path, *, name: str, role: str, rtmp_port: int, http_port: int,
                   pull: str | None, module: str | None, host: str = "127.0.0.1", on_play: str | None = None) -> str:
     """nginx.conf of one node: RTMP `live` app + /stat, /health.
@@ -91,6 +98,8 @@ def render_config(node_dir: Path, *, name: str, role: str, rtmp_port: int, http_
         lines.append(f"            on_play {on_play};")
     elif pull:
         lines.append(f"            pull {pull};")
+    if role in PULL_ONLY_ROLES:
+        lines += PUBLISH_GUARD
     lines += [
         "        }",
         "    }",

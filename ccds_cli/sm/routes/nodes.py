@@ -1,10 +1,11 @@
-"""Node registry: agents register/heartbeat/deregister (node token); operators list and drain (admin)."""
+"""Node registry: agents register/heartbeat/deregister themselves (their own node credential);
+operators list and drain (admin)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ccds_cli.sm.auth import AdminAuth, NodeAuth
+from ccds_cli.sm.auth import AdminAuth, NodeAuth, OwnNodeAuth, check_registration
 from ccds_cli.sm.routes.deps import AUTH, StoreDep, errors
 from ccds_cli.sm.schemas import Heartbeat, HeartbeatAnswer, NodeOut, NodeRegister, NodeState
 
@@ -12,20 +13,21 @@ router = APIRouter(prefix="/nodes", tags=["nodes"])
 
 
 @router.post("", response_model=NodeOut, status_code=201, responses=errors(400, *AUTH, 413, 503))
-def register(body: NodeRegister, store: StoreDep, _: NodeAuth):
+def register(body: NodeRegister, store: StoreDep, who: NodeAuth):
     """Register (or re-register) a node; it starts in STARTING until its engine answers."""
+    check_registration(who, body)
     return store.register(body.model_dump())
 
 
 @router.post("/{node_id}/heartbeat", response_model=HeartbeatAnswer, responses=errors(400, *AUTH, 404, 413, 503))
-def heartbeat(node_id: str, body: Heartbeat, store: StoreDep, _: NodeAuth):
+def heartbeat(node_id: str, body: Heartbeat, store: StoreDep, _: OwnNodeAuth):
     """Report counters; 404 means the manager forgot the node and the agent must register again."""
     hb = body.model_dump()
     return store.heartbeat(node_id, hb)
 
 
 @router.delete("/{node_id}", response_model=NodeOut, responses=errors(*AUTH, 404, 413, 503))
-def deregister(node_id: str, store: StoreDep, _: NodeAuth):
+def deregister(node_id: str, store: StoreDep, _: OwnNodeAuth):
     """A node leaving cleanly (its agent got SIGTERM): TERMINATED, never routed again."""
     return store.deregister(node_id)
 
