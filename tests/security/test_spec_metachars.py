@@ -6,7 +6,8 @@ trying to run `touch`. Then either the spec loader refuses the value (a SpecErro
 for `ccds validate`), or ccds renders the deployment and every script the nodes' and managers' cloud-init
 would run passes `sh -n` and runs in a sandbox: every path the scripts write is moved under a scratch
 directory, every external command is a stub that only records its arguments, and `touch` leaves a
-marker. A substitution that executes leaves the marker.
+marker. A substitution that executes leaves the marker. Values that reach the rendered `.tf.json`
+instead must stay literal there: `${...}` and `%{...}` are escaped, else Terraform would evaluate them.
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ ENGINES = {"mediamtx": {}, "nginx-rtmp": {},
            "red5pro": {"archive_url": "https://downloads.example.com/red5pro.zip", "license_env": "RED5_LICENSE"}}
 MARK = "CCDSPWNED"
 PAYLOADS = [f"x$(touch {MARK})", f"x`touch {MARK}`", f"x; touch {MARK} #", f"x'\"\n touch {MARK} #",
-            f'x" ; touch {MARK} ; "', f"x\\$(touch {MARK})"]
+            f'x" ; touch {MARK} ; "', f"x\\$(touch {MARK})",
+            # Terraform template syntax: a .tf.json string is a template, so these would be evaluated
+            'x${file("/etc/hostname")}', "x%{ if true }y%{ endif }"]
+_TEMPLATE = re.compile(r'(?<!\$)\$\{file\(|(?<!%)%\{ if true')
 # Where the scripts write: moved under the sandbox root.
 ROOTED = ("/etc/", "/usr/local/", "/opt/", "/var/lib/", "/tmp/", "/var/log/")
 _ROOTED_RE = re.compile("(?<![A-Za-z0-9_.-])(?:" + "|".join(re.escape(p) for p in ROOTED) + ")")
@@ -319,6 +323,10 @@ def test_metacharacters_in_every_string_field_are_refused_or_harmless(tmp_path, 
                 refused += 1
                 continue
             rendered += 1
+            for main in (case / "out").rglob("main.tf.json"):
+                if _TEMPLATE.search(main.read_text()):
+                    failures.append(f"{'.'.join(map(str, path))} = {payload!r}: Terraform would evaluate it "
+                                    f"({main.parent.name})")
             for i, ud in enumerate(_user_data(case / "out")):
                 for problem in _run_sandboxed(ud, case / f"node{i}", bin_dir):
                     failures.append(f"{'.'.join(map(str, path))} = {payload!r}: {problem}")
