@@ -44,7 +44,7 @@ def agent(
     metrics_port: Annotated[int, typer.Option(
         help="Serve Prometheus metrics (the engine's counters, heartbeats) on this port (0: off).")] = 0,
     metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint listens on.")] = "127.0.0.1",
-    token_file: Annotated[Path | None, typer.Option(help="File holding the node token "
+    token_file: Annotated[Path | None, typer.Option(help="File holding this node's own credential "
                                                          "(default: $CCDS_NODE_TOKEN).")] = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
 ) -> None:
@@ -62,7 +62,7 @@ def agent(
 
     token = token_file.read_text().strip() if token_file else os.environ.get("CCDS_NODE_TOKEN", "")
     if not token:
-        raise BadInput("no node token", hint="set CCDS_NODE_TOKEN or pass --token-file")
+        raise BadInput("no node credential", hint="set CCDS_NODE_TOKEN or pass --token-file (ccds gives each node its own)")
     if role not in ROLES:
         raise BadInput(f"--role {role!r} must be origin, relay, edge or transcoder")
     if interval <= 0:
