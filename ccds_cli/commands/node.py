@@ -52,7 +52,7 @@ def agent(
     transcode_input: Annotated[str, typer.Option(
         help="transcoder: where its ffmpeg reads a stream published to this node's engine.")]
         = "rtmp://127.0.0.1:1935/{app}/{stream}",
-    token_file: Annotated[Path | None, typer.Option(help="File holding the node token "
+    token_file: Annotated[Path | None, typer.Option(help="File holding this node's own credential "
                                                          "(default: $CCDS_NODE_TOKEN).")] = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
 ) -> None:
@@ -70,7 +70,7 @@ def agent(
 
     token = token_file.read_text().strip() if token_file else os.environ.get("CCDS_NODE_TOKEN", "")
     if not token:
-        raise BadInput("no node token", hint="set CCDS_NODE_TOKEN or pass --token-file")
+        raise BadInput("no node credential", hint="set CCDS_NODE_TOKEN or pass --token-file (ccds gives each node its own)")
     if role not in ROLES:
         raise BadInput(f"--role {role!r} must be origin, relay, edge or transcoder")
     if interval <= 0:

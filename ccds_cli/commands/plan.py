@@ -103,7 +103,7 @@ def terraform_plans(dep, rendered, parallelism: int, out, save_to: Path | None =
     registry = ProcessRegistry()
     # The regions' variables come from the deployed control plane, exactly as `up` gives them:
     # without them every node would look replaced.
-    orch = Orchestrator(rendered, log_root=dep.logs_dir, secrets=dep.secrets(), parallelism=parallelism,
+    orch = Orchestrator(rendered, log_root=dep.logs_dir, secrets=dep.workspace_secrets, parallelism=parallelism,
                         registry=registry, stage_env=dep.control_env)
     hook_cloud_lifecycle(orch, dep.root)  # what `up` would replace, the plan replaces too
     manifest = None

@@ -1,4 +1,4 @@
-"""`ccds sm serve`: run the stream manager (tokens from CCDS_ADMIN_TOKEN / CCDS_NODE_TOKEN)."""
+"""`ccds sm serve`: run the stream manager (secrets from CCDS_ADMIN_TOKEN / CCDS_NODE_KEY)."""
 
 from typing import Annotated
 
@@ -59,8 +59,8 @@ def serve(
                                  deployment=deployment, auth_url=auth_url, auth_timeout=auth_timeout,
                                  reservation_ttl=reservation_ttl, connect_grace=connect_grace,
                                  docs=docs or None, beat_interval=beat_interval, renditions=ladder)
-    if not settings.admin_token or not settings.node_token:
-        raise BadInput("CCDS_ADMIN_TOKEN and CCDS_NODE_TOKEN must be set",
+    if not settings.admin_token or not settings.node_key:
+        raise BadInput("CCDS_ADMIN_TOKEN and CCDS_NODE_KEY must be set",
                        hint="`ccds up` generates them into .ccds/<name>/secrets.json")
     if beat_interval is not None and not 0 < beat_interval <= heartbeat_timeout / 2:
         raise BadInput(f"--beat-interval {beat_interval:g} must be positive and at most half of "
@@ -80,6 +80,6 @@ def serve(
     from ccds_cli.sm.app import SETTINGS_ENV
 
     os.environ[SETTINGS_ENV] = settings.model_dump_json(
-        exclude={"admin_token", "node_token", "metrics_token", "instance_id"})
+        exclude={"admin_token", "node_key", "metrics_token", "instance_id"})
     uvicorn.run("ccds_cli.sm.app:app_from_env", factory=True, workers=workers, host=host, port=port,
                 log_level=log_level, access_log=False)

@@ -9,6 +9,7 @@ the flow reports through the UI object it is given (`ccds_cli.ui`).
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,7 +85,14 @@ class Deployment:
         return Ledger(self.root / "ledger.db")
 
     def secrets(self) -> dict[str, str]:
+        """Every generated secret (the operator's own copy); workspaces get `workspace_secrets`."""
         return secret_store.load_or_create(self.root / "secrets.json")
+
+    def workspace_secrets(self, ws: Any) -> dict[str, dict[str, str]]:
+        """The share of the secrets one rendered workspace gets (least privilege, see
+        `ccds_cli/state/secrets.py`): its `TF_VAR_secrets`."""
+        root = json.loads((Path(ws.path) / "main.tf.json").read_text())
+        return secret_store.workspace_secrets(self.secrets(), root)
 
     def overrides(self) -> dict[tuple[str, str], int]:
         """Saved `ccds scale` counts that still fit the spec (a removed region or role is dropped)."""

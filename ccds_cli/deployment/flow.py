@@ -66,7 +66,7 @@ def plan_and_apply(dep: Deployment, workspaces: Sequence[Any], ui: FlowUI, op: O
                    parallelism: int = 4, fail_fast: bool = False, destroy: bool = False,
                    verb: str = "apply") -> FlowResult:
     registry = ProcessRegistry()
-    orch = Orchestrator(workspaces, log_root=dep.logs_dir, secrets=dep.secrets(), parallelism=parallelism,
+    orch = Orchestrator(workspaces, log_root=dep.logs_dir, secrets=dep.workspace_secrets, parallelism=parallelism,
                         fail_fast=fail_fast, registry=registry, stage_env=dep.control_env)
     hook_cloud_lifecycle(orch, dep.root)
     with ui.progress(f"{dep.name}: plan") as progress, forward_signals(registry, progress):

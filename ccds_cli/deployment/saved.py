@@ -209,7 +209,7 @@ def apply(dep: Deployment, plan_dir: Path, ui: FlowUI, op: Operation, *, paralle
                        hint=REPLAN)
     rows = {r["name"]: r for r in manifest["workspaces"]}
     registry = ProcessRegistry()
-    orch = Orchestrator(rendered, log_root=dep.logs_dir, secrets=dep.secrets(), parallelism=parallelism,
+    orch = Orchestrator(rendered, log_root=dep.logs_dir, secrets=dep.workspace_secrets, parallelism=parallelism,
                         registry=registry)
     hook_cloud_lifecycle(orch, dep.root)
     for name, res in orch.results.items():

@@ -3,7 +3,8 @@
 The text ends up inside a `.tf.json` string, where `${` and `%{` are Terraform template syntax:
 everything is escaped except the manager URL, which is the root module's `var.manager_url` (the
 control workspace's output, known only after it is applied). Secrets are not in here: the module
-replaces `@@CCDS_SECRETS_B64@@` with the base64 of the sensitive `secrets` variable.
+replaces `@@CCDS_SECRETS_B64@@` with the base64 of this node's share of the sensitive `secrets`
+variable — on a media node only its own `node_name` and `node_token` (its node credential).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def node_user_data(engine: str, role: str, ctx: BootstrapContext, *, files: dict
     }
     agent_args = [
         "--manager", "$CCDS_MANAGER_URL", "--deployment", ctx.deployment, "--region", ctx.region_key,
-        "--provider", ctx.provider, "--role", role, "--name", "$(hostname)", "--engine", engine,
+        "--provider", ctx.provider, "--role", role, "--name", "$node_name", "--engine", engine,
         "--stats-url", stats_url, "--public-host", "$public", "--private-host", "$private",
         "--capacity", str(ctx.capacity), "--lat", str(ctx.lat), "--lon", str(ctx.lon),
     ]

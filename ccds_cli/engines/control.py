@@ -54,7 +54,7 @@ apt-get update -q && apt-get install -y -q curl python3-venv python3-pip
 {install}cat > /usr/local/sbin/ccds-sm <<'SM'
 #!/bin/sh
 . /etc/ccds/node.env
-export CCDS_ADMIN_TOKEN="$admin_token" CCDS_NODE_TOKEN="$node_token"
+export CCDS_ADMIN_TOKEN="$admin_token" CCDS_NODE_KEY="$node_key"
 PGPASSWORD=$(cat {DB_PASSWORD_FILE})
 export PGPASSWORD
 # One worker process per core (PostgreSQL; leader duties still run once, see `ccds sm serve --workers`).

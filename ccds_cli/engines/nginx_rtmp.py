@@ -29,9 +29,11 @@ class NginxRtmp(Engine):
 
     def bootstrap(self, role, ctx):
         # Edges and relays ask their agent where each stream is: it answers on_play with a redirect
-        # to the stream's origin (or relay), which nginx-rtmp pulls from.
+        # to the stream's origin (or relay), which nginx-rtmp pulls from. They only pull, and their
+        # own pulls pass nginx-rtmp's access checks, so nobody may publish to them.
         pulls = role in ("edge", "relay")
-        pull = f"            on_play http://127.0.0.1:{ON_PLAY_PORT}/on_play;\n" if pulls else ""
+        pull = (f"            on_play http://127.0.0.1:{ON_PLAY_PORT}/on_play;\n"
+                "            deny publish all;\n") if pulls else ""
         hls = role == "origin" and ctx.fallback == "hls"
         conf = (NGINX_CONF.replace("@PULL@", pull).replace("@HLS@", HLS_APP if hls else "")
                 .replace("@HLS_SERVER@", HLS_SERVER if hls else ""))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -66,6 +67,10 @@ def _run(args: argparse.Namespace) -> dict | list:
     from ccds_cli.localcloud import node
 
     if args.command == "start":
+        # Least privilege: a node's processes keep only their own secrets (the provisioner's
+        # environment), not the TF_VAR_* terraform passes on, which hold every node's share.
+        for key in [k for k in os.environ if k.startswith("TF_VAR_")]:
+            del os.environ[key]
         agent = None
         if args.manager_url and args.role not in ("manager", "controller"):
             agent = node.Agent(manager_url=args.manager_url, deployment=args.deployment,

@@ -66,6 +66,13 @@ def rtmp_module(binary: str) -> str | None:
                       hint=INSTALL_HINT + "; or point CCDS_NGINX_MODULES at its directory")
 
 
+# Edges and relays only pull (the agent's on_play redirect, or `pull`), and nginx-rtmp's access module
+# does not apply to a node's own pulls: refusing every publish lets nothing but their origins (through
+# those pulls) feed them. A publisher pointed at an edge is dropped ("access forbidden by rule").
+PULL_ONLY_ROLES = ("edge", "relay")
+PUBLISH_GUARD = ("            deny publish all;",)
+
+
 def render_config(node_dir: Path, *, name: str, role: str, rtmp_port: int, http_port: int,
                   pull: str | None, module: str | None, host: str = "127.0.0.1", on_play: str | None = None,
                   hls: bool = False) -> str:
@@ -109,6 +116,8 @@ def render_config(node_dir: Path, *, name: str, role: str, rtmp_port: int, http_
             f"            hls_fragment {HLS_FRAGMENT_S}s;",
             f"            hls_playlist_length {HLS_PLAYLIST_S}s;",
         ]
+    if role in PULL_ONLY_ROLES:
+        lines += PUBLISH_GUARD
     lines += [
         "        }",
         "    }",

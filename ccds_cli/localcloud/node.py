@@ -272,7 +272,7 @@ def _start_processes(spec: NodeSpec, procs: list[Proc], timeout: float) -> dict:
     _launch(spec, procs, "nginx", argv, logs / "nginx.out", [spec.rtmp_port, spec.http_port], timeout)
     if spec.agent:
         if not os.environ.get("CCDS_NODE_TOKEN"):
-            raise BadInput(f"node {spec.name}: the agent needs the node token in CCDS_NODE_TOKEN")
+            raise BadInput(f"node {spec.name}: the agent needs its node credential in CCDS_NODE_TOKEN")
         # Like on_play, the agent's metrics port is any free loopback port, named in the node's record.
         metrics_port = free_port()
         _launch(spec, procs, "agent", spec.agent.argv(spec, on_play_port, metrics_port), logs / "agent.log",

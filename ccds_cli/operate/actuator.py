@@ -102,8 +102,8 @@ class TerraformActuator:
         def body(dep, ui, op):
             rendered = dep.build()
             ws = dep.plan.workspace_of_region(region)
-            path = next(w.path for w in rendered if w.name == ws.name)
-            tainted = taint_nodes(path, dep.logs_dir / ws.name, dep.secrets(), region,
+            rws = next(w for w in rendered if w.name == ws.name)
+            tainted = taint_nodes(rws.path, dep.logs_dir / ws.name, dep.workspace_secrets(rws), region,
                                   [node_key(self.loaded.spec.name, region, n) for n in nodes])
             op.event("replace", f"{region} {role}: tainted {', '.join(tainted) or 'nothing'} ({reason})", ws.name)
             return apply_counts(dep, region, {}, ui, op)

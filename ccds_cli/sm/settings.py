@@ -18,7 +18,8 @@ class Settings(BaseModel):
 
     database_url: str = "sqlite:///ccds-sm.db"
     admin_token: str = ""
-    node_token: str = ""
+    # HMAC key of the per-node credentials (ccds_cli/sm/auth.py); only managers hold it (CCDS_NODE_KEY).
+    node_key: str = ""
     metrics_token: str = ""  # scrape-only bearer token for /metrics (CCDS_METRICS_TOKEN)
     deployment: str | None = None
     heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
@@ -54,7 +55,7 @@ class Settings(BaseModel):
         """Tokens come from the environment only, never from the command line (ps would show them)."""
         values = {
             "admin_token": os.environ.get("CCDS_ADMIN_TOKEN", ""),
-            "node_token": os.environ.get("CCDS_NODE_TOKEN", ""),
+            "node_key": os.environ.get("CCDS_NODE_KEY", ""),
             "metrics_token": os.environ.get("CCDS_METRICS_TOKEN", ""),
             "docs": os.environ.get("CCDS_SM_DOCS", "").lower() in ("1", "true", "yes", "on"),
         }

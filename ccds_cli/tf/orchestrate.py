@@ -78,7 +78,8 @@ class WorkspaceResult:
 class Orchestrator:
     """Plans and applies (or destroys) a set of workspaces with progress, retries and signals."""
 
-    def __init__(self, workspaces: Sequence[Workspace], *, log_root: Path, secrets: dict[str, str] | None = None,
+    def __init__(self, workspaces: Sequence[Workspace], *, log_root: Path,
+                 secrets: dict[str, Any] | Callable[[Workspace], dict[str, Any]] | None = None,
                  parallelism: int = 4, fail_fast: bool = False, retry: RetryPolicy | None = None,
                  progress: Progress | None = None, registry: ProcessRegistry | None = None,
                  binary: str | None = None, lock_timeout: str = "300s",
@@ -94,7 +95,9 @@ class Orchestrator:
         # Called before any stage > 0 runs: environment (TF_VAR_manager_url, ...) taken from the
         # control stage's outputs, because control outputs feed node bootstrap.
         self.stage_env = stage_env
-        self._tf = {ws.name: Terraform(ws.path, self.log_root / ws.name, secrets=secrets, binary=binary,
+        # `secrets`: one TF_VAR_secrets for every workspace, or each workspace's own share.
+        self._tf = {ws.name: Terraform(ws.path, self.log_root / ws.name, binary=binary,
+                                       secrets=secrets(ws) if callable(secrets) else secrets,
                                        registry=self.registry, lock_timeout=lock_timeout)
                     for ws in self.workspaces}
         self.results = {ws.name: WorkspaceResult(ws.name, ws.kind, ws.stage, ws.cloud) for ws in self.workspaces}

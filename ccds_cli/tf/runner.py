@@ -119,7 +119,7 @@ class RunResult:
 class Terraform:
     """terraform in one workspace directory, logging every run under `log_dir`."""
 
-    def __init__(self, workdir: Path, log_dir: Path, *, secrets: dict[str, str] | None = None,
+    def __init__(self, workdir: Path, log_dir: Path, *, secrets: dict[str, Any] | None = None,
                  binary: str | None = None, registry: ProcessRegistry | None = None,
                  lock_timeout: str = "300s", extra_env: dict[str, str] | None = None):
         self.workdir = Path(workdir)

@@ -20,14 +20,18 @@ locals {
 
   default_image_arches = toset([for n in values(local.nodes) : n.arch if n.image == ""])
 
-  # Cloud-init decodes this into /etc/ccds/node.env (see ../README.md).
-  secrets_b64 = base64encode(join("", [for k in sort(keys(var.secrets)) : "${k}=${var.secrets[k]}\n"]))
+  # Cloud-init decodes this into /etc/ccds/node.env.
+  # Each node's share of the secrets (../README.md, `secrets`): the keys "<pool>/<name>" and
+  # "<pool>/<index>/<name>" become the "<name>=<value>" lines of that node's /etc/ccds/node.env.
+  node_secrets_b64 = { for key, n in local.nodes : key => base64encode(join("", [
+    for k in sort(keys(var.secrets)) : "${element(split("/", k), length(split("/", k)) - 1)}=${var.secrets[k]}\n"
+    if startswith(k, "${n.pool}/") && (length(split("/", k)) == 2 || startswith(k, "${n.pool}/${n.index}/"))
+  ])) }
 
   # Bootstrap per pool with the placeholders filled in (../README.md, `pools`). The database
   # address only exists once RDS does, so the managers are created after it.
   node_user_data = {
-    for pool, p in var.pools : pool => replace(replace(replace(replace(replace(replace(p.user_data,
-      "@@CCDS_SECRETS_B64@@", local.secrets_b64),
+    for pool, p in var.pools : pool => replace(replace(replace(replace(replace(p.user_data,
       "@@CCDS_DATABASE_HOST@@", local.database_host),
       "@@CCDS_DATABASE_PORT@@", local.database_port),
       "@@CCDS_DATABASE_USER@@", local.database_user),
@@ -62,7 +66,7 @@ resource "aws_instance" "node" {
   subnet_id              = aws_subnet.public[each.value.index % 2].id
   vpc_security_group_ids = [aws_security_group.role[each.value.role].id]
   key_name               = try(aws_key_pair.this[0].key_name, null)
-  user_data              = each.value.user_data == "" ? null : local.node_user_data[each.value.pool]
+  user_data              = each.value.user_data == "" ? null : replace(local.node_user_data[each.value.pool], "@@CCDS_SECRETS_B64@@", local.node_secrets_b64[each.key])
 
   root_block_device {
     volume_size = each.value.disk_gb

@@ -78,7 +78,7 @@ variable "tags" {
 }
 
 variable "secrets" {
-  description = "Generated secrets; written to nodes through @@CCDS_SECRETS_B64@@ in user_data."
+  description = "Generated secrets, this module's share (../README.md): db_password for its database; <pool>/<name> and <pool>/<index>/<name> for the nodes, written to each node through @@CCDS_SECRETS_B64@@ in its user_data."
   type        = map(string)
   sensitive   = true
   default     = {}

@@ -4,7 +4,6 @@
 locals {
   prefix = replace(lower("${var.deployment}-${var.workspace}"), "/[^a-z0-9-]/", "-")
 
-  secrets_env_b64 = base64encode(join("", [for k in sort(keys(var.secrets)) : "${k}=${var.secrets[k]}\n"]))
 
   # One entry per VM, keyed "<pool>-<index>"; ordered by pool name then index. Linux VM and
   # computer names allow 64 characters; longer ones keep a hash of the full name.
@@ -31,9 +30,15 @@ locals {
   node_keys    = [for n in local.node_list : n.key]
   manager_keys = [for n in local.node_list : n.key if n.role == "manager"]
 
-  user_data = {
-    for pool, p in var.pools : pool => replace(p.user_data, "@@CCDS_SECRETS_B64@@", local.secrets_env_b64)
-  }
+  # Bootstrap per pool; each VM fills in its own secrets.
+  user_data = { for pool, p in var.pools : pool => p.user_data }
+
+  # Each node's share of the secrets (../README.md, `secrets`): the keys "<pool>/<name>" and
+  # "<pool>/<index>/<name>" become the "<name>=<value>" lines of that node's /etc/ccds/node.env.
+  node_secrets_b64 = { for key, n in local.nodes : key => base64encode(join("", [
+    for k in sort(keys(var.secrets)) : "${element(split("/", k), length(split("/", k)) - 1)}=${var.secrets[k]}\n"
+    if startswith(k, "${n.pool}/") && (length(split("/", k)) == 2 || startswith(k, "${n.pool}/${n.index}/"))
+  ])) }
 
   # One network security group per role that has a pool. Rule i of a role gets the name
   # "<role>-<i>" and priority 100 + i: name and priority move together, so an update never

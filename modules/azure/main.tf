@@ -98,7 +98,7 @@ resource "azurerm_linux_virtual_machine" "this" {
   admin_password                  = var.ssh_public_key == "" ? var.secrets["admin_password"] : null
   disable_password_authentication = var.ssh_public_key != ""
   network_interface_ids           = [azurerm_network_interface.this[each.key].id]
-  custom_data                     = var.pools[each.value.pool].user_data != "" ? base64encode(local.node_user_data[each.value.pool]) : null
+  custom_data                     = var.pools[each.value.pool].user_data != "" ? base64encode(replace(local.node_user_data[each.value.pool], "@@CCDS_SECRETS_B64@@", local.node_secrets_b64[each.key])) : null
   source_image_id                 = each.value.image != "" ? each.value.image : null
   tags                            = each.value.tags
 

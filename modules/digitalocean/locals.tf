@@ -43,8 +43,14 @@ locals {
     ]
   }
 
-  secrets_b64 = base64encode(join("", [for k in sort(keys(var.secrets)) : "${k}=${var.secrets[k]}\n"]))
-  user_data   = { for pool, p in var.pools : pool => replace(p.user_data, "@@CCDS_SECRETS_B64@@", local.secrets_b64) }
+  # Each node's share of the secrets (../README.md, `secrets`): the keys "<pool>/<name>" and
+  # "<pool>/<index>/<name>" become the "<name>=<value>" lines of that node's /etc/ccds/node.env.
+  node_secrets_b64 = { for key, n in local.nodes : key => base64encode(join("", [
+    for k in sort(keys(var.secrets)) : "${element(split("/", k), length(split("/", k)) - 1)}=${var.secrets[k]}\n"
+    if startswith(k, "${n.pool}/") && (length(split("/", k)) == 2 || startswith(k, "${n.pool}/${n.index}/"))
+  ])) }
+  # Bootstrap per pool; each instance fills in its own secrets (node_secrets_b64).
+  user_data = { for pool, p in var.pools : pool => p.user_data }
   # A database VM's own bootstrap cannot name its address: the database placeholders are emptied.
   database_user_data = {
     for pool, u in local.user_data : pool => replace(replace(replace(replace(replace(u,

@@ -22,7 +22,7 @@ resource "digitalocean_droplet" "this" {
   size       = each.value.size
   image      = each.value.image
   vpc_uuid   = digitalocean_vpc.this.id
-  user_data  = local.node_user_data[each.value.pool]
+  user_data  = replace(local.node_user_data[each.value.pool], "@@CCDS_SECRETS_B64@@", local.node_secrets_b64[each.key])
   ssh_keys   = local.create_ssh_key ? [digitalocean_ssh_key.this[0].fingerprint] : local.existing_ssh_keys
   tags       = local.node_tags[each.key]
   monitoring = true
@@ -37,7 +37,7 @@ resource "digitalocean_droplet" "database" {
   size       = each.value.size
   image      = each.value.image
   vpc_uuid   = digitalocean_vpc.this.id
-  user_data  = local.database_user_data[each.value.pool]
+  user_data  = replace(local.database_user_data[each.value.pool], "@@CCDS_SECRETS_B64@@", local.node_secrets_b64[each.key])
   ssh_keys   = local.create_ssh_key ? [digitalocean_ssh_key.this[0].fingerprint] : local.existing_ssh_keys
   tags       = local.node_tags[each.key]
   monitoring = true

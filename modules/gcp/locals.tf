@@ -5,7 +5,12 @@ locals {
   # GCP names: lower-case letters, digits and '-', at most 63 characters.
   prefix = replace(lower("${var.deployment}-${var.workspace}"), "/[^a-z0-9-]/", "-")
 
-  secrets_env_b64 = base64encode(join("", [for k in sort(keys(var.secrets)) : "${k}=${var.secrets[k]}\n"]))
+  # Each node's share of the secrets (../README.md, `secrets`): the keys "<pool>/<name>" and
+  # "<pool>/<index>/<name>" become the "<name>=<value>" lines of that node's /etc/ccds/node.env.
+  node_secrets_b64 = { for key, n in local.nodes : key => base64encode(join("", [
+    for k in sort(keys(var.secrets)) : "${element(split("/", k), length(split("/", k)) - 1)}=${var.secrets[k]}\n"
+    if startswith(k, "${n.pool}/") && (length(split("/", k)) == 2 || startswith(k, "${n.pool}/${n.index}/"))
+  ])) }
 
   # Labels: lower-case, other characters turned into '-', 63 characters at most.
   labels = {
@@ -41,10 +46,8 @@ locals {
   node_keys    = [for n in local.node_list : n.key]
   manager_keys = [for n in local.node_list : n.key if n.role == "manager"]
 
-  # Bootstrap per pool, with the secrets placeholder filled in.
-  user_data = {
-    for pool, p in var.pools : pool => replace(p.user_data, "@@CCDS_SECRETS_B64@@", local.secrets_env_b64)
-  }
+  # Bootstrap per pool; each instance fills in its own secrets (node_secrets_b64).
+  user_data = { for pool, p in var.pools : pool => p.user_data }
 
   # Firewall: one rule per (role, protocol, port range); CIDRs of duplicates are merged so the
   # key depends on what the rule opens, not on its position in the list.

@@ -88,7 +88,7 @@ resource "google_compute_instance" "this" {
   # Only the key the spec gives (or none): project-wide SSH keys do not reach nodes.
   metadata = merge(
     { "block-project-ssh-keys" = "true" },
-    var.pools[each.value.pool].user_data != "" ? { "user-data" = local.node_user_data[each.value.pool] } : {},
+    var.pools[each.value.pool].user_data != "" ? { "user-data" = replace(local.node_user_data[each.value.pool], "@@CCDS_SECRETS_B64@@", local.node_secrets_b64[each.key]) } : {},
     var.ssh_public_key != "" ? { "ssh-keys" = "ccds:${trimspace(var.ssh_public_key)}" } : {},
   )
 }

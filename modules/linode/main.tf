@@ -26,7 +26,7 @@ resource "linode_instance" "this" {
   tags            = local.node_tags[each.key]
 
   metadata {
-    user_data = base64encode(local.node_user_data[each.value.pool])
+    user_data = base64encode(replace(local.node_user_data[each.value.pool], "@@CCDS_SECRETS_B64@@", local.node_secrets_b64[each.key]))
   }
 
   interface {
@@ -52,7 +52,7 @@ resource "linode_instance" "database" {
   tags            = local.node_tags[each.key]
 
   metadata {
-    user_data = base64encode(local.database_user_data[each.value.pool])
+    user_data = base64encode(replace(local.database_user_data[each.value.pool], "@@CCDS_SECRETS_B64@@", local.node_secrets_b64[each.key]))
   }
 
   interface {

@@ -114,9 +114,16 @@ locals {
     for a in concat([local.python, "-m", "ccds_cli.localcloud", "start"], local.controller.args) : "'${replace(a, "'", "'\\''")}'"
   ])}"
 
-  # Secrets reach the processes only through the provisioner's environment.
-  process_env = {
-    CCDS_NODE_TOKEN  = lookup(var.secrets, "node_token", "")
-    CCDS_ADMIN_TOKEN = lookup(var.secrets, "admin_token", "")
+  # Secrets reach the processes only through the provisioner's environment, each node its own share
+  # (../README.md, `secrets`): a manager the admin token and the node key, a media node its own node
+  # credential, the controller the admin token.
+  node_env = {
+    for k, n in local.nodes : k => n.role == "manager" ? tomap({
+      CCDS_ADMIN_TOKEN = lookup(var.secrets, "${n.pool}/admin_token", "")
+      CCDS_NODE_KEY    = lookup(var.secrets, "${n.pool}/node_key", "")
+    }) : tomap({ CCDS_NODE_TOKEN = lookup(var.secrets, "${n.pool}/${n.index}/node_token", "") })
+  }
+  controller_env = local.controller == null ? {} : {
+    CCDS_ADMIN_TOKEN = lookup(var.secrets, "${local.nodes[sort(keys(local.managers))[0]].pool}/admin_token", "")
   }
 }

@@ -18,7 +18,7 @@ resource "terraform_data" "manager" {
 
   provisioner "local-exec" {
     command     = local.start_command[each.key]
-    environment = local.process_env
+    environment = local.node_env[each.key]
   }
 
   provisioner "local-exec" {
@@ -39,7 +39,7 @@ resource "terraform_data" "controller" {
 
   provisioner "local-exec" {
     command     = local.controller_command
-    environment = local.process_env
+    environment = local.controller_env
   }
 
   provisioner "local-exec" {
@@ -63,9 +63,9 @@ resource "terraform_data" "this" {
 
   provisioner "local-exec" {
     command = local.start_command[each.key]
-    # Only nodes with an agent see the (sensitive) token: Terraform hides the output of commands
-    # whose environment is sensitive, and a failing start should be able to say why.
-    environment = local.manager_url != "" ? local.process_env : {}
+    # Only nodes with an agent see their (sensitive) credential: Terraform hides the output of
+    # commands whose environment is sensitive, and a failing start should be able to say why.
+    environment = local.manager_url != "" ? local.node_env[each.key] : {}
   }
 
   provisioner "local-exec" {

@@ -77,7 +77,7 @@ variable "tags" {
 }
 
 variable "secrets" {
-  description = "Generated secrets; node_token and admin_token reach the processes through the environment only."
+  description = "Each node's share of the generated secrets (../README.md): <pool>/admin_token and <pool>/node_key for managers, <pool>/<index>/node_token for media nodes; they reach the processes through the environment only."
   type        = map(string)
   sensitive   = true
   default     = {}

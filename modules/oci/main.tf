@@ -161,7 +161,7 @@ resource "oci_core_instance" "this" {
   }
 
   metadata = merge(
-    { user_data = base64encode(local.node_user_data[each.value.pool]) },
+    { user_data = base64encode(replace(local.node_user_data[each.value.pool], "@@CCDS_SECRETS_B64@@", local.node_secrets_b64[each.key])) },
     var.ssh_public_key != "" ? { ssh_authorized_keys = var.ssh_public_key } : {},
   )
 
@@ -219,7 +219,7 @@ resource "oci_core_instance" "database" {
   }
 
   metadata = merge(
-    { user_data = base64encode(local.database_user_data[each.value.pool]) },
+    { user_data = base64encode(replace(local.database_user_data[each.value.pool], "@@CCDS_SECRETS_B64@@", local.node_secrets_b64[each.key])) },
     var.ssh_public_key != "" ? { ssh_authorized_keys = var.ssh_public_key } : {},
   )
 

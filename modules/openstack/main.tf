@@ -82,7 +82,7 @@ locals {
   database_password = local.database_wanted ? lookup(var.secrets, "db_password", "") : ""
   node_user_data = {
     for k, n in local.nodes : k => replace(replace(replace(replace(replace(replace(n.user_data,
-      "@@CCDS_SECRETS_B64@@", local.secrets_b64),
+      "@@CCDS_SECRETS_B64@@", local.node_secrets_b64[k]),
       "@@CCDS_DATABASE_HOST@@", n.role == "database" ? "" : local.database_host),
       "@@CCDS_DATABASE_PORT@@", n.role == "database" ? "" : local.database_port),
       "@@CCDS_DATABASE_USER@@", n.role == "database" ? "" : local.database_user),

@@ -64,7 +64,12 @@ locals {
     )))
   }
 
-  secrets_b64 = base64encode(join("", [for k in sort(keys(var.secrets)) : "${k}=${var.secrets[k]}\n"]))
+  # Each node's share of the secrets (../README.md, `secrets`): the keys "<pool>/<name>" and
+  # "<pool>/<index>/<name>" become the "<name>=<value>" lines of that node's /etc/ccds/node.env.
+  node_secrets_b64 = { for key, n in local.nodes : key => base64encode(join("", [
+    for k in sort(keys(var.secrets)) : "${element(split("/", k), length(split("/", k)) - 1)}=${var.secrets[k]}\n"
+    if startswith(k, "${n.pool}/") && (length(split("/", k)) == 2 || startswith(k, "${n.pool}/${n.index}/"))
+  ])) }
 
   guest_net_timeout = tonumber(lookup(var.settings, "guest_net_timeout", "5"))
 
@@ -84,7 +89,7 @@ locals {
   database_wanted = var.control.enabled && var.control.database.engine != "none" && local.first_database != ""
   database_user_data = {
     for k, n in local.database_nodes : k => replace(replace(replace(replace(replace(replace(n.user_data,
-      "@@CCDS_SECRETS_B64@@", local.secrets_b64),
+      "@@CCDS_SECRETS_B64@@", local.node_secrets_b64[k]),
       "@@CCDS_DATABASE_HOST@@", ""),
       "@@CCDS_DATABASE_PORT@@", ""),
       "@@CCDS_DATABASE_USER@@", ""),

@@ -176,7 +176,7 @@ locals {
   database_password = local.database_wanted ? lookup(var.secrets, "db_password", "") : ""
   node_user_data = {
     for k, n in local.other_nodes : k => replace(replace(replace(replace(replace(replace(n.user_data,
-      "@@CCDS_SECRETS_B64@@", local.secrets_b64),
+      "@@CCDS_SECRETS_B64@@", local.node_secrets_b64[k]),
       "@@CCDS_DATABASE_HOST@@", local.database_host),
       "@@CCDS_DATABASE_PORT@@", local.database_port),
       "@@CCDS_DATABASE_USER@@", local.database_user),

@@ -68,7 +68,7 @@ class LocalDeployment:
         rc.write_text("")
         self.env = dict(os.environ, CCDS_STATE_DIR=str(self.state_dir), CI="true", TF_CLI_CONFIG_FILE=str(rc),
                         CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1")
-        for leak in ("CCDS_ADMIN_TOKEN", "CCDS_NODE_TOKEN", "CCDS_TERRAFORM"):
+        for leak in ("CCDS_ADMIN_TOKEN", "CCDS_NODE_TOKEN", "CCDS_NODE_KEY", "CCDS_TERRAFORM"):
             self.env.pop(leak, None)
         self.calls: list[tuple[list[str], int, float]] = []
 

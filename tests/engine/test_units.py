@@ -155,9 +155,41 @@ def test_ledger_records_operation_workspaces_and_retries(tmp_path):
 def test_secrets_created_once_0600_and_reused(tmp_path):
     path = tmp_path / "secrets.json"
     first = secrets.load_or_create(path)
-    assert set(first) >= {"node_token", "admin_token", "db_password"} and len(first["node_token"]) >= 32
+    assert set(first) == {"node_key", "admin_token", "db_password"} and len(first["node_key"]) >= 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert secrets.load_or_create(path) == first
+    # the shared node token of older versions is dropped: any holder of it could act as any node
+    path.write_text('{"node_token": "old", "admin_token": "kept"}')
+    again = secrets.load_or_create(path)
+    assert "node_token" not in again and again["admin_token"] == "kept" and again["node_key"]
+
+
+def test_workspace_secrets_give_each_node_only_its_own(tmp_path):
+    """Least privilege: the control workspace gets the database password and its managers the admin
+    token and node key; a region workspace gets only each node's own name and credential."""
+    from ccds_cli.sm.auth import verify_node_credential
+
+    master = {"node_key": "nk", "admin_token": "adm", "db_password": "pw"}
+    root = {"module": {
+        "control": {"deployment": "wp", "workspace": "control", "control": {"enabled": True},
+                    "pools": {"manager": {"role": "manager", "count": 2}, "database": {"role": "database", "count": 1}}},
+        "na-east": {"deployment": "wp", "workspace": "na-east", "control": {},
+                    "pools": {"edge": {"role": "edge", "count": 2}, "origin": {"role": "origin", "count": 1}}},
+    }}
+    shares = secrets.workspace_secrets(master, root)
+    assert shares["control"] == {"db_password": "pw", "manager/admin_token": "adm", "manager/node_key": "nk",
+                                 "database/db_password": "pw"}
+    region = shares["na-east"]
+    assert set(region) == {f"{p}/{i}/{k}" for p, i in (("edge", 0), ("edge", 1), ("origin", 0))
+                           for k in ("node_name", "node_token")}
+    assert not {"adm", "nk", "pw"} & set(region.values())
+    who = verify_node_credential("nk", region["edge/1/node_token"])
+    assert (who.deployment, who.region, who.role, who.name) == ("wp", "na-east", "edge", "wp-na-east-edge-1")
+    assert region["edge/1/node_name"] == who.name
+    assert verify_node_credential("other-key", region["edge/1/node_token"]) is None
+    secondary = {"module": {"control": {**root["module"]["control"],
+                                        "control": {"enabled": True, "database": {"engine": "none"}}}}}
+    assert "db_password" not in secrets.workspace_secrets(master, secondary)["control"]
 
 
 def test_scale_overrides_roundtrip(tmp_path):

@@ -19,9 +19,10 @@ import pytest
 from ccds_cli.agent.stats import parse_nginx_rtmp
 from ccds_cli.localcloud import nginx as local_nginx
 from ccds_cli.localcloud.procs import free_port, port_open
+from ccds_cli.state.secrets import node_credential
 
 NGINX_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
-ADMIN, NODE = "load-admin", "load-node"
+ADMIN, NODE = "load-admin", "load-node"  # NODE: the node key
 
 
 def require_media_tools() -> None:
@@ -110,16 +111,16 @@ class Cluster:
         self.procs: list[subprocess.Popen] = []
         self.nodes: dict[str, Nginx] = {}
         self.agents: dict[str, subprocess.Popen] = {}
-        self.env = {**os.environ, "CCDS_ADMIN_TOKEN": ADMIN, "CCDS_NODE_TOKEN": NODE}
+        self.env = {**os.environ, "CCDS_ADMIN_TOKEN": ADMIN, "CCDS_NODE_KEY": NODE}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._spawn([sys.executable, "-m", "ccds_cli", "sm", "serve", "--port", str(self.port), "--database-url",
                      f"sqlite:///{root}/sm.db", "--heartbeat-timeout", str(heartbeat_timeout)], "manager")
         wait(lambda: port_open(self.port), 20, "the stream manager to listen")
 
-    def _spawn(self, argv: list[str], name: str) -> subprocess.Popen:
+    def _spawn(self, argv: list[str], name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.root / f"{name}.log", "wb")
-        proc = subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, env=env or self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc
 
@@ -131,7 +132,8 @@ class Cluster:
              "--region", region, "--provider", "local", "--role", role, "--name", name, "--engine", "nginx-rtmp",
              "--stats-url", node.stat_url, "--public-host", "127.0.0.1", "--private-host", "127.0.0.1",
              "--capacity", str(capacity), "--endpoint", f"rtmp={node.rtmp}", "--interval", str(self.interval)],
-            f"{name}-agent")
+            f"{name}-agent", env={**os.environ, "CCDS_NODE_TOKEN": node_credential(  # its own credential only
+                NODE, deployment="load", region=region, role=role, name=name)})
         return node
 
     def manager_nodes(self) -> dict[str, dict]:

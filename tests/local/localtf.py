@@ -29,6 +29,21 @@ def terraform_env(workdir: Path, secrets: dict | None = None) -> dict[str, str]:
     return env
 
 
+def master_secrets() -> dict[str, str]:
+    """A deployment's generated secrets, as `.ccds/<name>/secrets.json` holds them."""
+    import secrets as pysecrets
+
+    return {"admin_token": "at-" + pysecrets.token_hex(12), "node_key": "nk-" + pysecrets.token_hex(12),
+            "db_password": "pw-" + pysecrets.token_hex(12)}
+
+
+def secrets_for(workdir: Path, master: dict[str, str]) -> dict:
+    """The TF_VAR_secrets ccds gives the workspace written by `write_root`: each module call its share."""
+    from ccds_cli.state.secrets import workspace_secrets
+
+    return workspace_secrets(master, json.loads((workdir / "main.tf.json").read_text()))
+
+
 def terraform(workdir: Path, *args: str, env: dict, check: bool = True,
               timeout: float = 240) -> subprocess.CompletedProcess:
     binary = shutil.which("terraform") or shutil.which("tofu")
@@ -56,7 +71,7 @@ def module_call(workspace: str, state_dir: Path, base_port: int, pools: dict, **
         "pools": pools,
         "firewall_rules": [],
         "tags": {"ccds-deployment": "lt", "ccds-workspace": workspace},
-        "secrets": "${var.secrets}",
+        "secrets": f'${{lookup(var.secrets, "{workspace}", {{}})}}',  # the module key is the workspace
         "settings": {"state_dir": str(state_dir), "python": sys.executable,
                      "base_port": str(base_port), **settings},
         "control": {"enabled": workspace == "control"},
@@ -68,7 +83,7 @@ def write_root(workdir: Path, modules: dict, extra_variables: dict | None = None
     shutil.copytree(MODULE, workdir / "modules" / "local", dirs_exist_ok=True)
     names = sorted(modules)
     root = {
-        "variable": {"secrets": {"type": "map(string)", "sensitive": True, "default": {}},
+        "variable": {"secrets": {"type": "map(map(string))", "sensitive": True, "default": {}},
                      **(extra_variables or {})},
         "module": modules,
         "output": {

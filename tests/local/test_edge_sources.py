@@ -1,4 +1,5 @@
-"""Two origins, one edge: the edge plays each stream from the origin that holds it.
+"""Two origins, one edge: the edge plays each stream from the origin that holds it, and refuses
+publishers of its own.
 
 Real components: Terraform applies modules/local (a stream manager, two nginx-rtmp origins, an
 nginx-rtmp edge whose agent answers nginx's on_play with a redirect), ffmpeg publishes straight to
@@ -9,11 +10,21 @@ reconnects there) and a new viewer of the edge still gets it.
 from __future__ import annotations
 
 import json
-import secrets as pysecrets
 import time
 
 import pytest
-from localtf import free_base_port, http_get, module_call, outputs, terraform, terraform_env, wait_for, write_root
+from localtf import (
+    free_base_port,
+    http_get,
+    master_secrets,
+    module_call,
+    outputs,
+    secrets_for,
+    terraform,
+    terraform_env,
+    wait_for,
+    write_root,
+)
 from media import Publisher, read_frames, streams
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -26,8 +37,8 @@ def _get(api: str, path: str, admin: str):
 def test_edge_pulls_each_stream_from_its_origin(tmp_path):
     ws, state = tmp_path / "ws", tmp_path / "state"
     base = free_base_port(span=800)
-    tokens = {"node_token": "nt-" + pysecrets.token_hex(12), "admin_token": "at-" + pysecrets.token_hex(12)}
-    admin = tokens["admin_token"]
+    master = master_secrets()
+    admin = master["admin_token"]
     control = module_call("control", state / "control", base,
                           {"manager": {"role": "manager", "count": 1, "instance_type": "process"}})
     region = module_call("local", state / "region", base + 400, {
@@ -35,7 +46,7 @@ def test_edge_pulls_each_stream_from_its_origin(tmp_path):
         "edge": {"role": "edge", "count": 1, "instance_type": "process"},
     }, manager_url="${module.control.endpoints.api}", agent_interval="1")
     write_root(ws, {"control": control, "local": region})
-    env = terraform_env(tmp_path, secrets=tokens)
+    env = terraform_env(tmp_path, secrets=secrets_for(ws, master))
     terraform(ws, "init", "-input=false", env=env)
     terraform(ws, "apply", "-auto-approve", env=env)
     try:
@@ -56,6 +67,16 @@ def test_edge_pulls_each_stream_from_its_origin(tmp_path):
             for stream in ("alpha", "beta"):
                 played = read_frames(f"{rtmp[edge]}/{stream}")
                 assert played.returncode == 0, f"{stream} through the edge: {played.stderr[-500:]}"
+
+            # Nobody but its origins feeds an edge: a publisher pointed straight at it is dropped
+            # (`deny publish all`), while the edge's own pulls above played.
+            with Publisher(f"{rtmp[edge]}/intruder", 20, tmp_path / "intruder.log") as intruder:
+                assert intruder.proc is not None
+                intruder.proc.wait(timeout=20)
+            assert intruder.proc.returncode != 0
+            assert "intruder" not in streams(f"http://127.0.0.1:{ports[edge]['http']}/stat")
+            assert "access forbidden" in (state / "region" / "nodes").joinpath(
+                edge, "logs", "error.log").read_text(errors="replace")
 
             # alpha's publisher reconnects to the other origin.
             alpha.__exit__(None, None, None)

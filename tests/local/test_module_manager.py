@@ -1,11 +1,10 @@
 """Stream manager and node agents on the local cloud: a control module runs `ccds sm serve`, the
-region module's nodes start agents that register with it (token only in the environment), and
-destroy stops managers, agents and nginx alike."""
+region module's nodes start agents that register with it (each with its own credential, only in its
+environment), and destroy stops managers, agents and nginx alike."""
 
 from __future__ import annotations
 
 import json
-import secrets as pysecrets
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,12 @@ from localtf import (
     free_base_port,
     http_get,
     listening_ports,
+    master_secrets,
     module_call,
     node_pids,
     outputs,
     process_alive,
+    secrets_for,
     terraform,
     terraform_env,
     wait_for,
@@ -46,7 +47,7 @@ def _files_containing(root: Path, needle: str) -> list[str]:
 def test_manager_and_agents(tmp_path):
     ws, state = tmp_path / "ws", tmp_path / "state"
     base = free_base_port(span=800)
-    tokens = {"node_token": "nt-" + pysecrets.token_hex(12), "admin_token": "at-" + pysecrets.token_hex(12)}
+    master = master_secrets()
     control = module_call("control", state / "control", base,
                           {"manager": {"role": "manager", "count": 1, "instance_type": "process"}},
                           heartbeat_timeout="4")
@@ -55,7 +56,8 @@ def test_manager_and_agents(tmp_path):
         "edge": {"role": "edge", "count": 1, "instance_type": "process"},
     }, manager_url="${module.control.endpoints.api}", agent_interval="1", capacity_edge="150")
     write_root(ws, {"control": control, "local": region})
-    env = terraform_env(tmp_path, secrets=tokens)
+    shares = secrets_for(ws, master)
+    env = terraform_env(tmp_path, secrets=shares)
     terraform(ws, "init", "-input=false", env=env)
     terraform(ws, "apply", "-auto-approve", env=env)
 
@@ -68,7 +70,7 @@ def test_manager_and_agents(tmp_path):
     registered = wait_for(
         lambda: (lambda n: n if {"lt-local-origin-0", "lt-local-edge-0"} <= {k for k, v in n.items()
                                                                            if v["state"] == "INSERVICE"} else None)(
-            _nodes(api, tokens["admin_token"])),
+            _nodes(api, master["admin_token"])),
         30, interval=0.5, what="both nodes INSERVICE")
     edge = registered["lt-local-edge-0"]
     assert (edge["region"], edge["role"], edge["capacity"], edge["engine"]) == ("local", "edge", 150, "nginx-rtmp")
@@ -77,11 +79,25 @@ def test_manager_and_agents(tmp_path):
 
     pids = node_pids(state / "control") | node_pids(state / "region")
     assert len(pids["lt-local-edge-0"]) >= 3  # nginx master, agent, nginx worker
-    # The token reaches processes only through their environment: never a command line or a file.
-    for pid in (p for ps in pids.values() for p in ps):
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        assert tokens["node_token"] not in cmdline and tokens["admin_token"] not in cmdline
-    for secret in tokens.values():
+    # Secrets reach processes only through their environment: never a command line or a file. Each
+    # node holds its own share: the manager the admin token and node key, each media node only its
+    # own credential (least privilege: an edge never holds the admin token or the node key).
+    creds = {name: shares["local"][f"{pool}/0/node_token"] for name, pool in
+             (("lt-local-origin-0", "origin"), ("lt-local-edge-0", "edge"))}
+    every = [*master.values(), *creds.values()]
+    for name, ps in pids.items():
+        for pid in ps:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            assert not [s for s in every if s in cmdline]
+            environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+            held = {s for s in every if s in environ}
+            if name in creds:
+                assert held <= {creds[name]}, f"{name} holds more than its own credential"
+            elif "manager" in name:
+                assert held <= {master["admin_token"], master["node_key"]}, f"{name} holds {held}"
+    assert any(creds["lt-local-edge-0"] in Path(f"/proc/{p}/environ").read_text(errors="replace")
+               for p in pids["lt-local-edge-0"])
+    for secret in every:
         assert _files_containing(tmp_path, secret) == []
 
     terraform(ws, "destroy", "-auto-approve", env=env)

@@ -21,7 +21,7 @@ from tfschema import check_workspace
 MODULE = Path(__file__).resolve().parents[2] / "modules" / "aws"
 REGION = "us-east-1"
 SERVICES = ["ec2", "elbv2", "rds", "route53", "sts", "iam"]
-SECRETS = {"db_password": "s3cret-pass-word", "node_token": "tok-123"}
+SECRETS = {"db_password": "s3cret-pass-word", "origin/0/node_token": "tok-123", "edge/0/node_token": "e0"}
 MANAGER_UD = ("#cloud-config\nwrite_files:\n- path: /etc/ccds/node.env\n  encoding: b64\n"
               "  content: @@CCDS_SECRETS_B64@@\nruncmd:\n"
               "- [ccds, sm, serve, --database-url, 'postgresql+psycopg://ccds:x@@@CCDS_DATABASE_HOST@@:@@CCDS_DATABASE_PORT@@/ccds']\n"
@@ -210,7 +210,7 @@ def test_nodes_apply_scale_destroy(tmp_path, moto_url):
     user_data = ec2.describe_instance_attribute(InstanceId=origin_id, Attribute="userData")
     text = base64.b64decode(user_data["UserData"]["Value"]).decode()
     (b64,) = [line.split("content: ", 1)[1] for line in text.splitlines() if "content: " in line]
-    assert base64.b64decode(b64).decode() == "db_password=s3cret-pass-word\nnode_token=tok-123\n"
+    assert base64.b64decode(b64).decode() == "node_token=tok-123\n"  # its own share: never db_password
 
     # Scaling one pool adds exactly one instance and touches nothing else.
     args["pools"]["edge"]["count"] = 3
@@ -330,7 +330,7 @@ def test_control_plan_decisions(tmp_path, moto_url):
     _write_root(ws, moto_url, args)
     assert _plan(ws, env)["module.ccds.aws_db_instance.this[0]"]["publicly_accessible"] is False
 
-    env_without = {**env, "TF_VAR_secrets": json.dumps({"node_token": "x"})}
+    env_without = {**env, "TF_VAR_secrets": json.dumps({"origin/0/node_token": "x"})}
     proc = terraform(["plan", "-no-color"], ws, env_without, check=False)
     assert proc.returncode != 0
     assert 'secrets["db_password"]' in proc.stderr

@@ -15,7 +15,7 @@ import pytest
 MODULE = Path(__file__).resolve().parents[2] / "modules" / "azure"
 LOCALS = ["nodes", "node_keys", "manager_keys", "user_data", "roles", "nsg_rules", "subnet_cidr",
           "lb_enabled", "db_enabled", "dns_enabled", "db_sku", "db_storage_mb",
-          "db_allowed_ranges", "dns_record_name"]
+          "db_allowed_ranges", "dns_record_name", "node_secrets_b64"]
 
 
 def evaluate(tmp_path: Path, inputs: dict) -> dict:
@@ -63,7 +63,7 @@ def base_inputs(**over) -> dict:
              "cidrs": ["198.51.100.0/24", "10.20.0.0/16"], "description": "RTMP"},
         ],
         "tags": {"ccds-deployment": "watchparty", "ccds-workspace": "eu-west"},
-        "secrets": {"node_token": "t0k"},
+        "secrets": {"origin/1/node_token": "t0k"},
     }
     inputs.update(over)
     return inputs
@@ -83,8 +83,9 @@ def test_nodes(evaluated):
     assert evaluated["subnet_cidr"] == "10.20.0.0/17"
 
 
-def test_secrets_placeholder_filled(evaluated):
-    assert evaluated["user_data"]["origin"] == "key: bm9kZV90b2tlbj10MGsK"  # node_token=t0k\n
+def test_each_node_gets_only_its_own_secrets(evaluated):
+    assert evaluated["user_data"]["origin"] == "key: @@CCDS_SECRETS_B64@@"  # filled per VM (main.tf)
+    assert evaluated["node_secrets_b64"] == {"edge-0": "", "origin-0": "", "origin-1": "bm9kZV90b2tlbj10MGsK"}
 
 
 def test_security_rules_priorities_per_role(evaluated):

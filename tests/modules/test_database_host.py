@@ -27,8 +27,15 @@ from tfschema import _lookup_type
 MANAGER_UD = ("#cloud-config\nwrite_files:\n- content: @@CCDS_SECRETS_B64@@\nruncmd:\n"
               "- ccds sm serve --database-url postgresql+psycopg://ccds:pw@@@CCDS_DATABASE_HOST@@:@@CCDS_DATABASE_PORT@@/ccds\n")
 DATABASE_UD = "#cloud-config\nwrite_files:\n- content: @@CCDS_SECRETS_B64@@\n# me=@@CCDS_DATABASE_HOST@@\n"
-SECRETS = {"db_password": "pw-0123456789", "node_token": "tok"}
-SECRETS_B64 = "ZGJfcGFzc3dvcmQ9cHctMDEyMzQ1Njc4OQpub2RlX3Rva2VuPXRvawo="
+SECRETS = {"db_password": "pw-0123456789", "manager/node_token": "tok", "database/db_password": "pw-0123456789"}
+MANAGER_B64 = "bm9kZV90b2tlbj10b2sK"  # node_token=tok: a manager's share
+DATABASE_B64 = "ZGJfcGFzc3dvcmQ9cHctMDEyMzQ1Njc4OQo="  # db_password=...: the database VM's share
+
+
+def _secrets_filled(ud: str, share_b64: str, by_pool: bool) -> bool:
+    """A bootstrap keyed by pool keeps the secrets placeholder (each instance fills in its own share,
+    main.tf); one keyed by node has that node's share."""
+    return "@@CCDS_SECRETS_B64@@" in ud if by_pool else share_b64 in ud and "@@CCDS_SECRETS_B64@@" not in ud
 
 # cloud: (managers' instance resource, managed database host ref or None, managed port,
 #         database VM resource or None, the VM's address attribute, instance types)
@@ -97,7 +104,7 @@ def test_managed_database_address_in_managers_bootstrap(cloud, tmp_path):
     out = evaluate_resource_locals(cloud, tmp_path, control_inputs(cloud), copied, copied)
     assert out["database_host"] == f"ref:{managed}"
     ud = _manager_user_data(out, cloud)
-    assert "@@CCDS_" not in ud and SECRETS_B64 in ud
+    assert "@@CCDS_DATABASE" not in ud and _secrets_filled(ud, MANAGER_B64, "manager" in out["node_user_data"])
     assert _database_url_host(ud) == f"ref:{managed}:{port}"
 
 
@@ -111,12 +118,13 @@ def test_database_vm_address_in_managers_bootstrap(cloud, tmp_path):
     # The first VM of the database pool, by its own key or through local.first_database.
     assert out["database_host"] in (f"ref:{vm}[local.first_database].{attr}", f"ref:{vm}['database-0'].{attr}")
     ud = _manager_user_data(out, cloud)
-    assert "@@CCDS_" not in ud and SECRETS_B64 in ud
+    assert "@@CCDS_DATABASE" not in ud and _secrets_filled(ud, MANAGER_B64, "manager" in out["node_user_data"])
     assert _database_url_host(ud) == f"{out['database_host']}:5432"
     # The database VM's own bootstrap does not name itself (nor the managers).
     own = out.get("database_user_data", out["node_user_data"])
-    own = own["database"] if "database" in own else own["database-0"]
-    assert own.endswith("# me=\n") and SECRETS_B64 in own and "ref:" not in own
+    by_pool = "database" in own
+    own = own["database"] if by_pool else own["database-0"]
+    assert own.endswith("# me=\n") and _secrets_filled(own, DATABASE_B64, by_pool) and "ref:" not in own
 
 
 @pytest.mark.parametrize("database_pool", [False, True], ids=["no-pool", "with-pool"])
@@ -131,7 +139,7 @@ def test_engine_none_means_no_database(cloud, tmp_path, database_pool):
     out = evaluate_resource_locals(cloud, tmp_path, inputs, copied, copied)
     assert out["database_host"] == "" and out["database_port"] == ""
     ud = _manager_user_data(out, cloud)
-    assert _database_url_host(ud) == ":" and "@@CCDS_" not in ud
+    assert _database_url_host(ud) == ":" and "@@CCDS_DATABASE" not in ud
 
 
 def _guard_of(cloud: str, resource: str) -> str:

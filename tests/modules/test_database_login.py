@@ -61,7 +61,7 @@ def _login(out: dict) -> tuple[str, str, str, str]:
     """(user, host:port, database, password) as the managers' user_data got them."""
     ud = out["node_user_data"]
     text = ud["manager"] if "manager" in ud else ud["manager-0"]
-    assert "@@CCDS_" not in text
+    assert "@@CCDS_DATABASE" not in text  # secrets: filled per instance
     user, rest = re.search(r"# url=postgresql\+psycopg://(.*)\n", text).group(1).split("@", 1)
     address, name = rest.rsplit("/", 1)
     password = base64.b64decode(re.search(r"- content: '(.*)'\n", text).group(1)).decode()

@@ -6,7 +6,7 @@ from tflocals import control_blocks, evaluate, unguarded
 
 NAMES = ["nodes", "base_tags", "node_tags", "roles", "inbound_rules", "user_data", "create_ssh_key",
          "existing_ssh_keys", "lb_cidrs", "database_cidrs", "managed_database", "dns_fqdn",
-         "dns_record", "dns_enabled"]
+         "dns_record", "dns_enabled", "node_secrets_b64"]
 
 
 def inputs(**over) -> dict:
@@ -17,7 +17,7 @@ def inputs(**over) -> dict:
         "network_cidr": "10.30.0.0/16",
         "ssh_public_key": "ssh-ed25519 AAAAC3Nza user@host\n",
         "tags": {"ccds-deployment": "watchparty", "ccds-workspace": "na-east", "team": "live video/ops"},
-        "secrets": {"node_token": "abc"},
+        "secrets": {"origin/0/node_token": "abc", "edge/1/node_token": "e1"},
         "pools": {
             "origin": {"role": "origin", "count": 1, "instance_type": "s-2vcpu-4gb",
                        "user_data": "B64=@@CCDS_SECRETS_B64@@"},
@@ -84,7 +84,9 @@ def test_secrets_and_control(tmp_path):
     assert out["dns_fqdn"] == "example.com" and out["dns_record"] == "@"
     (tmp_path / "ud").mkdir()
     out = evaluate("digitalocean", tmp_path / "ud", inputs(), NAMES)
-    assert base64.b64decode(out["user_data"]["origin"].removeprefix("B64=")).decode() == "node_token=abc\n"
+    assert out["user_data"]["origin"] == "B64=@@CCDS_SECRETS_B64@@"  # filled per droplet (main.tf)
+    shares = {k: base64.b64decode(v).decode() for k, v in out["node_secrets_b64"].items()}
+    assert shares == {"origin-0": "node_token=abc\n", "edge-0": "", "edge-1": "node_token=e1\n"}
     assert out["dns_enabled"] is False and out["managed_database"] is False
 
 

@@ -5,6 +5,7 @@ and `variables.tf` into a scratch root with outputs for the locals lets `terrafo
 (no resources, so no provider download) compute them from realistic inputs.
 """
 
+import base64
 import json
 import re
 import shutil
@@ -16,7 +17,7 @@ import pytest
 
 MODULE = Path(__file__).resolve().parents[2] / "modules" / "gcp"
 LOCALS = ["nodes", "node_keys", "manager_keys", "labels", "user_data", "firewall", "zone_setting",
-          "lb_enabled", "db_enabled", "dns_enabled", "db_tier", "db_allowed_cidrs"]
+          "lb_enabled", "db_enabled", "dns_enabled", "db_tier", "db_allowed_cidrs", "node_secrets_b64"]
 
 
 def evaluate(tmp_path: Path, inputs: dict) -> dict:
@@ -66,7 +67,7 @@ def base_inputs(**over) -> dict:
         ],
         "tags": {"ccds-deployment": "watchparty", "ccds-workspace": "na-east",
                  "Cost Center": "Live.Ops/EU"},
-        "secrets": {"node_token": "t0k", "db_password": "pw"},
+        "secrets": {"db_password": "pw", "edge/1/node_token": "t0k", "edge/pool_wide": "all"},
     }
     inputs.update(over)
     return inputs
@@ -97,12 +98,13 @@ def test_labels_lowercased_and_sanitised(evaluated):
         assert re.fullmatch(r"[a-z0-9_-]{0,63}", value), value
 
 
-def test_secrets_placeholder_filled(evaluated):
-    user_data = evaluated["user_data"]["edge"]
-    assert "@@CCDS_SECRETS_B64@@" not in user_data
-    # base64 of "db_password=pw\nnode_token=t0k\n" (keys sorted)
-    assert "ZGJfcGFzc3dvcmQ9cHcKbm9kZV90b2tlbj10MGsK" in user_data
+def test_each_node_gets_only_its_own_secrets(evaluated):
+    """The pool's bootstrap keeps the placeholder; each instance fills in its own share (never db_password)."""
+    assert "@@CCDS_SECRETS_B64@@" in evaluated["user_data"]["edge"]
     assert evaluated["user_data"]["origin"] == ""
+    shares = {k: base64.b64decode(v).decode() for k, v in evaluated["node_secrets_b64"].items()}
+    assert shares == {"edge-0": "pool_wide=all\n", "edge-1": "node_token=t0k\npool_wide=all\n",
+                      "edge-2": "pool_wide=all\n", "origin-0": ""}
 
 
 def test_firewall_one_rule_per_role_protocol_ports(evaluated):

@@ -69,7 +69,7 @@ def _manager_script(tmp_path: Path, host: str, port: int) -> tuple[str, dict[str
     rendered = {w["workspace"]: w for w in _render(spec, tmp_path)}
     doc = json.loads((Path(rendered["control.do-main.fra1"]["path"]) / "main.tf.json").read_text())
     user_data = doc["module"]["control"]["pools"]["manager"]["user_data"]
-    secrets = "admin_token=adm\ndb_password=unused-here\nnode_token=tok\n"
+    secrets = "admin_token=adm\nnode_key=nk\n"  # a manager's share (ccds_cli/state/secrets.py)
     for placeholder, value in {
         "@@CCDS_SECRETS_B64@@": base64.b64encode(secrets.encode()).decode(),
         "@@CCDS_DATABASE_HOST@@": host, "@@CCDS_DATABASE_PORT@@": str(port),

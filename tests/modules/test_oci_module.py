@@ -6,7 +6,7 @@ from tflocals import control_blocks, evaluate, run_locals, unguarded
 
 NAMES = ["nodes", "default_image_shapes", "roles", "nsg_rules", "user_data", "lb_ipv4_cidrs",
          "managed_database", "dns_fqdn", "dns_enabled", "public_subnet_cidr", "private_subnet_cidr",
-         "node_tags"]
+         "node_tags", "node_secrets_b64"]
 MARKER = "@@CCDS_SECRETS_B64@@"
 
 
@@ -18,7 +18,7 @@ def inputs(**over) -> dict:
         "network_cidr": "10.20.0.0/16",
         "settings": {"compartment_id": "ocid1.compartment.oc1..example"},
         "tags": {"ccds-deployment": "watchparty", "ccds-workspace": "control"},
-        "secrets": {"node_token": "t0k", "db_password": "pw"},
+        "secrets": {"db_password": "pw", "manager/admin_token": "adm", "manager/1/x": "one"},
         "pools": {
             "manager": {"role": "manager", "count": 2, "instance_type": "VM.Standard.E4.Flex",
                         "user_data": f"#cloud-config\nwrite_files:\n- content: {MARKER}\n"},
@@ -68,11 +68,12 @@ def test_nsg_rules_per_rule_and_ipv4_cidr(tmp_path):
     assert out["private_subnet_cidr"] == "10.20.240.0/20"
 
 
-def test_secrets_substituted_into_user_data(tmp_path):
+def test_each_node_gets_only_its_own_secrets(tmp_path):
     out = evaluate("oci", tmp_path, inputs(), NAMES)
-    payload = out["user_data"]["manager"].split("content: ")[1].strip()
-    assert base64.b64decode(payload).decode() == "db_password=pw\nnode_token=t0k\n"
+    assert MARKER in out["user_data"]["manager"]  # filled per instance (main.tf), not per pool
     assert out["user_data"]["edge"] == ""
+    shares = {k: base64.b64decode(v).decode() for k, v in out["node_secrets_b64"].items()}
+    assert shares == {"manager-0": "admin_token=adm\n", "manager-1": "x=one\nadmin_token=adm\n", "edge-0": ""}
 
 
 def test_control_database_and_dns(tmp_path):

@@ -45,7 +45,7 @@ def _write_harness(cloud: str, root: Path) -> None:
         shutil.copy(MODULES / cloud / name, root / name)
     lines = ["output \"locals\" {", "  value = {"]
     lines += [f"    {key} = local.{key}" for key in HARNESS[cloud]]
-    lines += ["  }", "}", "", "output \"secrets_b64\" {", "  value     = local.secrets_b64",
+    lines += ["  }", "}", "", "output \"secrets_b64\" {", "  value     = local.node_secrets_b64",
               "  sensitive = true", "}", ""]
     (root / "harness.tf").write_text("\n".join(lines))
 
@@ -74,11 +74,11 @@ class Harness:
         path.write_text(json.dumps(variables))
         return f"-var-file={path}"
 
-    def apply(self, variables: dict) -> tuple[dict, str]:
-        """Apply with these inputs; return (locals, decoded secrets)."""
+    def apply(self, variables: dict) -> tuple[dict, dict[str, str]]:
+        """Apply with these inputs; return (locals, each node's decoded secrets)."""
         self._run("apply", "-auto-approve", "-input=false", "-no-color", self._var_file(variables))
         out = json.loads(self._run("output", "-json").stdout)
-        return out["locals"]["value"], base64.b64decode(out["secrets_b64"]["value"]).decode()
+        return out["locals"]["value"], {k: base64.b64decode(v).decode() for k, v in out["secrets_b64"]["value"].items()}
 
     def plan_error(self, variables: dict) -> str:
         """Plan inputs that must be rejected; return Terraform's error text on one line."""
@@ -116,7 +116,8 @@ def _vsphere_vars(**over) -> dict:
         ],
         "ssh_public_key": "ssh-ed25519 AAAAC3Nz me@laptop\n",
         "tags": TAGS,
-        "secrets": {"node_token": "t0k", "db_password": "pw"},
+        "secrets": {"db_password": "pw", "manager/admin_token": "adm", "manager/1/node_name": "m1",
+                    "db/db_password": "pw"},
         "settings": {"datacenter": "dc", "cluster": "c1", "datastore": "ds1",
                      "network": "VM Network", "template": "ubuntu-22.04"},
         "control": {"enabled": True},
@@ -157,7 +158,9 @@ def test_vsphere_guest_metadata_and_secrets(vsphere):
     meta = json.loads(base64.b64decode(loc["guest_metadata"]["manager-1"]))
     assert meta == {"instance-id": "wp-control-manager-1", "local-hostname": "wp-control-manager-1",
                     "public-keys": ["ssh-ed25519 AAAAC3Nz me@laptop"]}
-    assert secrets == "db_password=pw\nnode_token=t0k\n"
+    # each node its own share: pool-wide keys for every node of the pool, <pool>/<index>/ for one
+    assert secrets == {"manager-0": "admin_token=adm\n", "manager-1": "node_name=m1\nadmin_token=adm\n",
+                       "db-0": "db_password=pw\n"}
 
     loc, _ = vsphere.apply(_vsphere_vars(ssh_public_key="", deployment="a" * 31,
                                          workspace="eu-frankfurt-long"))
@@ -206,7 +209,7 @@ def _openstack_vars(**over) -> dict:
              "cidrs": ["0.0.0.0/0"], "description": "webrtc"},
         ],
         "tags": TAGS,
-        "secrets": {"db_password": "pw"},
+        "secrets": {"db_password": "pw", "db/db_password": "pw"},
         "settings": {"external_network": "public", "dns_nameservers": " 1.1.1.1, 9.9.9.9 ,"},
         "control": {"enabled": True, "api_port": 8080, "dns_zone": "example.com",
                     "dns_name": "api"},
@@ -225,7 +228,7 @@ def test_openstack_nodes_images_and_settings(openstack):
     assert loc["availability_zone"] is None and loc["boot_from_volume"] is True
     assert loc["tag_list"] == ["ccds-deployment:wp", "ccds-workspace:control"]
     assert "ccds-role:manager" in loc["node_tag_list"]["manager-1"]
-    assert secrets == "db_password=pw\n"
+    assert secrets == {"db-0": "db_password=pw\n", "manager-0": "", "manager-1": ""}
 
     settings = {"external_network": "public", "image": "debian-12", "availability_zone": "az2",
                 "boot_from_volume": "false"}

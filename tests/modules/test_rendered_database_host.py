@@ -36,7 +36,7 @@ PRIMARY = {
     "onprem/dc1": ("ref:vsphere_virtual_machine.database[local.first_database].default_ip_address", "5432"),
     "lab/regionone": ("ref:openstack_networking_port_v2.this[local.first_database].all_fixed_ips[0]", "5432"),
 }
-SECRETS = {"db_password": "pw-0123456789", "node_token": "tok", "admin_token": "adm"}
+SECRETS = {"db_password": "pw-0123456789", "manager/admin_token": "adm", "manager/node_key": "nk"}
 OURS = SECRETS["db_password"]
 # primary placement: (user, database, password) the managers log in with.
 LOGIN = {
@@ -78,7 +78,7 @@ def _run_control(ws: dict, tmp_path: Path, extra_vars: dict[str, str]) -> dict:
     }
     (root / "main.tf.json").write_text(json.dumps(harness_root, indent=2))
     args = [f"-var={k}={v}" for k, v in extra_vars.items()]
-    (root / "secrets.auto.tfvars.json").write_text(json.dumps({"secrets": SECRETS}))
+    (root / "secrets.auto.tfvars.json").write_text(json.dumps({"secrets": {"control": SECRETS}}))
     return apply_outputs(root, *args)
 
 
@@ -86,7 +86,7 @@ def _manager_login(out: dict) -> tuple[str, str, str, str]:
     """(user, host:port, database, password) from the managers' user_data as terraform filled it."""
     ud = out["node_user_data"]
     user_data = ud["manager"] if "manager" in ud else ud["manager-0"]
-    assert "@@CCDS_" not in user_data
+    assert "@@CCDS_DATABASE" not in user_data  # the secrets placeholder is filled per instance
     files = {f["path"]: f for f in yaml.safe_load(user_data)["write_files"]}
     script = files["/usr/local/sbin/ccds-bootstrap"]["content"]
     match = re.search(r'--database-url "postgresql\+psycopg://([^"@]*)@([^"/]*)/([^"?]*)\?sslmode=require"', script)

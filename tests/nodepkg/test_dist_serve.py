@@ -42,7 +42,7 @@ def test_manager_serves_its_wheel_and_hash(tmp_path):
     from ccds_cli.sm.settings import Settings
 
     built = wheel.current()
-    s = Settings(database_url=f"sqlite:///{tmp_path}/sm.db", admin_token="a", node_token="n", run_background=False)
+    s = Settings(database_url=f"sqlite:///{tmp_path}/sm.db", admin_token="a", node_key="n", run_background=False)
     with TestClient(create_app(s)) as client:
         info = client.get("/api/v1/dist").json()  # no credentials needed: public code, checked by hash
         assert info == {"filename": built.filename, "version": "0.1.0", "sha256": built.sha256, "size": built.size,
@@ -63,7 +63,7 @@ def test_manager_that_cannot_build_answers_503(tmp_path, monkeypatch):
         raise wheel.WheelError("no ccds dist-info")
 
     monkeypatch.setattr(wheel, "current", broken)
-    s = Settings(database_url=f"sqlite:///{tmp_path}/sm.db", admin_token="a", node_token="n", run_background=False)
+    s = Settings(database_url=f"sqlite:///{tmp_path}/sm.db", admin_token="a", node_key="n", run_background=False)
     with TestClient(create_app(s)) as client:
         resp = client.get("/api/v1/dist/SHA256SUMS")
         assert resp.status_code == 503 and "no ccds dist-info" in resp.json()["detail"]
@@ -75,7 +75,7 @@ def manager(tmp_path):
     from tests.modules.tfhelp import free_port
 
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "CCDS_ADMIN_TOKEN": "a", "CCDS_NODE_TOKEN": "n"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CCDS_ADMIN_TOKEN": "a", "CCDS_NODE_KEY": "n"}
     log = open(tmp_path / "sm.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "ccds_cli", "sm", "serve", "--port", str(port),
                              "--database-url", f"sqlite:///{tmp_path}/sm.db"], env=env, stdout=log,

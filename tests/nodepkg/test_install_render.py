@@ -180,6 +180,7 @@ def test_node_agent_advertises_its_public_address(tmp_path):
     line = next(x for x in agent.splitlines() if "exec /opt/ccds/bin/ccds node agent" in x)
     line = line.replace("exec /opt/ccds/bin/ccds node agent", "printf '%s\\n'")
     proc = subprocess.run(["sh", "-euc", f"public=203.0.113.9; private=10.0.0.5; node_token=t; "
+                                         f"node_name=wp-na-east-edge-0; "
                                          f"CCDS_MANAGER_URL=http://sm.example:8080; {line}"],
                           capture_output=True, text=True, timeout=30)
     args = proc.stdout.splitlines()
@@ -187,3 +188,4 @@ def test_node_agent_advertises_its_public_address(tmp_path):
     assert "webrtc=http://203.0.113.9:8889" in args and "rtmp=rtmp://203.0.113.9:1935" in args
     assert args[args.index("--public-host") + 1] == "203.0.113.9"
     assert args[args.index("--manager") + 1] == "http://sm.example:8080"
+    assert args[args.index("--name") + 1] == "wp-na-east-edge-0"  # the name its credential is bound to

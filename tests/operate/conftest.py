@@ -36,7 +36,7 @@ def managers(db_url):
     clock = Clock()
 
     def make(**settings) -> Manager:
-        s = Settings(database_url=db_url, admin_token="admin-secret", node_token="node-secret",
+        s = Settings(database_url=db_url, admin_token="admin-secret", node_key="node-secret",
                      run_background=False, **settings)
         store = Store(s, clock=clock)
         client = TestClient(create_app(s, store))

@@ -68,7 +68,7 @@ def moto():
 def manager(tmp_path):
     """A real `ccds sm serve` on loopback (SQLite): the controller's lease lives in its database."""
     port = free_port()
-    env = {**os.environ, "CCDS_ADMIN_TOKEN": TOKEN, "CCDS_NODE_TOKEN": "node-opaws", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "CCDS_ADMIN_TOKEN": TOKEN, "CCDS_NODE_KEY": "node-opaws", "PYTHONPATH": str(REPO)}
     log = open(tmp_path / "sm.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "ccds_cli", "sm", "serve", "--port", str(port),
                              "--database-url", f"sqlite:///{tmp_path}/sm.db"], env=env, stdout=log,

@@ -31,7 +31,7 @@ def spec_file(tmp_path):
 @pytest.fixture
 def manager(tmp_path):
     port = free_port()
-    env = {**os.environ, "CCDS_ADMIN_TOKEN": TOKEN, "CCDS_NODE_TOKEN": "node-op"}
+    env = {**os.environ, "CCDS_ADMIN_TOKEN": TOKEN, "CCDS_NODE_KEY": "node-op"}
     log = open(tmp_path / "sm.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "ccds_cli", "sm", "serve", "--port", str(port),
                              "--database-url", f"sqlite:///{tmp_path}/sm.db"], env=env, stdout=log,

@@ -30,7 +30,7 @@ def make_manager(database_url):
     def make(**settings) -> Manager:
         clock = Clock()
         s = Settings(database_url=database_url(len(made)), admin_token="admin-secret",
-                     node_token="node-secret", run_background=False, **settings)
+                     node_key="node-secret", run_background=False, **settings)
         store = Store(s, clock=clock)
         client = TestClient(create_app(s, store))
         client.__enter__()

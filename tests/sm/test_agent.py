@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from smhelp import ADMIN
+from smhelp import ADMIN, node_auth
 
 from ccds_cli.agent.runner import Agent, AgentConfig
 from ccds_cli.agent.stats import parse_mediamtx, parse_nginx_rtmp
@@ -80,8 +80,8 @@ def _wait(cond, timeout=10.0):
 
 
 def test_agent_registers_heartbeats_reregisters_and_deregisters(mgr):
-    cfg = AgentConfig(manager="http://testserver", token="node-secret", deployment="demo", region="r1",
-                      provider="local", role="edge", name="edge-a", engine="nginx-rtmp", stats_url="unused",
+    cfg = AgentConfig(manager="http://testserver", token=node_auth("edge-a")["Authorization"][7:],
+                      deployment="demo", region="r1", provider="local", role="edge", name="edge-a", engine="nginx-rtmp", stats_url="unused",
                       public_host="127.0.0.1", private_host="127.0.0.1", capacity=50,
                       endpoints={"rtmp": "rtmp://127.0.0.1:19351/live"}, interval=0.1)
     reader = _XmlReader(EDGE_XML)

@@ -8,7 +8,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from smhelp import ADMIN, NODE
+from smhelp import ADMIN, NODE, node_auth
 
 ADMIN_GETS = ["/api/v1/streams", "/api/v1/events", "/api/v1/nodes/e1"]
 
@@ -36,15 +36,79 @@ def test_admin_endpoints_refuse_missing_and_wrong_tokens_without_data(mgr, path)
     assert mgr.client.get(path, headers=ADMIN).status_code == 200
 
 
-def test_node_endpoints_need_the_node_token(mgr):
+def test_node_endpoints_need_a_node_credential(mgr):
     body = {"deployment": "demo", "name": "x", "region": "r", "provider": "p", "role": "edge",
             "engine": "nginx-rtmp", "capacity": 1}
     assert mgr.client.post("/api/v1/nodes", json=body).status_code == 401
     assert mgr.client.post("/api/v1/nodes", json=body, headers={"Authorization": "Bearer x"}).status_code == 403
-    node_id = mgr.client.post("/api/v1/nodes", json=body, headers=NODE).json()["id"]
+    own = node_auth("x", region="r")
+    node_id = mgr.client.post("/api/v1/nodes", json=body, headers=own).json()["id"]
     assert mgr.client.post(f"/api/v1/nodes/{node_id}/heartbeat", json={}).status_code == 401
     assert mgr.client.delete(f"/api/v1/nodes/{node_id}", headers={"Authorization": "Bearer x"}).status_code == 403
     assert mgr.store.get_node("x")["state"] == "STARTING"
+    assert mgr.client.post(f"/api/v1/nodes/{node_id}/heartbeat", json={}, headers=own).json()["state"] == "INSERVICE"
+
+
+REGISTER = {"deployment": "demo", "name": "e1", "region": "r1", "provider": "local", "role": "edge",
+            "engine": "nginx-rtmp", "capacity": 10, "endpoints": {"rtmp": "rtmp://e1.example/live"}}
+
+
+@pytest.mark.parametrize("claim", [{"name": "e2"}, {"role": "origin", "capacity": 100000}, {"region": "r2"},
+                                   {"deployment": "other"}])
+def test_a_node_credential_registers_only_its_own_node(mgr, claim):
+    """The shared node token let any holder register a fake origin with capacity 100000."""
+    resp = mgr.client.post("/api/v1/nodes", json={**REGISTER, **claim}, headers=node_auth("e1"))
+    assert resp.status_code == 403 and "cannot register" in resp.json()["detail"]
+    assert mgr.client.get("/api/v1/nodes", headers=ADMIN).json() == []
+    assert mgr.client.post("/api/v1/nodes", json=REGISTER, headers=node_auth("e1")).status_code == 201
+
+
+def test_a_node_credential_cannot_change_or_deregister_another_node(mgr):
+    victim = mgr.up("e2", capacity=7)
+    mgr.up("e1")
+    e1 = node_auth("e1")
+    beat = mgr.client.post(f"/api/v1/nodes/{victim}/heartbeat", json={"engine_ok": False, "error": "x"}, headers=e1)
+    assert beat.status_code == 403 and "another node" in beat.json()["detail"]
+    assert mgr.client.delete(f"/api/v1/nodes/{victim}", headers=e1).status_code == 403
+    assert mgr.client.put("/api/v1/nodes/e2/state", json={"state": "SUNSET"}, headers=e1).status_code == 403
+    assert mgr.client.post("/api/v1/nodes/no-such-id/heartbeat", json={}, headers=e1).status_code == 404
+    assert mgr.store.get_node("e2")["state"] == "INSERVICE"
+    # the victim's own credential and the admin token still act on it
+    assert mgr.client.post(f"/api/v1/nodes/{victim}/heartbeat", json={}, headers=node_auth("e2")).status_code == 200
+    assert mgr.client.delete(f"/api/v1/nodes/{victim}", headers=ADMIN).json()["state"] == "TERMINATED"
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/api/v1/streams"), ("GET", "/api/v1/events"),
+                                         ("GET", "/api/v1/nodes/e1"), ("PUT", "/api/v1/nodes/e1/state"),
+                                         ("POST", "/api/v1/leases/operate"), ("GET", "/api/v1/demand"),
+                                         ("GET", "/metrics"), ("GET", "/ui"), ("GET", "/openapi.json")])
+def test_a_node_credential_cannot_touch_admin_routes(mgr, method, path):
+    mgr.up("e1")
+    body = {"state": "SUNSET"} if path.endswith("/state") else {"holder": "x", "ttl_s": 10}
+    resp = mgr.client.request(method, path, json=None if method == "GET" else body, headers=mgr.node_headers(
+        mgr.store.get_node("e1")["id"]))
+    assert resp.status_code in (401, 403), resp.text
+    assert "e1.example" not in resp.text and mgr.store.get_node("e1")["state"] == "INSERVICE"
+
+
+def test_forged_credentials_are_refused(mgr):
+    good = node_auth("e1")["Authorization"].removeprefix("Bearer ")
+    _, claims, mac = good.split(".")
+    other_claims = node_auth("e2")["Authorization"].split(".")[1]
+    forged = [node_auth("e1", key="not-the-node-key"), {"Authorization": f"Bearer n1.{other_claims}.{mac}"},
+              {"Authorization": f"Bearer n1.{claims}.{mac[:-1]}"}, {"Authorization": f"Bearer n1.{claims}"},
+              {"Authorization": "Bearer n1.!!!." + mac}, {"Authorization": "Bearer " + good + "x"}]
+    for headers in forged:
+        resp = mgr.client.post("/api/v1/nodes", json=REGISTER, headers=headers)
+        assert resp.status_code == 403 and resp.json()["detail"] == "invalid node credential", headers
+    assert mgr.client.get("/api/v1/nodes", headers=ADMIN).json() == []
+
+
+def test_a_manager_without_a_node_key_accepts_no_credential(make_manager):
+    m = make_manager()
+    m.app.state.settings.node_key = ""
+    resp = m.client.post("/api/v1/nodes", json=REGISTER, headers=node_auth("e1"))
+    assert resp.status_code == 403
 
 
 def test_empty_configured_token_locks_endpoints(make_manager):

@@ -49,7 +49,7 @@ def test_forged_or_expired_sessions_and_cross_origin_forms_are_refused(mgr):
 def test_what_nodes_send_is_escaped(mgr):
     edge = mgr.up("e1", capacity=4)
     mgr.beat(edge, subscribers=3)
-    resp = mgr.client.post(f"/api/v1/nodes/{edge}/heartbeat", headers=NODE,
+    resp = mgr.client.post(f"/api/v1/nodes/{edge}/heartbeat", headers=mgr.node_headers(edge),
                            json={"engine_ok": False, "error": '<img src=x onerror="alert(1)">'})
     assert resp.status_code == 200
     page = mgr.client.get("/ui", headers=ADMIN).text

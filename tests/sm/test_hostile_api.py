@@ -8,7 +8,7 @@ import json
 import time
 
 import pytest
-from smhelp import ADMIN, NODE
+from smhelp import ADMIN, NODE, node_auth
 
 INT32_MAX = 2**31 - 1
 REGISTER = {"deployment": "demo", "name": "n1", "region": "r1", "provider": "local", "role": "edge",
@@ -129,7 +129,7 @@ def test_heartbeat_with_50000_streams_is_refused_quickly(mgr):
     node = mgr.up("o1", "origin")
     start = time.monotonic()
     resp = mgr.client.post(f"/api/v1/nodes/{node}/heartbeat", json={"engine_ok": True, "streams": _streams(50_000)},
-                           headers=NODE)
+                           headers=mgr.node_headers(node))
     assert resp.status_code == 413
     assert time.monotonic() - start < 2.0
 
@@ -137,7 +137,7 @@ def test_heartbeat_with_50000_streams_is_refused_quickly(mgr):
 def test_heartbeat_streams_per_beat_are_bounded(mgr):
     node = mgr.up("o1", "origin")
     resp = mgr.client.post(f"/api/v1/nodes/{node}/heartbeat", json={"engine_ok": True, "streams": _streams(1001)},
-                           headers=NODE)
+                           headers=mgr.node_headers(node))
     assert resp.status_code == 422 and "1000" in resp.text
     mgr.beat(node, streams=_streams(1000))
     live = {s["name"] for s in mgr.client.get("/api/v1/streams", headers=ADMIN).json() if s["live"]}
@@ -231,8 +231,8 @@ def test_agent_of_a_node_with_more_streams_than_a_beat_may_list(mgr):
             return EngineStats(subscribers=1500, streams=[
                 {"app": "live", "name": f"s{i}", "publishing": i == 1499, "subscribers": i} for i in range(1500)])
 
-    cfg = AgentConfig(manager="http://testserver", token="node-secret", deployment="demo", region="r1",
-                      provider="local", role="origin", name="busy", engine="nginx-rtmp", stats_url="",
+    cfg = AgentConfig(manager="http://testserver", token=node_auth("busy", "origin")["Authorization"][7:],
+                      deployment="demo", region="r1", provider="local", role="origin", name="busy", engine="nginx-rtmp", stats_url="",
                       public_host="h", private_host="h", capacity=5000)
     agent = Agent(cfg, Busy(), client=mgr.client)
     assert agent.register()

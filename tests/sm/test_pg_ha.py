@@ -14,16 +14,16 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from sm_pg import PgServer, free_port
+from smhelp import node_auth
 
 pytestmark = pytest.mark.slow
 
 ADMIN = {"Authorization": "Bearer admin-ha"}
-NODE = {"Authorization": "Bearer node-ha"}
 HB_TIMEOUT = 5.0  # generous: other test suites may load the machine heavily
 
 
 def _serve(url: str, port: int, log) -> subprocess.Popen:
-    env = {**os.environ, "CCDS_ADMIN_TOKEN": "admin-ha", "CCDS_NODE_TOKEN": "node-ha"}
+    env = {**os.environ, "CCDS_ADMIN_TOKEN": "admin-ha", "CCDS_NODE_KEY": "node-ha"}
     return subprocess.Popen([sys.executable, "-m", "ccds_cli", "sm", "serve", "--port", str(port),
                              "--database-url", url, "--heartbeat-timeout", str(HB_TIMEOUT), "--log-level", "info",
                              # slots stay reserved for the whole test, however slow the machine is
@@ -48,6 +48,7 @@ class Cluster:
         self.pg = PgServer(tmp / "pg")
         self.procs: dict[str, subprocess.Popen] = {}
         self.alive: dict[str, str] = {}  # node name -> id, kept heartbeating
+        self.creds: dict[str, dict[str, str]] = {}  # node id -> its own credential headers
         self.stop = threading.Event()
         self.tmp = tmp
 
@@ -85,8 +86,10 @@ class Cluster:
         body = {"deployment": "ha", "name": name, "region": region, "provider": "local", "role": role,
                 "engine": "nginx-rtmp", "public_host": "127.0.0.1", "private_host": "127.0.0.1",
                 "capacity": capacity, "endpoints": {"rtmp": f"rtmp://127.0.0.1/{name}"}}
-        node_id = self.call("POST", "/api/v1/nodes", json=body, headers=NODE).json()["id"]
-        assert self.call("POST", f"/api/v1/nodes/{node_id}/heartbeat", json={}, headers=NODE).json()["state"] \
+        node = node_auth(name, role, region, "ha", key="node-ha")
+        node_id = self.call("POST", "/api/v1/nodes", json=body, headers=node).json()["id"]
+        self.creds[node_id] = node
+        assert self.call("POST", f"/api/v1/nodes/{node_id}/heartbeat", json={}, headers=node).json()["state"] \
             == "INSERVICE"
         self.alive[name] = node_id
         return node_id
@@ -97,7 +100,7 @@ class Cluster:
             for node_id in list(self.alive.values()):
                 i += 1
                 try:
-                    self.call("POST", f"/api/v1/nodes/{node_id}/heartbeat", json={}, headers=NODE, start=i)
+                    self.call("POST", f"/api/v1/nodes/{node_id}/heartbeat", json={}, headers=self.creds[node_id], start=i)
                 except httpx.HTTPError:
                     pass
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 from sm_pg import PgServer
+from smhelp import node_auth
 
 from ccds_cli.sm.app import create_app
 from ccds_cli.sm.settings import Settings
 from ccds_cli.sm.store import Store
 
 pytestmark = pytest.mark.slow
-NODE = {"Authorization": "Bearer node-o"}
 
 
 def test_subscribe_survives_a_database_restart(tmp_path):
@@ -20,13 +20,14 @@ def test_subscribe_survives_a_database_restart(tmp_path):
         pytest.skip("initdb/pg_ctl not on PATH")
     pg.start()
     try:
-        s = Settings(database_url=pg.url, admin_token="admin-o", node_token="node-o", run_background=False)
+        s = Settings(database_url=pg.url, admin_token="admin-o", node_key="node-o", run_background=False)
         with TestClient(create_app(s, Store(s)), raise_server_exceptions=False) as c:
             for name, role in (("o1", "origin"), ("e1", "edge")):
                 body = {"deployment": "d", "name": name, "region": "r", "provider": "p", "role": role,
                         "engine": "nginx-rtmp", "capacity": 100, "endpoints": {"rtmp": f"rtmp://{name}/live"}}
-                nid = c.post("/api/v1/nodes", json=body, headers=NODE).json()["id"]
-                assert c.post(f"/api/v1/nodes/{nid}/heartbeat", json={}, headers=NODE).status_code == 200
+                node = node_auth(name, role, "r", "d", key="node-o")
+                nid = c.post("/api/v1/nodes", json=body, headers=node).json()["id"]
+                assert c.post(f"/api/v1/nodes/{nid}/heartbeat", json={}, headers=node).status_code == 200
             assert c.post("/api/v1/streams/live/s/publish", json={"region": "r"}).status_code == 200
             url = "/api/v1/streams/live/s/subscribe"
             assert c.get(url, params={"region": "r"}).json()["node"]["name"] == "e1"

@@ -14,12 +14,14 @@ import httpx
 import pytest
 from sm_pg import free_port
 
+from ccds_cli.state.secrets import node_credential
+
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (shutil.which("nginx") and shutil.which("ffmpeg")
                                       and Path("/usr/lib/nginx/modules/ngx_rtmp_module.so").exists()),
                                  reason="needs nginx-light, libnginx-mod-rtmp and ffmpeg")]
 
-ENV = {**os.environ, "CCDS_ADMIN_TOKEN": "adm", "CCDS_NODE_TOKEN": "nod"}
+ENV = {**os.environ, "CCDS_ADMIN_TOKEN": "adm", "CCDS_NODE_KEY": "nod"}
 ADMIN = {"Authorization": "Bearer adm"}
 HB_TIMEOUT, INTERVAL = 3.0, 0.5
 
@@ -48,8 +50,8 @@ class Local:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
 
-    def spawn(self, args: list[str], name: str) -> subprocess.Popen:
-        p = subprocess.Popen(args, env=ENV, stdout=open(self.tmp / f"{name}.log", "w"), stderr=subprocess.STDOUT)
+    def spawn(self, args: list[str], name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        p = subprocess.Popen(args, env=env or ENV, stdout=open(self.tmp / f"{name}.log", "w"), stderr=subprocess.STDOUT)
         self.procs.append(p)
         return p
 
@@ -73,7 +75,8 @@ class Local:
                             "--name", name, "--engine", "nginx-rtmp", "--stats-url", f"http://127.0.0.1:{http}/stat",
                             "--public-host", "127.0.0.1", "--private-host", "127.0.0.1", "--capacity", "50",
                             "--endpoint", f"rtmp=rtmp://127.0.0.1:{rtmp}/live", "--interval", str(INTERVAL)],
-                           f"{name}-agent")
+                           f"{name}-agent", env={**ENV, "CCDS_NODE_TOKEN": node_credential(
+                               "nod", deployment="e2e", region="r1", role=role, name=name)})
         self.node[name] = (ngx, agent)
         return rtmp
 

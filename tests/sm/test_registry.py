@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from smhelp import ADMIN, NODE
+from smhelp import ADMIN, NODE, node_auth
 
 from ccds_cli.sm import migrations
 from ccds_cli.sm.models import Base
@@ -53,8 +53,11 @@ def test_deployment_scope_rejects_foreign_nodes(make_manager):
     m = make_manager(deployment="other")
     body = {"deployment": "demo", "name": "x", "region": "r", "provider": "p", "role": "edge",
             "engine": "nginx-rtmp", "capacity": 1}
-    resp = m.client.post("/api/v1/nodes", json=body, headers=NODE)
+    resp = m.client.post("/api/v1/nodes", json=body, headers=ADMIN)
     assert resp.status_code == 400 and "deployment" in resp.json()["detail"]
+    # a node credential of another deployment is refused before the body is looked at
+    resp = m.client.post("/api/v1/nodes", json=body, headers=node_auth("x", region="r"))
+    assert resp.status_code == 403 and "deployment 'demo'" in resp.json()["detail"]
 
 
 def test_streams_list_counts_viewers_over_edges(mgr):

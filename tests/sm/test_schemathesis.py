@@ -27,7 +27,7 @@ def api(tmp_path_factory):
     from ccds_cli.sm.store import Store
 
     db = tmp_path_factory.mktemp("schemathesis") / "sm.db"
-    s = Settings(database_url=f"sqlite:///{db}", admin_token="admin-secret", node_token="node-secret",
+    s = Settings(database_url=f"sqlite:///{db}", admin_token="admin-secret", node_key="node-secret",
                  run_background=False, docs=True)
     clock = Clock()
     store = Store(s, clock=clock)

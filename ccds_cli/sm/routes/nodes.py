@@ -1,4 +1,5 @@
-"""Node registry: agents register/heartbeat/deregister (node token); operators list and drain (admin)."""
+"""Node registry: agents register/heartbeat/deregister themselves (their own node credential);
+operators list and drain (admin)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ccds_cli.sm.auth import AdminAuth, NodeAuth
+from ccds_cli.sm.auth import AdminAuth, NodeAuth, OwnNodeAuth, check_registration
 from ccds_cli.sm.beat import lean_heartbeat
 from ccds_cli.sm.routes.deps import AUTH, StoreDep, errors
 from ccds_cli.sm.schemas import Heartbeat, HeartbeatAnswer, NodeOut, NodeRegister, NodeState
@@ -15,13 +16,14 @@ router = APIRouter(prefix="/nodes", tags=["nodes"])
 
 
 @router.post("", response_model=NodeOut, status_code=201, responses=errors(400, *AUTH, 413, 503))
-def register(body: NodeRegister, store: StoreDep, _: NodeAuth):
+def register(body: NodeRegister, store: StoreDep, who: NodeAuth):
     """Register (or re-register) a node; it starts in STARTING until its engine answers."""
+    check_registration(who, body)
     return store.register(body.model_dump())
 
 
 @router.post("/{node_id}/heartbeat", response_model=HeartbeatAnswer, responses=errors(400, *AUTH, 404, 413, 503))
-async def heartbeat(request: Request, node_id: str, body: Heartbeat, store: StoreDep, _: NodeAuth):
+async def heartbeat(request: Request, node_id: str, body: Heartbeat, store: StoreDep, _: OwnNodeAuth):
     """Report counters; 404 means the manager forgot the node and the agent must register again.
 
     Echo `peers_version` and send the stream list as a diff against `streams_seq` (see the schema):
@@ -34,7 +36,7 @@ async def heartbeat(request: Request, node_id: str, body: Heartbeat, store: Stor
 
 
 @router.delete("/{node_id}", response_model=NodeOut, responses=errors(*AUTH, 404, 413, 503))
-def deregister(node_id: str, store: StoreDep, _: NodeAuth):
+def deregister(node_id: str, store: StoreDep, _: OwnNodeAuth):
     """A node leaving cleanly (its agent got SIGTERM): TERMINATED, never routed again."""
     return store.deregister(node_id)
 
