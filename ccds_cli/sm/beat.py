@@ -58,8 +58,8 @@ async def lean_heartbeat(store: Store, pool: Any, node_id: str, hb: dict) -> dic
         if got is None:
             return None
         state, deployment, version, seq = got
-        if hb.get("peers_version") != version:  # rare: the list changed since this agent's copy
-            await run_in_threadpool(store.peers, deployment, version)
+        if hb.get("peers_version") != version and not store.peers_cached(deployment, version):
+            await run_in_threadpool(store.peers, deployment, version)  # rare: once per version and process
         return store.beat_answer(node_id, state, deployment, version, hb.get("peers_version"), seq)
     got = _sqlite(store, node_id, hb)
     if got is None:

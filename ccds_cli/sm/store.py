@@ -315,6 +315,10 @@ class Store:
         return conn.execute(sa.select(peer_versions_t.c.version).where(
             peer_versions_t.c.deployment == deployment)).scalar_one_or_none() or 0
 
+    def peers_cached(self, deployment: str, version: int) -> bool:
+        cached = self._peers_cache.get(deployment)
+        return cached is not None and cached[0] >= version
+
     def peers(self, deployment: str, version: int) -> list[str]:
         """Addresses of the deployment's relays and edges at `version` (read once per version and process).
 
