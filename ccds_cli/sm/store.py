@@ -103,7 +103,7 @@ class Store:
         self.stream_scope = settings.deployment or "default"
         self._coords_cache: tuple[float, dict] = (0.0, {})
         self._hot_conn = None  # SQLite: the subscribe path's own connection, used under the writer lock
-        # (deployment, version) -> the peer list of that version: a change is read once per process,
+        # deployment -> (version, its peer list): a change is read once per process,
         # however many agents ask for it.
         self._peers_cache: dict[str, tuple[int, list[str]]] = {}
 
