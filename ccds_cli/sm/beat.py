@@ -58,8 +58,8 @@ async def lean_heartbeat(store: Store, pool: Any, node_id: str, hb: dict) -> dic
         if got is None:
             return None
         state, deployment, version, seq = got
-        if hb.get("peers_version") != version:  # rare: the list changed since this agent's copy
-            await run_in_threadpool(store.peers, deployment, version)
+        if hb.get("peers_version") != version and not store.peers_cached(deployment, version):
+            await run_in_threadpool(store.peers, deployment, version)  # rare: once per version and process
         return store.beat_answer(node_id, state, deployment, version, hb.get("peers_version"), seq)
     got = _sqlite(store, node_id, hb)
     if got is None:
@@ -144,10 +144,14 @@ _PG_BEAT = (
     " streams_seq = CASE WHEN go.full_list OR (go.matched AND CAST(:changes AS boolean))"
     " THEN n.streams_seq + 1 ELSE n.streams_seq END"
     " FROM old, go WHERE n.id = old.id AND go.lean RETURNING n.id, n.region, n.role, n.streams, n.streams_seq),"
+    # the origin's live streams, locked in (app, name) order as `Store._note_live_streams` does: two
+    # origins listing the same streams cannot deadlock
+    " lk AS (SELECT s.id FROM streams s, upd, json_array_elements(upd.streams) e"
+    " WHERE upd.role = ANY(CAST(:sourceroles AS text[])) AND e->>'publishing' = 'true'"
+    " AND s.deployment = :scope AND s.app = e->>'app' AND s.name = e->>'name'"
+    ' ORDER BY s.app COLLATE "C", s.name COLLATE "C" FOR UPDATE OF s),'
     " live AS (UPDATE streams s SET origin_node_id = upd.id, region = upd.region, last_live_at = :now"
-    " FROM upd, json_array_elements(upd.streams) e WHERE upd.role = ANY(CAST(:sourceroles AS text[]))"
-    " AND e->>'publishing' = 'true' AND s.deployment = :scope AND s.app = e->>'app' AND s.name = e->>'name'"
-    " RETURNING 1)"
+    " FROM upd WHERE s.id IN (SELECT id FROM lk) RETURNING 1)"
     " SELECT old.state, old.deployment, (SELECT count(*) FROM upd), (SELECT streams_seq FROM upd),"
     " go.full_list OR go.matched, (SELECT p.version FROM peer_versions p WHERE p.deployment = old.deployment),"
     " (SELECT count(*) FROM live) FROM old, go")
@@ -161,7 +165,12 @@ async def _postgres(store: Store, pool: Any, node_id: str, hb: dict) -> tuple[st
               "full": json.dumps([dict(x) for x in hb["streams"]]) if base is None else None,
               "drop": json.dumps(_drop_keys(hb)), "upsert": json.dumps([dict(x) for x in hb["streams_changed"]]),
               "grace": now - store.settings.connect_grace, "scope": store.stream_scope}
-    row = await pool.fetch_one(_PG_BEAT, params)
+    import asyncpg
+
+    try:
+        row = await pool.fetch_one(_PG_BEAT, params)
+    except asyncpg.PostgresError:  # a deadlock or serialization failure: the general path decides
+        return None
     if row is None or not row[2]:
         return None
     state, deployment, _, seq, applies, version, _ = row

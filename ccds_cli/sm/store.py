@@ -103,7 +103,7 @@ class Store:
         self.stream_scope = settings.deployment or "default"
         self._coords_cache: tuple[float, dict] = (0.0, {})
         self._hot_conn = None  # SQLite: the subscribe path's own connection, used under the writer lock
-        # (deployment, version) -> the peer list of that version: a change is read once per process,
+        # deployment -> (version, its peer list): a change is read once per process,
         # however many agents ask for it.
         self._peers_cache: dict[str, tuple[int, list[str]]] = {}
 
@@ -314,6 +314,10 @@ class Store:
     def _peer_version(self, conn: sa.Connection, deployment: str) -> int:
         return conn.execute(sa.select(peer_versions_t.c.version).where(
             peer_versions_t.c.deployment == deployment)).scalar_one_or_none() or 0
+
+    def peers_cached(self, deployment: str, version: int) -> bool:
+        cached = self._peers_cache.get(deployment)
+        return cached is not None and cached[0] >= version
 
     def peers(self, deployment: str, version: int) -> list[str]:
         """Addresses of the deployment's relays and edges at `version` (read once per version and process).
