@@ -367,15 +367,28 @@ def hls_urls(endpoints: dict[str, str], app: str, name: str) -> dict[str, str] |
     return {"hls": stream_urls({"hls": endpoints["hls"]}, app, name)["hls"]}
 
 
-def _hls_answer(row, app: str, name: str, reason: str) -> dict[str, Any] | None:
-    """The `fallback: hls` answer from a row of HLS_NODE_COLS; None when that node serves no HLS."""
+def _hls_answer(store: Store, row, app: str, name: str, reason: str) -> dict[str, Any] | None:
+    """The `fallback: hls` answer from a row of HLS_NODE_COLS; None when that node serves no HLS. The
+    origin holds every rendition a transcoder publishes, so their playlists are on the same node."""
     node = dict(zip(HLS_NODE_COLS, row))
-    urls = hls_urls(_endpoints(node["endpoints"]) or {}, app, name)
+    endpoints = _endpoints(node["endpoints"]) or {}
+    urls = hls_urls(endpoints, app, name)
     if urls is None:
         return None
+    renditions = [{"name": r, "height": h, "kbps": k, "urls": hls_urls(endpoints, app, r)}
+                  for r, h, k in live_renditions(store, app, name)]
     return {"app": app, "stream": name, "node": _node_out(node), "origin": node["name"], "urls": urls,
             "reservation": None, "reserved_until": None, "fallback": "hls", "fallback_reason": reason,
-            "renditions": []}
+            "renditions": renditions}
+
+
+def master_playlist(answer: dict[str, Any]) -> str:
+    """The HLS master playlist (RFC 8216, 4.3.4.2) of an HLS answer's renditions, highest first: a player
+    picks the rung its bandwidth allows. BANDWIDTH is the ladder's video bitrate plus 128 kbit/s of audio."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3"]
+    for r in answer["renditions"]:
+        lines += [f"#EXT-X-STREAM-INF:BANDWIDTH={(r['kbps'] + 128) * 1000},NAME=\"{r['height']}p\"", r["urls"]["hls"]]
+    return "\n".join(lines) + "\n"
 
 
 def _hls_params(store: Store, app: str, name: str) -> dict:
@@ -389,7 +402,7 @@ def _requested_hls(store: Store, row, app: str, name: str) -> dict[str, Any]:
     node = dict(zip(HLS_NODE_COLS, row))
     if node["state"] != "INSERVICE" or node["last_heartbeat"] < store.fresh_after():
         raise NoCapacity(f"the origin of {app}/{name} is unavailable; the publisher has to reconnect")
-    answer = _hls_answer(row, app, name, REQUESTED)
+    answer = _hls_answer(store, row, app, name, REQUESTED)
     if answer is None:
         raise NoHls(f"stream {app}/{name} has no HLS: the region of its origin sets fallback: none")
     return answer
@@ -519,7 +532,7 @@ def subscribe(store: Store, app: str, name: str, region: str | None = None, lat:
                                                    "until": now + ttl}).fetchone()[0]
             return _answer(app, name, c, origin_name, rid, now + ttl, live_renditions(store, app, name))
         row = _cursor(conn, _HLS_SQL, _hls_params(store, app, name)).fetchone()
-        fallback = _hls_answer(row, app, name, NO_CAPACITY) if row is not None else None
+        fallback = _hls_answer(store, row, app, name, NO_CAPACITY) if row is not None else None
         if fallback is not None:
             return fallback
     raise NoEdgeCapacity("no INSERVICE edge with spare capacity" + (f" in or near region {region}" if region else ""))

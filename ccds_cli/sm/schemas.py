@@ -174,7 +174,9 @@ class SubscribeAnswer(BaseModel):
     stream: str
     node: NodeBrief = Field(description="the edge to play from; with `fallback`, the node serving the HLS")
     origin: str
-    urls: dict[str, str] = Field(description="protocol -> play URL; with `fallback: hls`, `hls` (the playlist)")
+    urls: dict[str, str] = Field(description="protocol -> play URL; with `fallback: hls`, `hls` (the playlist: "
+                                             "for a stream with renditions the manager's master playlist, and "
+                                             "`hls_source` the source's own)")
     reservation: int | None = Field(description="the reserved edge slot; null with `fallback`")
     reserved_until: float | None = Field(description="the slot is held until then; null with `fallback`")
     fallback: Literal["hls"] | None = Field(

@@ -82,6 +82,13 @@ def test_transcoder_publishes_the_ladder_an_edge_serves(deployment, tmp_path):
         _, body = http_get(f"{api}/api/v1/streams", headers={"Authorization": f"Bearer {dep.admin_token()}"})
         held = {s["name"]: s["origin"] for s in json.loads(body) if s["live"]}
         assert held == {n: roles["origin"] for n in ("abr", "abr_720p", "abr_360p", "abr_180p")}, held
+        # HLS (the fallback, here asked for): the manager's master playlist of the origin's rendition playlists
+        hls = post(f"{api}/api/v1/streams/live/abr/subscribe", {"region": "local", "protocol": "hls"})
+        assert hls["fallback"] == "hls" and hls["urls"]["hls"] == f"{api}/api/v1/streams/live/abr/master.m3u8", hls
+        _, master = http_get(hls["urls"]["hls"])
+        assert master.count("#EXT-X-STREAM-INF") == 3 and "/abr_360p/index.m3u8" in master, master
+        assert wait_for(lambda: probe(hls["urls"]["hls"]), timeout=30, what="ffprobe plays the master playlist") == {
+            "width": 1280, "height": 720}  # its first variant: 720p of the 1280x720 source
 
         # A transcode that dies is started again by the agent, and the rendition plays again.
         (first,) = transcodes("abr")

@@ -64,3 +64,29 @@ def test_the_ladder_setting_gives_the_bitrates(make_manager):
     mgr.publish("s")
     mgr.beat(origin, streams=[_live("s"), _live("s_480p"), _live("s_360p")])
     assert [(r["name"], r["kbps"]) for r in mgr.subscribe("s").json()["renditions"]] == [("s_480p", 1200)]
+
+
+def test_hls_answer_of_a_transcoded_stream_is_a_master_playlist_of_its_renditions(mgr):
+    hls = "http://o1.example:8088/hls/{app}/{stream}/index.m3u8"
+    origin = mgr.up("o1", "origin", endpoints={"rtmp": "rtmp://o1.example:1935/live", "hls": hls})
+    mgr.up("e1", port=2001)
+    mgr.publish("show")
+    plain = mgr.subscribe("show", protocol="hls").json()
+    assert plain["urls"] == {"hls": "http://o1.example:8088/hls/live/show/index.m3u8"} and plain["renditions"] == []
+    assert mgr.client.get("/api/v1/streams/live/show/master.m3u8").status_code == 404  # not transcoded
+    mgr.beat(origin, streams=[_live(n) for n in ("show", "show_360p", "show_720p")])
+    body = mgr.subscribe("show", protocol="hls").json()
+    assert body["fallback"] == "hls"
+    assert body["urls"] == {"hls": "http://testserver/api/v1/streams/live/show/master.m3u8",
+                            "hls_source": "http://o1.example:8088/hls/live/show/index.m3u8"}
+    assert [(r["name"], r["urls"]) for r in body["renditions"]] == [
+        ("show_720p", {"hls": "http://o1.example:8088/hls/live/show_720p/index.m3u8"}),
+        ("show_360p", {"hls": "http://o1.example:8088/hls/live/show_360p/index.m3u8"})]
+    master = mgr.client.get("/api/v1/streams/live/show/master.m3u8")
+    assert master.status_code == 200 and master.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    assert master.text == ("#EXTM3U\n#EXT-X-VERSION:3\n"
+                           '#EXT-X-STREAM-INF:BANDWIDTH=2628000,NAME="720p"\n'
+                           "http://o1.example:8088/hls/live/show_720p/index.m3u8\n"
+                           '#EXT-X-STREAM-INF:BANDWIDTH=1128000,NAME="360p"\n'
+                           "http://o1.example:8088/hls/live/show_360p/index.m3u8\n")
+    assert mgr.client.get("/api/v1/streams/live/nope/master.m3u8").status_code == 404

@@ -6,7 +6,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from ccds_cli.sm import routing
@@ -67,6 +67,8 @@ async def _route_viewer(request: Request, app: str, stream: str, creds: ClientAu
         if kind == "fallback":
             await run_in_threadpool(routing.note_fallback, request.app.state.store, answer, creds.region,
                                     _noted(request))
+        if answer.get("fallback") and answer.get("renditions"):
+            answer["urls"] = {"hls": _master_url(request, app, stream), "hls_source": answer["urls"]["hls"]}
         # The hot path: the answer is built by `routing` in the documented shape; skip re-validating it.
         return JSONResponse(answer)
     except Exception as exc:
@@ -75,6 +77,22 @@ async def _route_viewer(request: Request, app: str, stream: str, creds: ClientAu
     finally:  # one counter and one histogram observe per request; no database work
         request.app.state.metrics.observe("subscribe", result_of(failure, answer), time.perf_counter() - started,
                                           creds.region)
+
+
+def _master_url(request: Request, app: str, stream: str) -> str:
+    return str(request.url_for("master_playlist", app=app, stream=stream))
+
+
+@router.get("/{app}/{stream}/master.m3u8", response_class=PlainTextResponse, responses=errors(404, 413, 503))
+def master_playlist(request: Request, store: StoreDep, app: AppName, stream: StreamName):
+    """The HLS master playlist of a transcoded stream (public, like the playlists it lists): its live
+    renditions on the stream's origin, highest first. The HLS fallback answer's `urls.hls` points here
+    when the stream has renditions; 404 when it has none or its origin serves no HLS."""
+    answer = routing.subscribe_hls(store, app, stream)
+    if not answer["renditions"]:
+        raise HTTPException(404, f"stream {app}/{stream} has no live renditions: play urls.hls of the answer")
+    return PlainTextResponse(routing.master_playlist(answer), media_type="application/vnd.apple.mpegurl",
+                             headers={"Cache-Control": "no-cache"})
 
 
 def _noted(request: Request) -> dict:
