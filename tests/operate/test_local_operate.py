@@ -60,6 +60,7 @@ def make(tmp_path):
     yield build
     for dep in made:
         dep.cleanup()
+    _bases.clear()  # their ports are free again: the next test may draw them (a worker's slice holds ~6 blocks)
 
 
 def hold_port(port: int):

@@ -90,7 +90,7 @@ def test_migration_keeps_existing_leases(db_url):
         with engine.begin() as conn:
             conn.execute(sa.text("INSERT INTO leases (name, holder, acquired_at, renewed_at, expires_at) "
                                  "VALUES ('leader', 'sm-1', 1, 1, 2)"))
-        assert migrations.upgrade(engine) == [4]
+        assert migrations.upgrade(engine)[:1] == [4]  # and any later ones
         with engine.connect() as conn:
             row = conn.execute(sa.text("SELECT holder, generation FROM leases")).one()
             assert tuple(row) == ("sm-1", 0)

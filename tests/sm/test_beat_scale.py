@@ -12,7 +12,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from sm_pg import free_port
-from smhelp import ADMIN, NODE
+from smhelp import ADMIN, NODE, node_auth
 
 from ccds_cli.agent.runner import Agent, AgentConfig
 from ccds_cli.agent.stats import EngineStats
@@ -20,7 +20,8 @@ from ccds_cli.sm.store import nodes_t
 
 
 def _beat(mgr, node_id: str, **body) -> dict:
-    resp = mgr.client.post(f"/api/v1/nodes/{node_id}/heartbeat", json={"engine_ok": True, **body}, headers=NODE)
+    resp = mgr.client.post(f"/api/v1/nodes/{node_id}/heartbeat", json={"engine_ok": True, **body},
+                           headers=mgr.node_headers(node_id))
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -53,7 +54,7 @@ def test_peer_list_only_when_its_version_changed_and_exact_after_a_missed_versio
     joined = _beat(mgr, e1, peers_version=v)
     assert joined["peers"] == _hosts("e1", "e2", "r1") and joined["peers_version"] > v
     v2 = joined["peers_version"]
-    assert mgr.client.delete(f"/api/v1/nodes/{e2}", headers=NODE).status_code == 200
+    assert mgr.client.delete(f"/api/v1/nodes/{e2}", headers=mgr.node_headers(e2)).status_code == 200
     left = _beat(mgr, e1, peers_version=v2)
     assert left["peers"] == _hosts("e1", "r1") and left["peers_version"] > v2
     # An agent that slept through both changes, or holds a version the manager never issued, gets the
@@ -140,10 +141,11 @@ def test_heartbeat_credentials_and_bad_bodies_are_refused(mgr):
     assert mgr.client.post(url, json={}, headers={"Authorization": "Bearer wrong"}).status_code == 403
     assert mgr.client.post(url, json={}, headers=ADMIN).status_code == 200
     assert mgr.client.post("/api/v1/nodes/nope/heartbeat", json={}, headers=NODE).status_code == 404
+    assert mgr.client.post(url, json={}, headers=node_auth("e2")).status_code == 403  # another node's credential
     stat = {"app": "live", "name": "a"}
     for body in ({"streams": [stat], "streams_base": 1}, {"streams_changed": [stat]},
                  {"streams_removed": [stat]}, {"peers_version": -1}, {"streams_base": "x"}):
-        assert mgr.client.post(url, json=body, headers=NODE).status_code == 422, body
+        assert mgr.client.post(url, json=body, headers=mgr.node_headers(e1)).status_code == 422, body
 
 
 class _Reader:
@@ -172,7 +174,8 @@ class _Lossy:
 
 
 def _agent(mgr, name: str, client=None, role: str = "edge", interval: float = 0.1) -> Agent:
-    cfg = AgentConfig(manager="http://testserver", token="node-secret", deployment="demo", region="r1",
+    token = node_auth(name, role)["Authorization"].removeprefix("Bearer ")  # the node's own credential
+    cfg = AgentConfig(manager="http://testserver", token=token, deployment="demo", region="r1",
                       provider="local", role=role, name=name, engine="nginx-rtmp", stats_url="unused",
                       public_host=f"{name}.example", private_host="", capacity=50,
                       endpoints={"rtmp": f"rtmp://{name}.example:1935/live"}, interval=interval)
@@ -242,7 +245,7 @@ def test_agent_follows_the_managers_interval_and_backs_off_on_busy_answers(make_
 
 
 def test_workers_need_postgresql_and_a_beat_interval_must_fit_the_timeout(tmp_path):
-    env = {**os.environ, "CCDS_ADMIN_TOKEN": "a", "CCDS_NODE_TOKEN": "n"}
+    env = {**os.environ, "CCDS_ADMIN_TOKEN": "a", "CCDS_NODE_KEY": "n"}
     db = f"sqlite:///{tmp_path}/x.db"
     for args, message in ((["--workers", "2"], "--workers 2 needs PostgreSQL"),
                           (["--beat-interval", "4", "--heartbeat-timeout", "6"], "at most half of --heartbeat-timeout"),
@@ -277,7 +280,7 @@ def test_quiet_beats_take_the_lean_path_and_answer_as_the_general_path_does(mgr,
 def test_two_workers_on_postgresql_share_the_beats_and_detect_a_fault_once(pg_server, tmp_path):
     """`ccds sm serve --workers 2`: both processes answer, one leads, a silent node is FAULT once."""
     port = free_port()
-    env = {**os.environ, "CCDS_ADMIN_TOKEN": "admin-secret", "CCDS_NODE_TOKEN": "node-secret"}
+    env = {**os.environ, "CCDS_ADMIN_TOKEN": "admin-secret", "CCDS_NODE_KEY": "node-secret"}
     with open(tmp_path / "sm.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "ccds_cli", "sm", "serve", "--port", str(port), "--workers", "2",
                                  "--database-url", pg_server.new_database(), "--heartbeat-timeout", "3"],
@@ -296,19 +299,19 @@ def test_two_workers_on_postgresql_share_the_beats_and_detect_a_fault_once(pg_se
         for name in ("keep", "victim"):
             body = {"deployment": "demo", "name": name, "region": "r1", "provider": "local", "role": "edge",
                     "engine": "nginx-rtmp", "public_host": f"{name}.example", "capacity": 10}
-            ids[name] = httpx.post(f"{base}/nodes", json=body, headers=NODE, timeout=5).json()["id"]
-        answers = [httpx.post(f"{base}/nodes/{ids[n]}/heartbeat", json={}, headers=NODE, timeout=5)
+            ids[name] = httpx.post(f"{base}/nodes", json=body, headers=node_auth(name), timeout=5).json()["id"]
+        answers = [httpx.post(f"{base}/nodes/{ids[n]}/heartbeat", json={}, headers=node_auth(n), timeout=5)
                    for n in ("keep", "victim") for _ in range(3)]
         assert [a.status_code for a in answers] == [200] * 6
         end = time.monotonic() + 30
         state = None
         while state != "FAULT" and time.monotonic() < end:
-            httpx.post(f"{base}/nodes/{ids['keep']}/heartbeat", json={}, headers=NODE, timeout=5)
+            httpx.post(f"{base}/nodes/{ids['keep']}/heartbeat", json={}, headers=node_auth("keep"), timeout=5)
             state = httpx.get(f"{base}/nodes/victim", headers=ADMIN, timeout=5).json()["state"]
             time.sleep(0.3)
         assert state == "FAULT"
         for _ in range(7):  # both workers' leaders tick several times more; `keep` goes on beating
-            httpx.post(f"{base}/nodes/{ids['keep']}/heartbeat", json={}, headers=NODE, timeout=5)
+            httpx.post(f"{base}/nodes/{ids['keep']}/heartbeat", json={}, headers=node_auth("keep"), timeout=5)
             time.sleep(0.3)
         events = httpx.get(f"{base}/events", params={"node": "victim"}, headers=ADMIN, timeout=5).json()
         assert [e["to_state"] for e in events] == ["STARTING", "INSERVICE", "FAULT"]
