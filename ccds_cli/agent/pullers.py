@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 from urllib.parse import parse_qs, quote, urlsplit
@@ -38,6 +39,9 @@ class Puller(Protocol):
 
 # --- nginx-rtmp ---------------------------------------------------------------------------------
 
+PLAY_WAIT_TRIES, PLAY_WAIT_STEP = 12, 0.25  # ~3 s: two heartbeats of the local cloud, one and a half of a cloud's
+
+
 class _OnPlayHandler(BaseHTTPRequestHandler):
     server: "_Server"
     timeout = 5  # a stuck client cannot hold a handler thread
@@ -56,7 +60,14 @@ class _OnPlayHandler(BaseHTTPRequestHandler):
             return
         f = self._fields()
         app, name = f.get("app", ""), f.get("name", "")
-        entry = self.server.sources.lookup(app, name) if app and name else None
+        entry = None
+        # A stream published a moment ago is known to the manager after its origin's next heartbeat: a
+        # viewer that early waits for it (bounded, under the handler's timeout) instead of being refused.
+        for _ in range(PLAY_WAIT_TRIES if app and name else 0):
+            entry = self.server.sources.lookup(app, name)
+            if entry is not None:
+                break
+            time.sleep(PLAY_WAIT_STEP)
         url = (entry or {}).get("urls", {}).get("rtmp", "")
         if not url.startswith("rtmp://"):
             log.info("on_play %s/%s from %s: no source", app, name, f.get("addr", "?"))
