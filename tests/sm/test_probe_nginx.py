@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.slow,
 
 ENV = {**os.environ, "CCDS_ADMIN_TOKEN": "adm", "CCDS_NODE_KEY": "nod"}
 ADMIN = {"Authorization": "Bearer adm"}
-HB_TIMEOUT, INTERVAL = 3.0, 0.5
+HB_TIMEOUT, INTERVAL = 5.0, 0.5  # a loaded CI box can delay a beat by seconds; FAULT must still come in time
 
 
 def _nginx_conf(d: Path, rtmp: int, http: int, pull: int | None) -> Path:
@@ -66,10 +67,27 @@ class Local:
                 time.sleep(0.1)
         raise AssertionError("manager did not start")
 
+    def nginx(self, name: str, pull: int | None) -> tuple[subprocess.Popen, int, int]:
+        """nginx-rtmp on two free ports, once it listens: a port picked free can be taken before nginx binds it
+        (another test's outgoing connection), so a start that lost its port is retried on new ones."""
+        for attempt in range(5):
+            rtmp, http = free_port(), free_port()
+            d = self.tmp / f"{name}.{attempt}"
+            ngx = self.spawn(["nginx", "-c", str(_nginx_conf(d, rtmp, http, pull)), "-p", str(d)], f"{name}-nginx")
+            for _ in range(50):
+                if ngx.poll() is not None:
+                    break
+                try:
+                    socket.create_connection(("127.0.0.1", rtmp), timeout=0.5).close()
+                    return ngx, rtmp, http
+                except OSError:
+                    time.sleep(0.1)
+            ngx.kill()
+            ngx.wait()
+        raise AssertionError(f"nginx for {name} never listened: {(d / 'error.log').read_text(errors='replace')}")
+
     def add(self, name: str, role: str, pull: int | None = None) -> int:
-        rtmp, http = free_port(), free_port()
-        conf = _nginx_conf(self.tmp / name, rtmp, http, pull)
-        ngx = self.spawn(["nginx", "-c", str(conf), "-p", str(self.tmp / name)], f"{name}-nginx")
+        ngx, rtmp, http = self.nginx(name, pull)
         agent = self.spawn([sys.executable, "-m", "ccds_cli", "node", "agent", "--manager", self.base,
                             "--deployment", "e2e", "--region", "r1", "--provider", "local", "--role", role,
                             "--name", name, "--engine", "nginx-rtmp", "--stats-url", f"http://127.0.0.1:{http}/stat",
@@ -97,6 +115,11 @@ class Local:
                                self.base, "--region", "r1", "--timeout", str(timeout), "--output", "json"],
                               env=ENV, capture_output=True, text=True, timeout=timeout + 30)
         return proc.returncode, json.loads(proc.stdout)
+
+    def why(self, out: dict) -> str:
+        """What a failed probe said, with the tail of every process log: CI shows only this message."""
+        logs = "\n".join(f"--- {f.name}: {f.read_text(errors='replace')[-600:]}" for f in sorted(self.tmp.glob("*.log")))
+        return f"{out.get('result', {}).get('error')} steps={out.get('result', {}).get('steps')}\n{logs}"
 
     def close(self) -> None:
         for p in reversed(self.procs):
@@ -127,7 +150,7 @@ def test_probe_through_real_nginx_then_edge_failure_reroutes(local):
 
     code, out = local.probe()
     result = out["result"]
-    assert code == 0 and out["ok"], out
+    assert code == 0 and out["ok"], local.why(out)
     assert result["origin"] == "origin-0" and result["edge"] in ("edge-0", "edge-1")
     assert result["frames"] >= 5 and result["damaged_frames"] <= result["frames"] // 5
     assert 0 <= result["latency_ms_p50"] < 3000 and result["time_to_first_frame_ms"] > 0
