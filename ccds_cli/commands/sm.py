@@ -38,8 +38,11 @@ def serve(
         min=1, max=256, help="Worker processes (PostgreSQL only): one per core; the leader's work runs in "
         "one of them.")] = 1,
     beat_interval: Annotated[float | None, typer.Option(
-        help="Ask agents to beat at least this many seconds apart (raise it under load; the heartbeat "
-        "timeout must be at least twice it). Default: each agent's own (2 s).")] = None,
+        help="Ask agents to beat at least this many seconds apart (a node is then FAULT after 3x it, if "
+        "that is longer than --heartbeat-timeout). Default: each agent's own (2 s).")] = None,
+    max_beat_rate: Annotated[float, typer.Option(
+        help="Beats/s the deployment's managers and database take at most: a larger fleet is asked for a "
+        "longer beat interval (and fault detection slows with it). 0: never.")] = 500.0,
 ) -> None:
     """Serve the stream manager API (publish/subscribe routing, node registry, health)."""
     import logging
@@ -49,22 +52,25 @@ def serve(
     from ccds_cli.errors import BadInput
     from ccds_cli.ladder import parse_ladder
     from ccds_cli.sm.app import create_app
+    from ccds_cli.sm.pace import MAX_ASK_S
     from ccds_cli.sm.settings import Settings
 
     try:
         ladder = tuple((r.height, r.kbps) for r in parse_ladder(renditions))
     except ValueError as exc:
         raise BadInput(f"--renditions: {exc}") from None
+    if beat_interval is not None and not 0 < beat_interval <= MAX_ASK_S:
+        raise BadInput(f"--beat-interval {beat_interval:g} must be positive and at most {MAX_ASK_S:g} s")
+    if not 0 <= max_beat_rate < float("inf"):
+        raise BadInput(f"--max-beat-rate {max_beat_rate:g} must be 0 (never pace the fleet) or a positive rate")
     settings = Settings.from_env(database_url=database_url, heartbeat_timeout=heartbeat_timeout,
                                  deployment=deployment, auth_url=auth_url, auth_timeout=auth_timeout,
                                  reservation_ttl=reservation_ttl, connect_grace=connect_grace,
-                                 docs=docs or None, beat_interval=beat_interval, renditions=ladder)
+                                 docs=docs or None, beat_interval=beat_interval, renditions=ladder,
+                                 max_beat_rate=max_beat_rate)
     if not settings.admin_token or not settings.node_key:
         raise BadInput("CCDS_ADMIN_TOKEN and CCDS_NODE_KEY must be set",
                        hint="`ccds up` generates them into .ccds/<name>/secrets.json")
-    if beat_interval is not None and not 0 < beat_interval <= heartbeat_timeout / 2:
-        raise BadInput(f"--beat-interval {beat_interval:g} must be positive and at most half of "
-                       f"--heartbeat-timeout ({heartbeat_timeout:g} s), else beating nodes are declared FAULT")
     if workers > 1 and not database_url.startswith("postgresql"):
         raise BadInput(f"--workers {workers} needs PostgreSQL: SQLite has one writer, so one process serves it",
                        hint="use --workers 1, or --database-url postgresql+psycopg://...")

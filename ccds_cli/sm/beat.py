@@ -25,7 +25,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from ccds_cli.sm.routing import _run
-from ccds_cli.sm.store import INT_COLUMN_MAX, PEER_ROLES, Store
+from ccds_cli.sm.store import PEER_ROLES, Store
 
 SOURCE_ROLES = ("origin", "transcoder")  # nodes whose publishing streams mark the registry live
 
@@ -47,7 +47,7 @@ def _drop_keys(hb: dict) -> list[list[str]]:
 
 def _counters(hb: dict, now: float) -> dict:
     return {"pub": hb["publishers"], "subs": hb["subscribers"], "relays": hb["relays"],
-            "bwin": min(hb["bw_in"], INT_COLUMN_MAX), "bwout": min(hb["bw_out"], INT_COLUMN_MAX),
+            "bwin": hb["bw_in"], "bwout": hb["bw_out"],
             "ok": bool(hb["engine_ok"]), "now": now}
 
 

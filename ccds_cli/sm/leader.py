@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import sqlalchemy as sa
 
+from ccds_cli.sm.pace import RECOUNT_S
 from ccds_cli.sm.store import Store
 
 log = logging.getLogger("ccds.sm.leader")
@@ -29,6 +31,7 @@ class Leader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.faults_detected = 0
+        self._counted_at = float("-inf")  # monotonic time of the last fleet count (beat pace)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ccds-leader", daemon=True)
@@ -76,12 +79,20 @@ class Leader:
         if self.store.postgres:
             try:
                 if not self._try_lead():
+                    self.store.load_pace()  # the leader's pace, so this process answers and judges the same
                     return
             except sa.exc.DBAPIError:
                 log.warning("leader connection lost; stepping down")
                 self._release()
                 return
         self.store.renew_lease("leader", self.settings.instance_id, ttl=max(2.0, 4 * self.settings.leader_poll))
+        if time.monotonic() - self._counted_at >= RECOUNT_S:
+            self._counted_at = time.monotonic()
+            before, pace = self.store.pace.interval, self.store.adjust_pace()
+            if pace.interval != before:
+                log.warning("%d nodes beating: asking agents for a beat every %s (max %g beats/s); fault timeout %g s",
+                            pace.nodes, f"{pace.interval:g} s" if pace.interval else "their own interval",
+                            self.settings.max_beat_rate, self.store.fault_timeout())
         self.faults_detected += len(self.store.detect_faults())
         self.store.purge_reservations()
         self.store.checkpoint()

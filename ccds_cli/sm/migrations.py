@@ -137,12 +137,34 @@ def _v5_beat_versions(op: Operations) -> None:
     )
 
 
+def _v6_beat_pace(op: Operations) -> None:
+    """The beat interval the leader asks for as the fleet grows, shared by every worker and manager."""
+    op.create_table(
+        "beat_pace",
+        sa.Column("scope", sa.String(64), primary_key=True),
+        sa.Column("interval", sa.Float, nullable=True),
+        sa.Column("prev_interval", sa.Float, nullable=True),
+        sa.Column("changed_at", sa.Float, nullable=False),
+        sa.Column("nodes", sa.Integer, nullable=False),
+    )
+
+
+def _v7_bigint_bitrates(op: Operations) -> None:
+    """A busy edge sends more than 2^31 bits/s (2,000 viewers at 2.5 Mbit/s is 5 Gbit/s): BIGINT counters.
+    SQLite's INTEGER holds 64 bits already, so only PostgreSQL changes."""
+    if op.get_bind().dialect.name == "postgresql":
+        for column in ("bw_in", "bw_out"):
+            op.alter_column("nodes", column, type_=sa.BigInteger, existing_type=sa.Integer)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Operations], None]]] = [
     (1, "initial schema: nodes, streams, reservations, events, leases", _v1_initial),
     (2, "nodes.reserved: open viewer reservations per node", _v2_reserved_counter),
     (3, "index nodes (role, state, region) for the subscribe pick", _v3_edge_pick_index),
     (4, "leases.generation; demand counters per region", _v4_leases_and_demand),
     (5, "peer list versions per deployment; nodes.streams_seq for stream diffs", _v5_beat_versions),
+    (6, "beat_pace: the beat interval asked of agents as the fleet grows", _v6_beat_pace),
+    (7, "nodes.bw_in, nodes.bw_out as BIGINT (bits/s above 2^31)", _v7_bigint_bitrates),
 ]
 
 _VERSION_TABLE = sa.Table(

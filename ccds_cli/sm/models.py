@@ -40,14 +40,26 @@ class Node(Base):
     subscribers: Mapped[int] = mapped_column(Integer, default=0)
     relays: Mapped[int] = mapped_column(Integer, default=0)
     reserved: Mapped[int] = mapped_column(Integer, default=0)  # rows in `reservations` for this node
-    bw_in: Mapped[int] = mapped_column(Integer, default=0)
-    bw_out: Mapped[int] = mapped_column(Integer, default=0)
+    bw_in: Mapped[int] = mapped_column(BigInteger, default=0)  # bits/s (a busy edge passes 2^31)
+    bw_out: Mapped[int] = mapped_column(BigInteger, default=0)
     streams: Mapped[list] = mapped_column(JSON, default=list)
     streams_seq: Mapped[int] = mapped_column(Integer, default=0)  # +1 whenever `streams` changes
     engine_ok: Mapped[bool] = mapped_column(Boolean, default=False)
     registered_at: Mapped[float] = mapped_column(Float)
     last_heartbeat: Mapped[float] = mapped_column(Float)
     state_changed_at: Mapped[float] = mapped_column(Float)
+
+
+class BeatPace(Base):
+    """The beat interval the managers ask of a deployment's agents (`ccds_cli/sm/pace.py`), one row per scope."""
+
+    __tablename__ = "beat_pace"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    interval: Mapped[float | None] = mapped_column(Float, nullable=True)
+    prev_interval: Mapped[float | None] = mapped_column(Float, nullable=True)
+    changed_at: Mapped[float] = mapped_column(Float, default=0.0)
+    nodes: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class PeerVersion(Base):

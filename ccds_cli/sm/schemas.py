@@ -221,6 +221,9 @@ class Health(BaseModel):
     instance: str
     leader: str | None
     is_leader: bool
+    beat_interval: float | None = Field(description="the beat interval asked of agents, seconds (null: their own, "
+                                        "2 s by default); raised by the leader as the fleet grows")
+    fault_timeout: float = Field(description="seconds of silence after which a node is FAULT")
 
 
 class LeaseRequest(BaseModel):

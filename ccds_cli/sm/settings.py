@@ -23,13 +23,15 @@ class Settings(BaseModel):
     metrics_token: str = ""  # scrape-only bearer token for /metrics (CCDS_METRICS_TOKEN)
     deployment: str | None = None
     heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
+    # The least beat interval the managers ask of their agents (every heartbeat answer carries the asked
+    # one; None: each agent keeps its own, 2 s by default). An agent beats at the longer of its own and
+    # the asked one, so managers can only slow the fleet down. The leader asks for more on its own once
+    # the fleet would send over `max_beat_rate` beats/s (`pace.py`); a node is FAULT after
+    # max(heartbeat_timeout, 3x the asked interval) of silence, found within one leader poll.
+    beat_interval: float | None = None
+    max_beat_rate: float = Field(500.0, ge=0, allow_inf_nan=False)
     # A subscribe reserves a viewer slot until the edge's own heartbeat can count the viewer:
     # reservations younger than `connect_grace` survive a heartbeat, all expire after `reservation_ttl`.
-    # A beat interval the manager asks its agents for (every heartbeat answer carries it; None: each
-    # agent keeps its own, 2 s by default). An agent beats at the longer of its own and this one, so
-    # the manager can only slow the fleet down: under load, raise it with `--beat-interval` (and keep
-    # heartbeat_timeout >= 3x it; fault detection then takes heartbeat_timeout + one leader poll).
-    beat_interval: float | None = None
     reservation_ttl: float = 20.0
     connect_grace: float = 4.0
     retry_after: int = 2

@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterator
 import sqlalchemy as sa
 
 from ccds_cli.sm import migrations
-from ccds_cli.sm.models import Demand, Event, Lease, Node, PeerVersion, Reservation, Stream
+from ccds_cli.sm.models import BeatPace, Demand, Event, Lease, Node, PeerVersion, Reservation, Stream
+from ccds_cli.sm.pace import Pace, asked_interval
 from ccds_cli.sm.settings import Settings
 
 nodes_t = Node.__table__
@@ -26,12 +27,12 @@ events_t = Event.__table__
 leases_t = Lease.__table__
 demand_t = Demand.__table__
 peer_versions_t = PeerVersion.__table__
+pace_t = BeatPace.__table__
 PEER_ROLES = ("relay", "edge")  # whose addresses the peer list holds (their pulls are not viewers)
 
 # A node row without its last heartbeat's stream list: that JSON is read by the stream list alone, so no
 # other request pays for decoding what a node reported (up to MAX_STREAMS_PER_BEAT entries).
 NODE_COLS = tuple(c for c in nodes_t.c if c.name != "streams")
-INT_COLUMN_MAX = 2**31 - 1  # counters are INTEGER columns; bits/s above this are stored saturated
 
 LIVE_STATES = ("STARTING", "INSERVICE", "SUNSET")  # states a silent node is declared FAULT from
 ADMIN_STATES = ("INSERVICE", "SUNSET", "TERMINATED")  # what an operator may set by hand
@@ -106,6 +107,9 @@ class Store:
         # deployment -> (version, its peer list): a change is read once per process,
         # however many agents ask for it.
         self._peers_cache: dict[str, tuple[int, list[str]]] = {}
+        # The beat interval asked of agents and the fault timeout it implies (`pace.py`): read from the
+        # database by every process's leader loop, computed by the leader.
+        self.pace = Pace(interval=settings.beat_interval)
 
     def migrate(self) -> list[int]:
         return migrations.upgrade(self.engine)
@@ -152,7 +156,11 @@ class Store:
         return table.c.deployment == self.deployment if self.deployment else sa.true()
 
     def fresh_after(self) -> float:
-        return self.clock() - self.settings.heartbeat_timeout
+        return self.clock() - self.fault_timeout()
+
+    def fault_timeout(self) -> float:
+        """Seconds of silence before a node is FAULT: the heartbeat timeout, longer while the fleet is paced."""
+        return self.pace.fault_timeout(self.settings.heartbeat_timeout, self.clock())
 
     # --- events -------------------------------------------------------------------------------
 
@@ -237,7 +245,7 @@ class Store:
                 raise NotFound(f"node {node_id} is not registered")
             node = node_dict(row)
             values = dict(publishers=hb["publishers"], subscribers=hb["subscribers"], relays=hb["relays"],
-                          bw_in=min(hb["bw_in"], INT_COLUMN_MAX), bw_out=min(hb["bw_out"], INT_COLUMN_MAX),
+                          bw_in=hb["bw_in"], bw_out=hb["bw_out"],
                           engine_ok=hb["engine_ok"], last_heartbeat=now)
             streams, seq = self._merge_streams(conn, node, hb)
             if streams is not None:
@@ -297,7 +305,7 @@ class Store:
         """A heartbeat's answer: the peer list only when the agent's version is not the current one."""
         return {"id": node_id, "state": state, "peers_version": version,
                 "peers": None if have == version else self.peers(deployment, version),
-                "streams_seq": streams_seq, "interval": self.settings.beat_interval}
+                "streams_seq": streams_seq, "interval": self.pace.interval}
 
     # --- peer list versions -------------------------------------------------------------------
 
@@ -502,7 +510,8 @@ class Store:
         lease = self.lease()
         return {"status": status, "deployment": self.deployment, "nodes": counts, "live_streams": n_streams,
                 "viewers": viewers, "instance": self.settings.instance_id,
-                "leader": lease["holder"] if lease and lease["expires_at"] >= self.clock() else None}
+                "leader": lease["holder"] if lease and lease["expires_at"] >= self.clock() else None,
+                "beat_interval": self.pace.interval, "fault_timeout": self.fault_timeout()}
 
     def known_regions(self) -> list[str]:
         with self.read() as conn:
@@ -566,10 +575,38 @@ class Store:
                                        .values(state="FAULT", state_changed_at=self.clock())).rowcount
                 if changed:
                     self._event(conn, node, "state", node["state"], "FAULT",
-                                f"no heartbeat for {age:.1f}s (timeout {self.settings.heartbeat_timeout:g}s)")
+                                f"no heartbeat for {age:.1f}s (timeout {self.fault_timeout():g}s)")
                     self._drop_reservations(conn, node["id"])
                     faulted.append(node)
         return faulted
+
+    def load_pace(self) -> Pace:
+        """The pace the leader last wrote (every process's leader loop reads it)."""
+        with self.read() as conn:
+            row = conn.execute(sa.select(pace_t).where(pace_t.c.scope == self.stream_scope)).first()
+        if row is not None:
+            self.pace = Pace(row.interval, row.prev_interval, row.changed_at, row.nodes)
+        return self.pace
+
+    def adjust_pace(self) -> Pace:
+        """Leader: count the nodes beating and store the interval to ask of them (`pace.asked_interval`)."""
+        with self.tx() as conn:
+            nodes = conn.execute(sa.select(sa.func.count()).select_from(nodes_t).where(
+                self._scope(nodes_t), nodes_t.c.state.in_(LIVE_STATES),
+                nodes_t.c.last_heartbeat >= self.fresh_after())).scalar_one()
+            row = conn.execute(sa.select(pace_t).where(pace_t.c.scope == self.stream_scope).with_for_update()).first()
+            old = Pace(row.interval, row.prev_interval, row.changed_at, row.nodes) if row else self.pace
+            asked = asked_interval(nodes, self.settings.max_beat_rate, self.settings.beat_interval, old.interval)
+            new = Pace(asked, old.interval, self.clock(), nodes) if asked != old.interval else \
+                Pace(old.interval, old.prev_interval, old.changed_at, nodes)
+            values = {"interval": new.interval, "prev_interval": new.prev_interval, "changed_at": new.changed_at,
+                      "nodes": nodes}
+            if row is None:
+                conn.execute(pace_t.insert().values(scope=self.stream_scope, **values))
+            elif row.nodes != nodes or asked != old.interval:
+                conn.execute(pace_t.update().where(pace_t.c.scope == self.stream_scope).values(**values))
+        self.pace = new
+        return new
 
     def _drop_reservations(self, conn: sa.Connection, node_id: str, *where) -> int:
         """Delete a node's reservations and lower its counter by exactly what was deleted.

@@ -244,11 +244,14 @@ def test_agent_follows_the_managers_interval_and_backs_off_on_busy_answers(make_
     assert agent.heartbeat() and agent.backoff == 0.0
 
 
-def test_workers_need_postgresql_and_a_beat_interval_must_fit_the_timeout(tmp_path):
+def test_workers_need_postgresql_and_beat_settings_must_be_sane(tmp_path):
     env = {**os.environ, "CCDS_ADMIN_TOKEN": "a", "CCDS_NODE_KEY": "n"}
     db = f"sqlite:///{tmp_path}/x.db"
     for args, message in ((["--workers", "2"], "--workers 2 needs PostgreSQL"),
-                          (["--beat-interval", "4", "--heartbeat-timeout", "6"], "at most half of --heartbeat-timeout"),
+                          (["--beat-interval", "0"], "--beat-interval 0 must be positive"),
+                          (["--beat-interval", "90"], "at most 60 s"),
+                          (["--max-beat-rate", "-1"], "--max-beat-rate -1 must be 0"),
+                          (["--max-beat-rate", "inf"], "--max-beat-rate inf must be 0"),
                           (["--workers", "0"], "--workers")):
         proc = subprocess.run([sys.executable, "-m", "ccds_cli", "sm", "serve", "--port", "1", "--database-url", db,
                                *args], env=env, capture_output=True, text=True, timeout=60)

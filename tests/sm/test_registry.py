@@ -103,14 +103,14 @@ def test_sunset_needs_admin_and_inservice_needs_heartbeats(mgr):
 
 def test_migrations_create_the_modelled_schema_and_are_idempotent(tmp_path):
     engine = sa.create_engine(f"sqlite:///{tmp_path}/m.db")
-    assert migrations.upgrade(engine) == [1, 2, 3, 4, 5]
+    assert migrations.upgrade(engine) == [1, 2, 3, 4, 5, 6, 7]
     assert migrations.upgrade(engine) == []
     insp = sa.inspect(engine)
     for table in Base.metadata.sorted_tables:
         assert {c["name"] for c in insp.get_columns(table.name)} == set(table.columns.keys()), table.name
         assert {i["name"] for i in insp.get_indexes(table.name)} >= {i.name for i in table.indexes}
     with engine.connect() as conn:
-        assert migrations.current_version(conn) == 5
+        assert migrations.current_version(conn) == 7
 
 
 def test_v2_backfills_reserved_counter_from_existing_reservations(tmp_path):
