@@ -20,6 +20,7 @@ has a timeout, so the process always leaves within about one interval plus one r
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -175,8 +176,11 @@ class Agent:
         seq = body.get("streams_seq")
         self.streams_seq, self.acked = (seq, current) if seq is not None else (None, {})
         asked = body.get("interval")
-        self.interval = self.cfg.interval if not isinstance(asked, (int, float)) else \
-            min(MAX_INTERVAL, max(self.cfg.interval, float(asked)))
+        asked = float(asked) if isinstance(asked, (int, float)) and math.isfinite(asked) and asked > 0 else None
+        interval = self.cfg.interval if asked is None else min(MAX_INTERVAL, max(self.cfg.interval, asked))
+        if interval != self.interval:
+            log.info("beating every %g s (the manager asks for %s)", interval, f"{asked:g} s" if asked else "none")
+        self.interval = interval
         self.beats += 1
         self.last_beat_at = time.time()
         return True
