@@ -71,13 +71,15 @@ def start_manager(db_url: str, tmp: Path, heartbeat_timeout: float) -> tuple[sub
     return p, base
 
 
-def start_bare(tmp: Path) -> tuple[subprocess.Popen, str]:
-    (tmp / "bare_app.py").write_text(BARE)
+def start_bare(tmp: Path, source: str = BARE, ready: str = "/api/v1/streams/live/s/subscribe"
+               ) -> tuple[subprocess.Popen, str]:
+    """The baseline: a bare FastAPI app (`source`) under the same uvicorn, ready once `ready` answers."""
+    (tmp / "bare_app.py").write_text(source)
     port = free_port()
     p = _spawn([sys.executable, "-m", "uvicorn", "--app-dir", str(tmp), "bare_app:app", "--port", str(port),
                 "--log-level", "warning", "--no-access-log"], tmp / "bare.log")
     base = f"http://127.0.0.1:{port}"
-    _wait(f"{base}/api/v1/streams/live/s/subscribe")
+    _wait(f"{base}{ready}")
     return p, base
 
 

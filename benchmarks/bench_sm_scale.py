@@ -27,6 +27,7 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import bench_sm  # noqa: E402
 from bench_sm import NODE, REGIONS, PgServer, _spawn, _summary, _wait, free_port  # noqa: E402
 
 CONNS = 32
@@ -56,13 +57,7 @@ def start_manager(db_url: str, tmp: Path, workers: int = 1) -> tuple:
 
 
 def start_bare(tmp: Path) -> tuple:
-    (tmp / "bare_beat.py").write_text(BARE)
-    port = free_port()
-    p = _spawn([sys.executable, "-m", "uvicorn", "--app-dir", str(tmp), "bare_beat:app", "--port", str(port),
-                "--log-level", "warning", "--no-access-log"], tmp / "bare.log")
-    base = f"http://127.0.0.1:{port}"
-    _wait(f"{base}/api/v1/health")
-    return p, base
+    return bench_sm.start_bare(tmp, BARE, "/api/v1/health")
 
 
 def stop(proc) -> None:

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "local"))
 
 from localtf import children, free_base_port, http_get, listening_ports, port_open, process_alive, wait_for  # noqa: E402,F401 - re-exported
-from media import Publisher, read_frames, streams  # noqa: E402,F401 - re-exported for the tests
+from media import Publisher, probe_video, read_frames, streams  # noqa: E402,F401 - re-exported for the tests
 
 EXAMPLE = REPO / "examples" / "local.yaml"
 # The renderer gives each local module call a block of 400 ports: control at base_port, the region

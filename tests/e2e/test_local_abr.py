@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from e2ehelp import Publisher, http_get, ok, wait_for
+from e2ehelp import Publisher, http_get, ok, probe_video, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -26,11 +25,7 @@ def post(url: str, body: dict) -> dict:
 
 
 def probe(url: str) -> dict:
-    argv = ["ffprobe", "-v", "error", "-rw_timeout", "10000000", "-select_streams", "v:0",
-            "-show_entries", "stream=width,height", "-of", "json", url]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 0, f"ffprobe {url}: {proc.stderr[-2000:]}"
-    return json.loads(proc.stdout)["streams"][0]
+    return probe_video(url, "width,height")
 
 
 def transcodes(stream: str) -> set[int]:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 
 import pytest
-from e2ehelp import Publisher, explain, ok, process_alive, read_frames, streams, wait_for
+from e2ehelp import Publisher, explain, ok, probe_video, process_alive, read_frames, streams, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -38,15 +37,6 @@ def plays(url: str) -> None:
     if result.returncode != 0:
         result = read_frames(url)
     assert result.returncode == 0, f"{url}: {result.stderr[-2000:]}"
-
-
-def probe_video(url: str) -> dict:
-    """ffprobe's view of the first video stream at `url` (bounded)."""
-    argv = ["ffprobe", "-v", "error", "-rw_timeout", "10000000", "-select_streams", "v:0",
-            "-show_entries", "stream=codec_name,width,height", "-of", "json", url]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 0, f"ffprobe {url}: {proc.stderr[-2000:]}"
-    return json.loads(proc.stdout)["streams"][0]
 
 
 def by_role(envelope: dict) -> dict[str, list[dict]]:

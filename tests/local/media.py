@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -56,6 +57,15 @@ def read_frames(url: str, frames: int = 10, timeout: float = 25.0) -> subprocess
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         return subprocess.CompletedProcess(argv, 124, "", f"timed out: {exc}")
+
+
+def probe_video(url: str, entries: str = "codec_name,width,height") -> dict:
+    """ffprobe's view of the first video stream at `url` (bounded): the stream `entries` asked for."""
+    argv = ["ffprobe", "-v", "error", "-rw_timeout", "10000000", "-select_streams", "v:0",
+            "-show_entries", f"stream={entries}", "-of", "json", url]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, f"ffprobe {url}: {proc.stderr[-2000:]}"
+    return json.loads(proc.stdout)["streams"][0]
 
 
 def streams(stat_url: str) -> dict[str, dict]:
