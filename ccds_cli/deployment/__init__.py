@@ -92,7 +92,9 @@ class Deployment:
         """The share of the secrets one rendered workspace gets (least privilege, see
         `ccds_cli/state/secrets.py`): its `TF_VAR_secrets`."""
         root = json.loads((Path(ws.path) / "main.tf.json").read_text())
-        return secret_store.workspace_secrets(self.secrets(), root)
+        capacities = {(key, role): pool.capacity for key, region in self.loaded.spec.regions.items()
+                      for role, pool in region.pools.items()}  # each node's credential bounds its capacity
+        return secret_store.workspace_secrets(self.secrets(), root, capacities)
 
     def overrides(self) -> dict[tuple[str, str], int]:
         """Saved `ccds scale` counts that still fit the spec (a removed region or role is dropped)."""

@@ -80,10 +80,13 @@ def check_registration(who: NodeIdentity | None, body) -> None:
         return
     role = getattr(body.role, "value", body.role)
     claimed = NodeIdentity(body.deployment, body.region, str(role), body.name)
-    if claimed != who:
+    if claimed != NodeIdentity(who.deployment, who.region, who.role, who.name):
         raise HTTPException(403, f"this node credential is for {who.role} {who.name!r} in region {who.region!r} "
                                  f"of {who.deployment!r}; it cannot register {claimed.role} {claimed.name!r} "
                                  f"in region {claimed.region!r} of {claimed.deployment!r}")
+    if who.capacity is not None and body.capacity > who.capacity:
+        raise HTTPException(403, f"this node credential allows a capacity of at most {who.capacity}; "
+                                 f"{who.name!r} registered with {body.capacity}")
 
 
 async def require_own_node(node_id: str, request: Request,

@@ -61,17 +61,23 @@ class NodeIdentity:
     region: str
     role: str
     name: str
+    capacity: int | None = None  # the most it may register with (its pool's); None: no bound in the claims
 
 
 def _mac(key: str, claims: str) -> str:
     return hmac.new(key.encode(), _MAC_CONTEXT + claims.encode(), hashlib.sha256).hexdigest()
 
 
-def node_credential(key: str, *, deployment: str, region: str, role: str, name: str) -> str:
-    """The credential of one node: claims (base64url JSON) and their MAC under the node key."""
+def node_credential(key: str, *, deployment: str, region: str, role: str, name: str,
+                    capacity: int | None = None) -> str:
+    """The credential of one node: claims (base64url JSON) and their MAC under the node key.
+
+    `capacity` bounds what the node may register with: a node whose credential leaked cannot claim
+    100,000 slots and draw a region's viewers or publishers to itself."""
     if not key:
         raise ValueError("a node credential needs the node key")
-    raw = json.dumps([deployment, region, role, name], separators=(",", ":")).encode()
+    claims_list: list = [deployment, region, role, name] + ([int(capacity)] if capacity is not None else [])
+    raw = json.dumps(claims_list, separators=(",", ":")).encode()
     claims = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     return f"{CREDENTIAL_PREFIX}{claims}.{_mac(key, claims)}"
 
@@ -87,9 +93,12 @@ def verify_node_credential(key: str, token: str) -> NodeIdentity | None:
         values = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
     except ValueError:
         return None
-    if not (isinstance(values, list) and len(values) == 4 and all(isinstance(v, str) and v for v in values)):
+    if not (isinstance(values, list) and len(values) in (4, 5) and all(isinstance(v, str) and v for v in values[:4])):
         return None
-    return NodeIdentity(*values)
+    cap = values[4] if len(values) == 5 else None
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
+        return None
+    return NodeIdentity(*values[:4], capacity=cap)
 
 
 def node_name(deployment: str, workspace: str, pool: str, index: int) -> str:
@@ -97,7 +106,8 @@ def node_name(deployment: str, workspace: str, pool: str, index: int) -> str:
     return f"{deployment}-{workspace}-{pool}-{index}"
 
 
-def workspace_secrets(master: dict[str, str], root: dict[str, Any]) -> dict[str, dict[str, str]]:
+def workspace_secrets(master: dict[str, str], root: dict[str, Any],
+                      capacities: dict[tuple[str, str], int] | None = None) -> dict[str, dict[str, str]]:
     """`TF_VAR_secrets` of one rendered workspace (its `main.tf.json`): per module call, the
     module's `secrets` map (modules/README.md): `<key>` for the module itself (the database
     password it sets), `<pool>/<key>` for every node of a pool, `<pool>/<index>/<key>` for one node."""
@@ -121,6 +131,7 @@ def workspace_secrets(master: dict[str, str], root: dict[str, Any]) -> dict[str,
                     name = node_name(mod["deployment"], mod["workspace"], pool, i)
                     share[f"{pool}/{i}/node_name"] = name
                     share[f"{pool}/{i}/node_token"] = node_credential(
-                        master["node_key"], deployment=mod["deployment"], region=key, role=p["role"], name=name)
+                        master["node_key"], deployment=mod["deployment"], region=key, role=p["role"], name=name,
+                        capacity=(capacities or {}).get((key, pool)))
         out[key] = share
     return out

@@ -192,6 +192,31 @@ def test_workspace_secrets_give_each_node_only_its_own(tmp_path):
     assert "db_password" not in secrets.workspace_secrets(master, secondary)["control"]
 
 
+def test_each_node_credential_carries_its_pools_capacity(tmp_path):
+    """What a node may register with is bound into its credential: its pool's capacity from the spec."""
+    import shutil
+    from pathlib import Path
+
+    from ccds_cli.deployment import Deployment
+    from ccds_cli.sm.auth import verify_node_credential
+
+    spec = tmp_path / "local.yaml"
+    shutil.copy(Path(__file__).parents[2] / "examples" / "local.yaml", spec)
+    dep = Deployment.open(spec, tmp_path / "state")
+    region_ws = [ws for ws in dep.build() if ws.kind == "region"]
+    assert region_ws
+    key = dep.secrets()["node_key"]
+    seen = set()
+    for ws in region_ws:
+        for region, share in dep.workspace_secrets(ws).items():
+            for name, value in share.items():
+                if name.endswith("/node_token"):
+                    who = verify_node_credential(key, value)
+                    assert who.capacity == dep.loaded.spec.regions[region].pools[who.role].capacity
+                    seen.add(who.role)
+    assert {"origin", "edge"} <= seen
+
+
 def test_scale_overrides_roundtrip(tmp_path):
     path = tmp_path / "scale.json"
     assert overrides.load(path) == {}

@@ -12,9 +12,9 @@ NODE_KEY = "node-secret"  # the managers' node key in these tests (conftest)
 
 
 def node_auth(name: str = "e1", role: str = "edge", region: str = "r1", deployment: str = "demo",
-              key: str = NODE_KEY) -> dict[str, str]:
-    """The headers of one node's own credential."""
-    cred = node_credential(key, deployment=deployment, region=region, role=role, name=name)
+              key: str = NODE_KEY, capacity: int | None = None) -> dict[str, str]:
+    """The headers of one node's own credential (bounded to `capacity` when given)."""
+    cred = node_credential(key, deployment=deployment, region=region, role=role, name=name, capacity=capacity)
     return {"Authorization": f"Bearer {cred}"}
 
 

@@ -63,6 +63,21 @@ def test_a_node_credential_registers_only_its_own_node(mgr, claim):
     assert mgr.client.post("/api/v1/nodes", json=REGISTER, headers=node_auth("e1")).status_code == 201
 
 
+def test_a_node_credential_bounds_the_capacity_it_registers_with(mgr):
+    """A leaked edge credential cannot re-register its node with 100,000 slots and draw the region's viewers."""
+    bounded = node_auth("e1", capacity=10)
+    resp = mgr.client.post("/api/v1/nodes", json={**REGISTER, "capacity": 100000}, headers=bounded)
+    assert resp.status_code == 403 and "capacity of at most 10" in resp.json()["detail"]
+    assert mgr.client.get("/api/v1/nodes", headers=ADMIN).json() == []
+    for capacity in (10, 4):  # its own pool's capacity, or less
+        resp = mgr.client.post("/api/v1/nodes", json={**REGISTER, "capacity": capacity}, headers=bounded)
+        assert resp.status_code == 201 and resp.json()["capacity"] == capacity
+    tampered = bounded["Authorization"].split(".")
+    unbounded = node_auth("e1")["Authorization"].split(".")
+    swapped = {"Authorization": f"{unbounded[0]}.{unbounded[1]}.{tampered[2]}"}  # the bound dropped, the MAC kept
+    assert mgr.client.post("/api/v1/nodes", json=REGISTER, headers=swapped).status_code == 403
+
+
 def test_a_node_credential_cannot_change_or_deregister_another_node(mgr):
     victim = mgr.up("e2", capacity=7)
     mgr.up("e1")
