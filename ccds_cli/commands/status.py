@@ -145,6 +145,8 @@ def _manager_lines(res: dict) -> list[tuple[str, str]]:
         line += f"; {m['refused_joins']} join(s) refused"
     if m.get("hls_fallbacks"):
         line += f"; {m['hls_fallbacks']} viewer(s) sent to HLS (edges full)"
+    if m.get("beat_interval"):
+        line += f"; nodes asked to beat every {m['beat_interval']:g} s (FAULT after {m['fault_timeout']:g} s silent)"
     if m["faulty"]:
         line += f"; FAULT: {', '.join(m['faulty'])}"
     lines.append((line, "red" if m["faulty"] or m.get("refused_joins") else ""))

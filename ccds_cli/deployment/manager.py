@@ -83,5 +83,7 @@ def manager_view(loaded, root: Path, timeout: float = 5.0) -> dict | None:
         "refused_joins": sum(int(kinds.get("refused", 0)) for kinds in demand.values()),
         "hls_fallbacks": sum(int(kinds.get("fallback", 0)) for kinds in demand.values()),  # edges were full
         "demand": demand,
+        # The beat interval the managers ask of the fleet (None: agents' own) and the fault timeout it implies.
+        "beat_interval": health.get("beat_interval"), "fault_timeout": health.get("fault_timeout"),
         "streams": [{"name": s.get("name") or s.get("stream"), "viewers": s.get("viewers", 0)} for s in streams],
     }

@@ -45,6 +45,7 @@ def test_status_counts_reserved_slots_and_refused_joins(deployment, tmp_path):
         manager = dep.run_json("status", "{spec}", expect=None)["result"]["manager"]
         assert manager["edge_slots"] == {"capacity": 3, "viewers": 0, "reserved": 3, "free": 0}, manager
         assert manager["refused_joins"] >= 1
+        assert manager["beat_interval"] is None and manager["fault_timeout"] == 3.5  # a small fleet is not paced
         # (a reservation lasts until the edge's next count after the connect grace: gone by now or soon)
         text = dep.run("status", "{spec}").stdout
         assert "reserved of 3" in text and "join(s) refused" in text, text

@@ -61,3 +61,14 @@ def test_visual_columns_stay_off_plain_lines():
     t = Table("", [Column("cloud"), Column("bar", visual=True)])
     t.add_row("aws", "████")
     assert t.plain_lines() == ["cloud=aws"]
+
+
+def test_status_says_when_the_managers_pace_the_fleet():
+    """A paced fleet is detected dead later: status says so, next to the viewers."""
+    from ccds_cli.commands.status import _manager_lines
+
+    manager = {"reachable": True, "url": "http://m", "status": "ok", "leader": "m-1", "faulty": [],
+               "nodes": {"edge": {"INSERVICE": 2000}}, "live_streams": 3, "viewers": 10}
+    assert "asked to beat" not in " ".join(t for t, _ in _manager_lines({"manager": {**manager, "beat_interval": None}}))
+    lines = _manager_lines({"manager": {**manager, "beat_interval": 4.5, "fault_timeout": 13.5}})
+    assert "nodes asked to beat every 4.5 s (FAULT after 13.5 s silent)" in lines[1][0]
