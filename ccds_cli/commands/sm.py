@@ -75,11 +75,15 @@ def serve(
     # Several processes share the socket; each builds its app from the settings handed down in the
     # environment (tokens stay in their own variables), and each gets its own instance id. The leader's
     # work runs once: the workers compete for the same advisory lock as separate managers do.
+    # Their request counters are summed at scrape from files in a private directory made here (new,
+    # 0700, removed at exit; ccds_cli/sm/metrics.py).
     import os
 
     from ccds_cli.sm.app import SETTINGS_ENV
+    from ccds_cli.sm.metrics import workers_metrics_dir
 
     os.environ[SETTINGS_ENV] = settings.model_dump_json(
         exclude={"admin_token", "node_key", "metrics_token", "instance_id"})
-    uvicorn.run("ccds_cli.sm.app:app_from_env", factory=True, workers=workers, host=host, port=port,
-                log_level=log_level, access_log=False)
+    with workers_metrics_dir():
+        uvicorn.run("ccds_cli.sm.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+                    log_level=log_level, access_log=False)
