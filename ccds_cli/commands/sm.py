@@ -43,6 +43,10 @@ def serve(
 ) -> None:
     """Serve the stream manager API (publish/subscribe routing, node registry, health)."""
     import logging
+    import os
+
+    if workers == 1:  # one process keeps its counters in memory: another program's directory is not ours
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # (read when prometheus_client is first imported)
 
     import uvicorn
 
@@ -77,8 +81,6 @@ def serve(
     # work runs once: the workers compete for the same advisory lock as separate managers do.
     # Their request counters are summed at scrape from files in a private directory made here (new,
     # 0700, removed at exit; ccds_cli/sm/metrics.py).
-    import os
-
     from ccds_cli.sm.app import SETTINGS_ENV
     from ccds_cli.sm.metrics import workers_metrics_dir
 

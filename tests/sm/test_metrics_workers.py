@@ -33,22 +33,39 @@ def only(samples: list, name: str, **labels) -> float:
     return found[0]
 
 
+# What one process served before workers were summed (and still does): family, type, label names.
+ONE_PROCESS = sorted([
+    ("ccds_sm_database_up", "gauge", ()), ("ccds_sm_events", "gauge", ()), ("ccds_sm_hls_fallbacks", "counter", ()),
+    ("ccds_sm_leader", "gauge", ("instance",)), ("ccds_sm_live_streams", "gauge", ()),
+    ("ccds_sm_node_capacity", "gauge", ()), ("ccds_sm_node_heartbeat_age_seconds", "gauge", ()),
+    ("ccds_sm_node_load", "gauge", ()), ("ccds_sm_nodes", "gauge", ()), ("ccds_sm_pool_capacity", "gauge", ()),
+    ("ccds_sm_pool_load", "gauge", ()), ("ccds_sm_publishers", "gauge", ()), ("ccds_sm_refused_joins", "counter", ()),
+    ("ccds_sm_request_duration_seconds", "histogram", ("action", "le")),
+    ("ccds_sm_request_duration_seconds_created", "gauge", ("action",)),
+    ("ccds_sm_requests", "counter", ("action", "result")), ("ccds_sm_requests_created", "gauge", ("action", "result")),
+    ("ccds_sm_reserved_slots", "gauge", ()), ("ccds_sm_viewers", "gauge", ()), ("process_cpu_seconds", "counter", ()),
+    ("process_max_fds", "gauge", ()), ("process_open_fds", "gauge", ()), ("process_resident_memory_bytes", "gauge", ()),
+    ("process_start_time_seconds", "gauge", ()), ("process_virtual_memory_bytes", "gauge", ())])
+
+
 def test_one_process_serves_its_own_registry_with_no_multiprocess_files(mgr):
     """The default manager (and every SQLite one): in-memory values, the families it always had."""
     assert MULTIPROC_ENV not in os.environ and not values.ValueClass._multiprocess
     m = mgr.app.state.metrics
     assert m.multiprocess_dir is None and m.values is m.registry
-    mgr.up("e1")
     assert mgr.subscribe("nope").status_code == 404
-    samples = parse(mgr.client.get("/metrics", headers=ADMIN).text)
-    families = {s.name for s in samples}
-    assert {"ccds_sm_requests_total", "ccds_sm_requests_created", "ccds_sm_request_duration_seconds_bucket",
-            "ccds_sm_leader", "ccds_sm_database_up", "ccds_sm_nodes", "process_cpu_seconds_total",
-            "process_resident_memory_bytes"} <= families
+    text = mgr.client.get("/metrics", headers=ADMIN).text
+    families = sorted((f.name, f.type, tuple(sorted({k for s in f.samples for k in s.labels})))
+                      for f in text_string_to_metric_families(text))
+    assert families == ONE_PROCESS
+    samples = parse(text)
     assert only(samples, "ccds_sm_requests_total", action="subscribe", result="not_found") == 1
-    assert only(samples, "ccds_sm_leader") in (0, 1)  # on PostgreSQL: until the (hand-driven) leader ticks
-    assert only(samples, "ccds_sm_leader", instance=mgr.app.state.settings.instance_id) is not None
-    assert all("pid" not in s.labels for s in samples)  # the process metrics are this process's
+    assert only(samples, "ccds_sm_request_duration_seconds_count", action="subscribe") == 1
+    # this process's own leader flag under its own instance id (PostgreSQL: 0 until the leader ticks)
+    assert only(samples, "ccds_sm_leader", instance=mgr.app.state.settings.instance_id) == \
+        (0 if mgr.store.postgres else 1)
+    mgr.app.state.leader.tick()
+    assert only(parse(mgr.client.get("/metrics", headers=ADMIN).text), "ccds_sm_leader") == 1
     assert only(samples, "process_cpu_seconds_total") > 0
 
 
@@ -168,21 +185,27 @@ def test_two_workers_serve_the_managers_counters_on_every_scrape(pg_server, tmp_
         assert len(leader_series[0]) == 1 and leader_series[0][0][1] == 1
         assert all(series == leader_series[0] for series in leader_series), leader_series
 
-        # A worker killed (no shutdown): the supervisor starts another; its counts stay in the sums, and
-        # the next scrape marks it dead (out of the leader max and the process metrics).
+        # A worker stopped (SIGTERM): its shutdown marks it dead, no scrape needed; the supervisor starts
+        # another. Then that one killed (no shutdown): the next scrape marks it dead. Both times its counts
+        # stay in the sums and the pid leaves the leader max and the process metrics.
         leader_pid = int(httpx.get(f"{base}/health", timeout=5).json()["leader"].rsplit("-", 2)[1])
         assert leader_pid in workers
         victim = next(p for p in workers if p != leader_pid)
-        os.kill(victim, signal.SIGKILL)
-        end = time.monotonic() + 30
-        while time.monotonic() < end and len(_live_pids(mdir) - {victim}) < 2:
-            time.sleep(0.2)
-        assert len(_live_pids(mdir) - {victim}) == 2, why()
-        samples = parse(httpx.get(f"{root}/metrics", headers=ADMIN, timeout=5).text)
-        check(samples)
-        assert victim not in _live_pids(mdir) and (mdir / f"counter_{victim}.db").exists()
-        assert str(victim) not in {s.labels["pid"] for s in samples if s.name == "process_cpu_seconds_total"}
-        assert [(s.labels, s.value) for s in samples if s.name == "ccds_sm_leader"] == leader_series[0]
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            os.kill(victim, sig)
+            end = time.monotonic() + 30
+            while time.monotonic() < end and not (victim not in _live_pids(mdir) and len(_live_pids(mdir)) == 2
+                                                  if sig == signal.SIGTERM else len(_live_pids(mdir) - {victim}) == 2):
+                time.sleep(0.2)
+            assert len(_live_pids(mdir) - {victim}) == 2, why()
+            assert (victim in _live_pids(mdir)) is (sig == signal.SIGKILL)  # a killed worker wrote nothing more
+            samples = parse(httpx.get(f"{root}/metrics", headers=ADMIN, timeout=5).text)
+            check(samples)
+            assert victim not in _live_pids(mdir) and (mdir / f"counter_{victim}.db").exists()
+            pids = {int(s.labels["pid"]) for s in samples if s.name == "process_cpu_seconds_total"}
+            assert pids == _live_pids(mdir) and victim not in pids and leader_pid in pids
+            assert [(s.labels, s.value) for s in samples if s.name == "ccds_sm_leader"] == leader_series[0]
+            victim = next(iter(pids - {leader_pid}))
         extra = Counter()
         for _ in range(4):
             extra["subscribe", httpx.get(f"{base}/streams/live/s/subscribe", timeout=5).status_code] += 1
