@@ -180,7 +180,8 @@ class WorkersCollector(Collector):
                 continue
             if _alive(int(pid)):
                 live.append(int(pid))
-            else:
+                continue
+            with contextlib.suppress(FileNotFoundError):  # another scrape (or worker) marked it first
                 mark_process_dead(int(pid), self.path)
         return sorted(live)
 
