@@ -46,6 +46,10 @@ def serve(
 ) -> None:
     """Serve the stream manager API (publish/subscribe routing, node registry, health)."""
     import logging
+    import os
+
+    if workers == 1:  # one process keeps its counters in memory: another program's directory is not ours
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # (read when prometheus_client is first imported)
 
     import uvicorn
 
@@ -81,11 +85,13 @@ def serve(
     # Several processes share the socket; each builds its app from the settings handed down in the
     # environment (tokens stay in their own variables), and each gets its own instance id. The leader's
     # work runs once: the workers compete for the same advisory lock as separate managers do.
-    import os
-
+    # Their request counters are summed at scrape from files in a private directory made here (new,
+    # 0700, removed at exit; ccds_cli/sm/metrics.py).
     from ccds_cli.sm.app import SETTINGS_ENV
+    from ccds_cli.sm.metrics import workers_metrics_dir
 
     os.environ[SETTINGS_ENV] = settings.model_dump_json(
         exclude={"admin_token", "node_key", "metrics_token", "instance_id"})
-    uvicorn.run("ccds_cli.sm.app:app_from_env", factory=True, workers=workers, host=host, port=port,
-                log_level=log_level, access_log=False)
+    with workers_metrics_dir():
+        uvicorn.run("ccds_cli.sm.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+                    log_level=log_level, access_log=False)

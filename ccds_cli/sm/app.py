@@ -28,11 +28,12 @@ def app_from_env() -> FastAPI:
     import json
     import os
 
-    return create_app(Settings.from_env(**json.loads(os.environ[SETTINGS_ENV])))
+    return create_app(Settings.from_env(**json.loads(os.environ[SETTINGS_ENV])), workers=True)
 
 
-def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
-    """Build the app; the schema is migrated before the first request is served."""
+def create_app(settings: Settings, store: Store | None = None, workers: bool = False) -> FastAPI:
+    """Build the app; the schema is migrated before the first request is served. `workers`: one of
+    several processes of one manager (their metrics summed across them, ccds_cli/sm/metrics.py)."""
     store = store or Store(settings)
     store.migrate()
     leader = Leader(store)
@@ -45,6 +46,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             yield
         finally:
             leader.stop()
+            app.state.metrics.close()
             app.state.http.close()
             if app.state.pg_pool is not None:
                 await app.state.pg_pool.close()
@@ -55,7 +57,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.leader = leader
-    app.state.metrics = Metrics(store, leader)
+    app.state.metrics = Metrics(store, leader, workers=workers)
     app.state.http = httpx.Client()
     app.state.pg_pool = AsyncPgPool(settings.database_url) if store.postgres else None
 

@@ -62,7 +62,7 @@ def collect(store: Any, leader: Any, metrics: Any) -> dict[str, Any]:
         regions.setdefault(n["region"], []).append(n)
     streams = [s for s in store.list_streams() if s["live"] or s["viewers"]]
     events = store.recent_events(40)
-    refused = sum(s.value for s in metrics.refused.collect()[0].samples if s.name.endswith("_total"))
+    refused = metrics.refused_total()
     return {"deployment": store.deployment or "", "regions": regions, "streams": streams, "events": events,
             "viewers": sum(r["viewers"] for r in snap["regions"].values()), "live_streams": snap["live_streams"],
             "leader": leader.is_leader, "instance": store.settings.instance_id, "refused": int(refused),

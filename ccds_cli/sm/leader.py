@@ -9,6 +9,7 @@ always the leader. The leader also advertises itself in the `leases` table for `
 
 from __future__ import annotations
 
+import collections.abc
 import logging
 import threading
 import time
@@ -26,7 +27,8 @@ class Leader:
     def __init__(self, store: Store):
         self.store = store
         self.settings = store.settings
-        self.is_leader = not store.postgres
+        self._is_leader = not store.postgres
+        self._watchers: list[collections.abc.Callable[[bool], None]] = []
         self._conn: sa.Connection | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -96,3 +98,19 @@ class Leader:
         self.faults_detected += len(self.store.detect_faults())
         self.store.purge_reservations()
         self.store.checkpoint()
+
+    @property
+    def is_leader(self) -> bool:
+        return self._is_leader
+
+    @is_leader.setter
+    def is_leader(self, value: bool) -> None:
+        changed, self._is_leader = value != self._is_leader, value
+        if changed:
+            for watcher in self._watchers:
+                watcher(value)
+
+    def watch(self, watcher: collections.abc.Callable[[bool], None]) -> None:
+        """Call `watcher(is_leader)` now and whenever leadership changes (the workers' leader gauge)."""
+        self._watchers.append(watcher)
+        watcher(self._is_leader)
