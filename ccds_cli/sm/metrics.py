@@ -228,6 +228,14 @@ class FleetCollector(Collector):
             leader = GaugeMetricFamily("ccds_sm_leader", LEADER_HELP, labels=["instance"])
             leader.add_metric([self.store.settings.instance_id], 1.0 if self.leader.is_leader else 0.0)
             yield leader
+        pace = GaugeMetricFamily("ccds_sm_beat_interval_seconds", "The beat interval the managers ask of their "
+                                 "agents as the fleet grows (0: each agent's own, 2 s by default).")
+        pace.add_metric([], float(self.store.pace.interval or 0.0))
+        fault = GaugeMetricFamily("ccds_sm_fault_timeout_seconds", "Seconds of silence after which a node is FAULT "
+                                  "(the heartbeat timeout, or 3 asked beat intervals when longer).")
+        fault.add_metric([], self.store.fault_timeout())
+        yield pace
+        yield fault
         try:
             snapshot = self.store.metrics_snapshot()
         except Exception as exc:  # a scrape must answer even while the database is away

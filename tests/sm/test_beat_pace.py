@@ -49,6 +49,8 @@ def test_a_growing_fleet_is_asked_to_beat_slower_and_a_silent_node_is_judged_by_
     assert mgr.beat(ids[0])["interval"] == 2.75  # 12 / 5 beats/s = 2.4 s, +10 %, up to 0.25 s steps
     health = mgr.client.get("/api/v1/health").json()
     assert health["beat_interval"] == 2.75 and health["fault_timeout"] == 8.25  # 3 beats at 2.75 s > 6 s
+    metrics = mgr.client.get("/metrics", headers=ADMIN).text
+    assert "ccds_sm_beat_interval_seconds 2.75" in metrics and "ccds_sm_fault_timeout_seconds 8.25" in metrics
     agent = _agent(mgr, "e99", interval=2.0)
     assert agent.heartbeat() and agent.interval == 2.75  # a real agent adopts it
 

@@ -67,6 +67,8 @@ def test_fleet_gauges_requests_and_refusals(mgr):
     assert value(m, "ccds_sm_leader", instance=mgr.app.state.settings.instance_id) == 1
     assert value(m, "ccds_sm_database_up") == 1
     assert value(m, "ccds_sm_events", kind="state") >= 3
+    assert value(m, "ccds_sm_beat_interval_seconds") == 0  # a small fleet beats at the agents' own interval
+    assert value(m, "ccds_sm_fault_timeout_seconds") == mgr.store.settings.heartbeat_timeout
 
 
 def test_a_silent_node_counts_as_fault_before_the_leader_marks_it(mgr):

@@ -33,8 +33,10 @@ def only(samples: list, name: str, **labels) -> float:
     return found[0]
 
 
-# What one process served before workers were summed (and still does): family, type, label names.
+# What one process served before workers were summed (and still does, plus the beat pace): family, type,
+# label names.
 ONE_PROCESS = sorted([
+    ("ccds_sm_beat_interval_seconds", "gauge", ()), ("ccds_sm_fault_timeout_seconds", "gauge", ()),
     ("ccds_sm_database_up", "gauge", ()), ("ccds_sm_events", "gauge", ()), ("ccds_sm_hls_fallbacks", "counter", ()),
     ("ccds_sm_leader", "gauge", ("instance",)), ("ccds_sm_live_streams", "gauge", ()),
     ("ccds_sm_node_capacity", "gauge", ()), ("ccds_sm_node_heartbeat_age_seconds", "gauge", ()),
