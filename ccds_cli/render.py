@@ -16,7 +16,7 @@ from typing import Any
 
 from ccds_cli import __version__, clouds, engines
 from ccds_cli.clouds.base import ModuleCall
-from ccds_cli.engines.base import BootstrapContext
+from ccds_cli.engines.base import AGENT_METRICS_PORT, BootstrapContext
 from ccds_cli.engines.cloudinit import SECRETS_PLACEHOLDER, tf_escape
 from ccds_cli.errors import BadInput
 from ccds_cli.paths import modules_dir
@@ -197,7 +197,8 @@ def _node_user_data(spec, ws, key, role, cloud, cfg, capacity) -> str:
         ccds_version=__version__, lat=info.lat if info else 0.0, lon=info.lon if info else 0.0,
         archive_url=spec.engine.archive_url, index_url=spec.install.index_url,
         renditions=ladder_arg(spec.renditions),
-        fallback=spec.regions[key].fallback if key in spec.regions else "none")
+        fallback=spec.regions[key].fallback if key in spec.regions else "none",
+        metrics_port=AGENT_METRICS_PORT if spec.security.admin_cidrs else 0)
     return engines.get(spec.engine.kind).bootstrap(role, ctx)
 
 

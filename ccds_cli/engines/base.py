@@ -25,6 +25,12 @@ class Port:
     roles: tuple[str, ...]
 
 
+AGENT_METRICS_PORT = 9464  # `ccds node agent --metrics-port` on cloud nodes when admin_cidrs are set
+# Every media node runs the agent, whatever its engine: its Prometheus endpoint, for admins only.
+AGENT_METRICS = Port("agent-metrics", "tcp", AGENT_METRICS_PORT, AGENT_METRICS_PORT, "admins",
+                     ("origin", "relay", "edge", "transcoder"))
+
+
 class Engine:
     kind: ClassVar[str]
     ports: ClassVar[tuple[Port, ...]]
@@ -32,7 +38,7 @@ class Engine:
     playback: ClassVar[dict[str, str]] = {}
 
     def ports_for(self, role: str) -> list[Port]:
-        return [p for p in self.ports if role in p.roles]
+        return [p for p in (*self.ports, AGENT_METRICS) if role in p.roles]
 
     def bootstrap(self, role: str, ctx: "BootstrapContext") -> str:
         """cloud-init user data for a cloud node of this role."""
@@ -55,4 +61,6 @@ class BootstrapContext:
     index_url: str | None = None  # spec install.index_url: where the node's pip finds ccds's dependencies
     renditions: str = DEFAULT_LADDER  # transcoders: the spec's ladder, HEIGHT:KBPS,...
     fallback: str = "hls"  # the region's `fallback`: hls = origins also serve HLS (the full-edges answer)
+    # The agent's Prometheus endpoint on every interface (0: off); the firewall opens it to admin_cidrs only.
+    metrics_port: int = 0
 

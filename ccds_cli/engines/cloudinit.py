@@ -58,6 +58,8 @@ def node_user_data(engine: str, role: str, ctx: BootstrapContext, *, files: dict
     for proto, prefix in endpoints.items():
         agent_args += ["--endpoint", f"{proto}={prefix}"]
     agent_args += list(agent_extra)
+    if ctx.metrics_port:
+        agent_args += ["--metrics-port", str(ctx.metrics_port), "--metrics-host", "0.0.0.0"]
     if role == "transcoder":
         agent_args += ["--renditions", ctx.renditions, "--transcode-input", transcode_input]
         install = install.rstrip("\n") + "\napt-get install -y -q ffmpeg\n"
