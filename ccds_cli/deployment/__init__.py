@@ -10,6 +10,7 @@ the flow reports through the UI object it is given (`ccds_cli.ui`).
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,6 +219,31 @@ class Deployment:
                 raise
             else:
                 ledger.finish(op.id, op.result or "ok", op.error)
+
+
+# The environment variable Terraform's pg backend reads its connection string from.
+PG_CONN_STR = "PG_CONN_STR"
+
+
+def connect_state_backend(loaded: Any) -> None:
+    """Make the spec's remote state backend reachable for terraform, or fail now (exit 2) with what
+    is missing, before any terraform runs: a missing pg connection string would otherwise surface
+    as terraform's own error from `init`, after rendering. The pg backend reads the connection
+    string only from PG_CONN_STR; the spec names the variable holding it (`state.conn_str_env`),
+    so its value is copied to PG_CONN_STR in this process's environment, which every terraform
+    process inherits (never a file, log line or argument)."""
+    st = loaded.spec.state
+    if st.backend != "pg":
+        return
+    value = os.environ.get(st.conn_str_env, "")
+    if not value.strip():
+        line, col = loaded.where(("state", "conn_str_env"))
+        raise BadInput(f"{loaded.path}:{line}:{col}: state.conn_str_env: the environment variable "
+                       f"{st.conn_str_env} is not set; the pg state backend reads the PostgreSQL "
+                       "connection string from it",
+                       hint=f"export {st.conn_str_env}=postgres://USER:PASSWORD@HOST:5432/DATABASE "
+                            "(or name another variable in state.conn_str_env)")
+    os.environ[PG_CONN_STR] = value
 
 
 def applied_workspaces(workspaces_dir: Path, logs_dir: Path) -> list[LeftoverWorkspace]:

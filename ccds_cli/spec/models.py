@@ -145,9 +145,16 @@ class LocalState(Model):
     backend: Literal["local"] = "local"
 
 
+def _env_name(value: str) -> str:
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", value):
+        raise ValueError("expected an environment variable name (letters, digits, '_'; not starting with a digit)")
+    return value
+
+
 class PgState(Model):
     backend: Literal["pg"]
-    conn_str_env: str = "PG_CONN_STR"  # the connection string stays in the environment
+    # the connection string stays in the environment: ccds hands it to terraform as PG_CONN_STR
+    conn_str_env: Annotated[str, AfterValidator(_env_name)] = "PG_CONN_STR"
     schema_prefix: str = "ccds"
 
 
@@ -158,6 +165,10 @@ class S3State(Model):
     key_prefix: str = "ccds"
     dynamodb_table: str | None = None
     use_lockfile: bool = True
+    # an S3-compatible store (MinIO, Ceph RGW): its URL; ccds then skips the AWS-only STS/IAM checks
+    endpoint: Annotated[str | None, AfterValidator(_install_check("check_url"))] = None
+    use_path_style: bool = False  # bucket in the path (http://host/bucket/key), as most such stores want
+    skip_s3_checksum: bool = False  # stores that reject the SDK's upload checksums (older Ceph RGW)
 
 
 class GcsState(Model):
