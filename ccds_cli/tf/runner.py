@@ -167,8 +167,15 @@ class Terraform:
         return self._stream("apply", args, on_event)
 
     def state_meta(self) -> dict[str, Any] | None:
-        """The state's `serial` and `lineage` (None: no state yet). Local state is read from its file;
-        a remote backend is asked with `terraform state pull` (the workspace must be initialised)."""
+        """The state's `serial` and `lineage` (None: no state yet)."""
+        data = self.state_document()
+        if not data:
+            return None
+        return {"serial": int(data.get("serial", 0)), "lineage": str(data.get("lineage", ""))}
+
+    def state_document(self) -> dict[str, Any] | None:
+        """The whole state (None: no state yet). Local state is read from its file; a remote backend
+        is asked with `terraform state pull` (the workspace must be initialised)."""
         if self.local_backend():
             try:
                 data = json.loads((self.workdir / "terraform.tfstate").read_text())
@@ -183,10 +190,11 @@ class Terraform:
             if proc.returncode != 0:
                 raise CcdsError(f"terraform state pull failed in {self.workdir.name}: "
                                 f"{raw_diagnostic(proc.stderr or proc.stdout).summary}")
-            data = json.loads(proc.stdout) if proc.stdout.strip() else None
-        if not data:
-            return None
-        return {"serial": int(data.get("serial", 0)), "lineage": str(data.get("lineage", ""))}
+            try:
+                data = json.loads(proc.stdout) if proc.stdout.strip() else None
+            except ValueError as exc:
+                raise CcdsError(f"terraform state pull in {self.workdir.name} gave no JSON: {exc}") from None
+        return data if isinstance(data, dict) and data else None
 
     def output(self, sensitive: bool = False) -> dict[str, Any]:
         """Root outputs as {name: value}; {} when there is no state yet. Sensitive outputs (the

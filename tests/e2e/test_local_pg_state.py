@@ -3,17 +3,20 @@
 One deployment for every assertion: `up` and `plan` refuse early (exit 2, the spec field and the
 variable named) while the variable `state.conn_str_env` names is unset; with it set, `up` keeps
 every workspace's state in its own PG schema (read back with SQL) and no state file on disk, the
-connection string appears in no file, log or output, `status` reads the remote state, and `down`
-leaves the schemas with no resource and no node running.
+connection string appears in no file, log or output, `status` reads the remote state, the next
+`up` replaces a node that died (found in the pulled state), and `down` leaves the schemas with no
+resource and no node running.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 import yaml
-from e2ehelp import explain, process_alive
+from e2ehelp import explain, process_alive, wait_for
 
 from tests.sm.sm_pg import pg_server_fixture
 
@@ -107,7 +110,19 @@ def test_pg_state_backend_up_status_down(deployment, pg_server):
             for r in w["roles"]}
     assert rows[("local", "origin")] == (1, 1) and rows[("local", "edge")][0] == rows[("local", "edge")][1] >= 1
 
-    # 4. down: nothing left in the state, nothing running
+    # 4. a node that died is replaced by the next up: the local cloud finds it in the pulled state
+    edge = next(r for r in dep.records().values() if r["role"] == "edge")
+    dead = next(p["pid"] for p in edge["processes"] if p["kind"] == "nginx")
+    os.kill(dead, signal.SIGTERM)
+    wait_for(lambda: not process_alive(dead), 10, interval=0.05, what=f"nginx {dead} to exit")
+    again = _ok(dep, outputs, "up", "{spec}", "--yes", timeout=240)
+    region = next(w for w in again["result"]["workspaces"] if w["name"] == "laptop.local")
+    assert region["changes"]["add"] == 1 and region["changes"]["destroy"] == 1, region
+    revived = dep.records()[edge["name"]]
+    assert revived["running"] and all(process_alive(p["pid"]) for p in revived["processes"]), revived
+    pids = dep.record_pids()
+
+    # 5. down: nothing left in the state, nothing running
     down = _ok(dep, outputs, "down", "{spec}", "--yes", timeout=240)
     assert all(w["result"] == "ok" for w in down["result"]["workspaces"]), down["result"]["workspaces"]
     assert {s: st["resources"] for s, st in _states(conn_str).items()} == {
