@@ -6,11 +6,13 @@ One deployment for every assertion:
    in the bucket, no lock object is left, and no state file lies in the workspace directories.
    AWS_ENDPOINT_URL_S3 points at a closed port, so the state can only have gone to the spec's endpoint.
 2. runner B (an empty `--state-dir`, only the deployment's secrets.json restored, as docs/ci.md says)
-   `ccds plan` while another runner holds the state lock (a `.tflock` object, as `use_lockfile`
+   `ccds plan --out` while another runner holds the state lock (a `.tflock` object, as `use_lockfile`
    writes it): terraform waits and leaves the foreign lock alone (moto refuses the conditional
    write, HTTP 412, like S3); once it is released the plan finishes and sees the same resources:
    nothing to change.
-3. runner B `ccds down` destroys everything: no instance runs and the state object holds no resource.
+3. runner C (fresh too, as the apply job in docs/ci.md) `ccds up --plan` applies runner B's saved plan
+   (its serial/lineage check reads the remote state), then `ccds down` destroys everything: no
+   instance runs and the state object holds no resource.
 """
 
 from __future__ import annotations
@@ -139,8 +141,8 @@ def test_s3_state_shared_by_two_runners(tmp_path, moto):
                        "Info": "", "Who": "ci@other-runner", "Version": "1.11.4",
                        "Created": "2026-12-02T00:00:00Z", "Path": f"{BUCKET}/{KEY}"}).encode()
     _s3(moto).put_object(Bucket=BUCKET, Key=KEY + ".tflock", Body=held)
-    plan = subprocess.Popen([sys.executable, "-m", "ccds_cli", "plan", "ccds.yaml", "-o", "json"], cwd=tmp_path,
-                            env=env_b, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    plan = subprocess.Popen([sys.executable, "-m", "ccds_cli", "plan", "ccds.yaml", "--out", "saved", "-o", "json"],
+                            cwd=tmp_path, env=env_b, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_plan_log(root_b / "logs", plan)
         time.sleep(2)
@@ -158,8 +160,15 @@ def test_s3_state_shared_by_two_runners(tmp_path, moto):
     assert row["workspace"] == WORKSPACE and row["planned"] == {"add": 0, "change": 0, "destroy": 0, "import": 0}, row
     assert _keys(moto) == [KEY] and _state(moto)["serial"] == applied["serial"]  # a plan writes nothing
 
-    # 3. runner B tears everything down
-    down = _ok(ccds(["down", "ccds.yaml", "--yes", "-o", "json"], env_b, tmp_path))
+    # 3. runner C (fresh again, as the apply job of docs/ci.md) applies that saved plan: its state check
+    # reads the remote state; then it tears everything down
+    root_c = tmp_path / "runner-c" / NAME
+    root_c.mkdir(parents=True)
+    shutil.copy(root_a / "secrets.json", root_c / "secrets.json")
+    env_c = {**env_a, "CCDS_STATE_DIR": str(tmp_path / "runner-c")}
+    applied_c = _ok(ccds(["up", "ccds.yaml", "--plan", "saved", "--yes", "-o", "json"], env_c, tmp_path))
+    assert [(w["name"], w["result"], w["changes"]["add"]) for w in applied_c["workspaces"]] == [(WORKSPACE, "ok", 0)]
+    down = _ok(ccds(["down", "ccds.yaml", "--yes", "-o", "json"], env_c, tmp_path))
     assert [(w["name"], w["result"]) for w in down["workspaces"]] == [(WORKSPACE, "ok")]
     assert down["workspaces"][0]["changes"]["destroy"] > 0
     assert _running(moto) == []
