@@ -147,12 +147,21 @@ class Deployment:
             self.make_plan()
         return list(self.plan.workspaces)
 
+    def ensure_rendered(self) -> None:
+        """With a remote state backend a machine that never ran `up` here (a fresh CI runner) has no
+        workspace directory to read the shared state through: render them, as `up` would."""
+        if self.loaded.spec.state.backend == "local":
+            return
+        if any(not (self.workspaces_dir / ws.name / "main.tf.json").is_file() for ws in self.planned()):
+            self.build()
+
     def control_env(self) -> dict[str, str]:
         """TF_VAR_manager_url and the database (host, port, user, name, password) from the primary
         control workspace's state. The password comes from its sensitive output and goes only
         into this environment (never a file, log line or ccds output)."""
         from ccds_cli.tf.runner import Terraform
 
+        self.ensure_rendered()
         for ws in self.planned():
             if ws.control is None or not ws.control.primary:
                 continue
@@ -319,6 +328,14 @@ class AppliedDeployment(Deployment):
 
     def leftovers(self) -> list[LeftoverWorkspace]:
         return []
+
+    def ensure_rendered(self) -> None:
+        """With a remote state backend a machine that never ran `up` here (a fresh CI runner) has no
+        workspace directory to read the shared state through: render them, as `up` would."""
+        if self.loaded.spec.state.backend == "local":
+            return
+        if any(not (self.workspaces_dir / ws.name / "main.tf.json").is_file() for ws in self.planned()):
+            self.build()
 
     def control_env(self) -> dict[str, str]:
         return {}

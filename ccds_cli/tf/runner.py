@@ -222,7 +222,14 @@ class Terraform:
             except ValueError:
                 return True
         if not (self.workdir / ".terraform" / "terraform.tfstate").is_file():
-            return False  # never initialised against a backend: nothing was ever applied from here
+            if self.local_backend() or not (self.workdir / "main.tf.json").is_file():
+                return False  # no state file and no backend: nothing was ever applied from here
+            # A remote state this directory was never connected to (a fresh CI runner): what other
+            # machines applied is only seen through terraform, once the backend is initialised.
+            result = self.init()
+            if not result.ok:
+                first = result.errors[0].summary if result.errors else f"exit {result.returncode}"
+                raise CcdsError(f"terraform init failed in {self.workdir.name}: {first} (see {result.log_path})")
         proc = subprocess.run([self.binary, "state", "list", "-no-color"], cwd=self.workdir, env=self.env,
                               capture_output=True, text=True, timeout=300, umask=PRIVATE_UMASK)
         return proc.returncode == 0 and bool(proc.stdout.strip())

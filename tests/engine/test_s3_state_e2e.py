@@ -10,7 +10,8 @@ One deployment for every assertion:
    writes it): terraform waits and leaves the foreign lock alone (moto refuses the conditional
    write, HTTP 412, like S3); once it is released the plan finishes and sees the same resources:
    nothing to change.
-3. runner C (fresh too, as the apply job in docs/ci.md) `ccds up --plan` applies runner B's saved plan
+3. runner C (fresh too, as the apply job in docs/ci.md): `ccds status` on nothing rendered yet reads the
+   shared state (healthy, the same instances); `ccds up --plan` applies runner B's saved plan
    (its serial/lineage check reads the remote state), then `ccds down` destroys everything: no
    instance runs and the state object holds no resource.
 """
@@ -160,12 +161,15 @@ def test_s3_state_shared_by_two_runners(tmp_path, moto):
     assert row["workspace"] == WORKSPACE and row["planned"] == {"add": 0, "change": 0, "destroy": 0, "import": 0}, row
     assert _keys(moto) == [KEY] and _state(moto)["serial"] == applied["serial"]  # a plan writes nothing
 
-    # 3. runner C (fresh again, as the apply job of docs/ci.md) applies that saved plan: its state check
-    # reads the remote state; then it tears everything down
+    # 3. runner C (fresh again, as the apply job of docs/ci.md): status, then it applies that saved plan
+    # (its state check reads the remote state) and tears everything down
     root_c = tmp_path / "runner-c" / NAME
     root_c.mkdir(parents=True)
     shutil.copy(root_a / "secrets.json", root_c / "secrets.json")
     env_c = {**env_a, "CCDS_STATE_DIR": str(tmp_path / "runner-c")}
+    status = _ok(ccds(["status", "ccds.yaml", "-o", "json"], env_c, tmp_path))  # nothing rendered here yet
+    assert status["healthy"] is True, json.dumps(status)[-3000:]
+    assert {i["id"] for w in status["workspaces"] for r in w["roles"] for i in r["instances"]} == set(instances)
     applied_c = _ok(ccds(["up", "ccds.yaml", "--plan", "saved", "--yes", "-o", "json"], env_c, tmp_path))
     assert [(w["name"], w["result"], w["changes"]["add"]) for w in applied_c["workspaces"]] == [(WORKSPACE, "ok", 0)]
     down = _ok(ccds(["down", "ccds.yaml", "--yes", "-o", "json"], env_c, tmp_path))
