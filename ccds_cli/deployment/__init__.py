@@ -185,7 +185,7 @@ class Deployment:
     def leftovers(self) -> list[LeftoverWorkspace]:
         """Workspace dirs with terraform state that the current render does not produce."""
         known = {ws.name for ws in self.rendered} | {ws.name for ws in (self.plan.workspaces if self.plan else [])}
-        return [w for w in applied_workspaces(self.workspaces_dir, self.logs_dir) if w.name not in known]
+        return applied_workspaces(self.workspaces_dir, self.logs_dir, skip=known)
 
     def select(self, workspaces: Sequence[Any], targets: Sequence[str] | None) -> list[Any]:
         """Only the workspaces holding the given region keys (`control` selects control workspaces)."""
@@ -255,9 +255,11 @@ def connect_state_backend(loaded: Any) -> None:
     os.environ[PG_CONN_STR] = value
 
 
-def applied_workspaces(workspaces_dir: Path, logs_dir: Path) -> list[LeftoverWorkspace]:
+def applied_workspaces(workspaces_dir: Path, logs_dir: Path,
+                       skip: set[str] | frozenset[str] = frozenset()) -> list[LeftoverWorkspace]:
     """Every rendered workspace directory whose Terraform state holds resources, as it was last
-    applied (its cloud read from the module it calls)."""
+    applied (its cloud read from the module it calls); those named in `skip` are not asked (asking a
+    remote state may mean a `terraform init`)."""
     import json
 
     from ccds_cli.tf.runner import Terraform
@@ -266,7 +268,7 @@ def applied_workspaces(workspaces_dir: Path, logs_dir: Path) -> list[LeftoverWor
     if not workspaces_dir.is_dir():
         return found
     for path in sorted(workspaces_dir.iterdir()):
-        if not path.is_dir() or not Terraform(path, logs_dir / path.name).has_state():
+        if path.name in skip or not path.is_dir() or not Terraform(path, logs_dir / path.name).has_state():
             continue
         kind = "control" if path.name.startswith("control.") else "region"
         cloud = ""
