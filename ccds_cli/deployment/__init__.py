@@ -314,6 +314,12 @@ class AppliedDeployment(Deployment):
         root = state_root(Path(spec_path), state_dir) / name
         if not (root / "workspaces").is_dir():
             return None
+        # the rendered workspaces name their backend; a pg one still needs the connection string
+        state = data.get("state") if isinstance(data.get("state"), dict) else {}
+        env_name = state.get("conn_str_env", PG_CONN_STR) if state.get("backend") == "pg" else None
+        if isinstance(env_name, str) and re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", env_name) \
+                and os.environ.get(env_name):
+            os.environ[PG_CONN_STR] = os.environ[env_name]
         return cls(loaded=None, root=root, spec_name=name, digest=hashlib.sha256(raw).hexdigest())
 
     @property
