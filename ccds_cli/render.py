@@ -36,22 +36,38 @@ class RenderedWorkspace:
 
 
 def backend_block(spec, ws_name: str) -> dict[str, Any]:
+    """The root module's `terraform.backend`. No secret goes here: credentials and the pg connection
+    string reach terraform through the environment. Spec strings are escaped like every value
+    (Terraform reads JSON strings as templates)."""
     st = spec.state
     key = f"{spec.name}/{ws_name}.tfstate"
     if st.backend == "local":
         return {"local": {"path": "terraform.tfstate"}}
     if st.backend == "pg":
-        return {"pg": {"schema_name": f"{st.schema_prefix}_{spec.name}_{ws_name}".replace("-", "_").replace(".", "_")}}
+        schema = f"{st.schema_prefix}_{spec.name}_{ws_name}".replace("-", "_").replace(".", "_")
+        return {"pg": {"schema_name": tf_escape(schema)}}
     if st.backend == "s3":
-        block = {"bucket": st.bucket, "key": f"{st.key_prefix}/{key}", "region": st.region, "encrypt": True,
-                 "use_lockfile": st.use_lockfile}
+        block: dict[str, Any] = {"bucket": tf_escape(st.bucket), "key": tf_escape(f"{st.key_prefix}/{key}"),
+                                 "region": tf_escape(st.region), "encrypt": True, "use_lockfile": st.use_lockfile}
         if st.dynamodb_table:
-            block["dynamodb_table"] = st.dynamodb_table
+            block["dynamodb_table"] = tf_escape(st.dynamodb_table)
+        if st.endpoint:
+            # An S3-compatible store has no STS or IAM (the account-id look-up and the credential
+            # check call them) and its region names are its own.
+            block["endpoints"] = {"s3": st.endpoint}
+            block.update(skip_credentials_validation=True, skip_requesting_account_id=True,
+                         skip_region_validation=True)
+        if st.use_path_style:
+            block["use_path_style"] = True
+        if st.skip_s3_checksum:
+            block["skip_s3_checksum"] = True
         return {"s3": block}
     if st.backend == "gcs":
-        return {"gcs": {"bucket": st.bucket, "prefix": f"{st.prefix}/{spec.name}/{ws_name}"}}
-    return {"azurerm": {"storage_account_name": st.storage_account_name, "container_name": st.container_name,
-                        "resource_group_name": st.resource_group_name, "key": f"{st.key_prefix}/{key}"}}
+        return {"gcs": {"bucket": tf_escape(st.bucket), "prefix": tf_escape(f"{st.prefix}/{spec.name}/{ws_name}")}}
+    return {"azurerm": {"storage_account_name": tf_escape(st.storage_account_name),
+                        "container_name": tf_escape(st.container_name),
+                        "resource_group_name": tf_escape(st.resource_group_name),
+                        "key": tf_escape(f"{st.key_prefix}/{key}")}}
 
 
 def ssh_public_key(loaded) -> str:

@@ -313,9 +313,10 @@ class Cloud:
     needs_state_dir: ClassVar[bool] = False
 
     # -- lifecycle hooks (the Terraform flow calls them; most clouds need neither) -------------
-    def stale_resources(self, workspace_dir: Path, state_dir: Path) -> list[str]:
+    def stale_resources(self, workspace_dir: Path, state_dir: Path, state: dict | None = None) -> list[str]:
         """Terraform addresses whose instance is gone in a way refresh cannot see; the next plan
-        replaces them (`-replace`). Public clouds' providers notice on refresh: nothing to do."""
+        replaces them (`-replace`). Public clouds' providers notice on refresh: nothing to do.
+        `state`: the workspace's state document when it is remote (None: read `terraform.tfstate`)."""
         return []
 
     def after_destroy(self, workspace_name: str, state_dir: Path) -> None:

@@ -96,20 +96,21 @@ class Local(Cloud):
     def _check(self, cfg):
         return CheckResult(True, "no credentials needed")
 
-    def stale_resources(self, workspace_dir, state_dir):
+    def stale_resources(self, workspace_dir, state_dir, state=None):
         """terraform_data nodes whose processes died: refresh cannot see that, so replace them."""
         import json
 
-        state_file = Path(workspace_dir) / "terraform.tfstate"
-        node_dir = Path(state_dir) / "local" / Path(workspace_dir).name
-        if not state_file.is_file():
-            return []
         from ccds_cli.localcloud.node import status
 
-        try:
-            state = json.loads(state_file.read_text())
-        except ValueError:
-            return []
+        node_dir = Path(state_dir) / "local" / Path(workspace_dir).name
+        if state is None:
+            state_file = Path(workspace_dir) / "terraform.tfstate"
+            if not state_file.is_file():
+                return []
+            try:
+                state = json.loads(state_file.read_text())
+            except ValueError:
+                return []
         stale = []
         for res in state.get("resources", []):
             if res.get("type") != "terraform_data" or res.get("mode") != "managed":

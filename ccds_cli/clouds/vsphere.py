@@ -85,13 +85,13 @@ class Vsphere(Cloud):
             settings["guest_net_timeout"] = str(cfg.guest_net_timeout)
         return settings
 
-    def stale_resources(self, workspace_dir, state_dir):
+    def stale_resources(self, workspace_dir, state_dir, state=None):
         """VMs in the workspace's state that vCenter reports powered off or suspended (or no longer
         has): the provider's refresh keeps a stopped VM as it is, so the next plan replaces it.
         Without credentials or a reachable vCenter nothing is replaced (the plan reports the error)."""
         import json
 
-        vms = _state_vms(Path(workspace_dir) / "terraform.tfstate")
+        vms = _state_vms(Path(workspace_dir) / "terraform.tfstate" if state is None else state)
         if not vms:
             return []
         try:
@@ -218,14 +218,18 @@ class _Connection:
         self.allow_unverified_ssl = allow_unverified_ssl
 
 
-def _state_vms(state_file: Path) -> list[tuple[str, str]]:
-    """(terraform address, VM UUID) of every untainted vsphere_virtual_machine in a state file."""
+def _state_vms(source: Path | dict) -> list[tuple[str, str]]:
+    """(terraform address, VM UUID) of every untainted vsphere_virtual_machine in a state file
+    (or a state document pulled from a remote backend)."""
     import json
 
-    try:
-        state = json.loads(state_file.read_text())
-    except (OSError, ValueError):
-        return []
+    if isinstance(source, dict):
+        state = source
+    else:
+        try:
+            state = json.loads(source.read_text())
+        except (OSError, ValueError):
+            return []
     found = []
     for res in state.get("resources", []) if isinstance(state, dict) else []:
         if res.get("type") != "vsphere_virtual_machine" or res.get("mode") != "managed":

@@ -96,10 +96,13 @@ def describe_block(placement: str, entry: dict) -> str:
     return f"{placement} is blocked until {iso(entry['until'])} ({entry.get('reason') or 'no reason given'})"
 
 
-def open_deployment(spec: Path, state_dir: Path | None, out):
-    """The deployment of a spec, its warnings shown (every command that loads a spec says them)."""
-    from ccds_cli.deployment import Deployment
+def open_deployment(spec: Path, state_dir: Path | None, out, *, state: bool = True):
+    """The deployment of a spec, its warnings shown (every command that loads a spec says them).
+    `state`: the command runs terraform, so the state backend must be reachable (checked here)."""
+    from ccds_cli.deployment import Deployment, connect_state_backend
 
     dep = Deployment.open(spec, state_dir)
     show_warnings(out, dep.loaded)
+    if state:
+        connect_state_backend(dep.loaded)
     return dep

@@ -124,7 +124,13 @@ def check_state_backend(spec, spec_path: Path, state_dir: Optional[Path]) -> Che
         except ImportError:
             return Check("state backend", "fail", "s3: boto3 is not installed", 'pip install "ccds[aws]"')
         try:
-            boto3.client("s3", region_name=backend.region).head_bucket(Bucket=backend.bucket)
+            from botocore.config import Config
+
+            # an S3-compatible store (state.endpoint) is asked where terraform will ask it
+            config = Config(s3={"addressing_style": "path" if backend.use_path_style else "auto"},
+                            connect_timeout=5, read_timeout=10, retries={"max_attempts": 2})
+            boto3.client("s3", region_name=backend.region, endpoint_url=backend.endpoint,
+                         config=config).head_bucket(Bucket=backend.bucket)
         except (BotoCoreError, ClientError) as exc:
             return Check("state backend", "fail", f"s3: bucket {backend.bucket}: {exc}",
                          "create the bucket or fix state.bucket / credentials (s3:ListBucket)")

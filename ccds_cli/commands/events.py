@@ -13,7 +13,7 @@ def run(spec: SpecArg, limit: LimitOpt = 20, output: OutputOpt = OutputMode.text
         state_dir: StateDirOpt = None) -> Outcome:
     """Show who ran what and when, with each workspace's result and every retry."""
     out = start("events", output)
-    dep = open_deployment(spec, state_dir, out)
+    dep = open_deployment(spec, state_dir, out, state=False)
     operations = dep.ledger().operations(limit=limit)
 
     def human(ops, console):

@@ -31,11 +31,13 @@ ManagerOpt = Annotated[str | None, typer.Option(
 
 
 def _root(spec: Path, state_dir: Path | None):
+    from ccds_cli.deployment import connect_state_backend
     from ccds_cli.paths import state_root
     from ccds_cli.spec import load_spec
     from ccds_cli.state import deployment_dir
 
     loaded = load_spec(spec)
+    connect_state_backend(loaded)
     return loaded, deployment_dir(state_root(Path(spec), state_dir), loaded.spec.name)
 
 

@@ -30,7 +30,7 @@ def run(
     out = start("plan", output)
     if out_dir is not None and not terraform:
         raise BadInput("--out saves terraform plans: it cannot go with --no-terraform")
-    dep = open_deployment(spec, state_dir, out)
+    dep = open_deployment(spec, state_dir, out, state=terraform)
     rendered = dep.build()
     plan = dep.plan
     for w in plan.warnings:

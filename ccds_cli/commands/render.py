@@ -17,7 +17,7 @@ def run(
 ) -> Outcome:
     """Render Terraform workspaces (main.tf.json + module copy) for every cloud in the spec."""
     out = start("render", output)
-    dep = open_deployment(spec, state_dir, out)
+    dep = open_deployment(spec, state_dir, out, state=False)
     rendered = dep.build(out_dir=out_dir)  # the deployment's plan: its scale counts and failovers included
     result = [{"workspace": r.name, "path": str(r.path), "cloud": r.cloud, "kind": r.kind, "stage": r.stage}
               for r in rendered]

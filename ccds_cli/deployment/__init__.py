@@ -10,6 +10,7 @@ the flow reports through the UI object it is given (`ccds_cli.ui`).
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,12 +149,21 @@ class Deployment:
             self.make_plan()
         return list(self.plan.workspaces)
 
+    def ensure_rendered(self) -> None:
+        """With a remote state backend a machine that never ran `up` here (a fresh CI runner) has no
+        workspace directory to read the shared state through: render them, as `up` would."""
+        if self.loaded.spec.state.backend == "local":
+            return
+        if any(not (self.workspaces_dir / ws.name / "main.tf.json").is_file() for ws in self.planned()):
+            self.build()
+
     def control_env(self) -> dict[str, str]:
         """TF_VAR_manager_url and the database (host, port, user, name, password) from the primary
         control workspace's state. The password comes from its sensitive output and goes only
         into this environment (never a file, log line or ccds output)."""
         from ccds_cli.tf.runner import Terraform
 
+        self.ensure_rendered()
         for ws in self.planned():
             if ws.control is None or not ws.control.primary:
                 continue
@@ -177,7 +187,7 @@ class Deployment:
     def leftovers(self) -> list[LeftoverWorkspace]:
         """Workspace dirs with terraform state that the current render does not produce."""
         known = {ws.name for ws in self.rendered} | {ws.name for ws in (self.plan.workspaces if self.plan else [])}
-        return [w for w in applied_workspaces(self.workspaces_dir, self.logs_dir) if w.name not in known]
+        return applied_workspaces(self.workspaces_dir, self.logs_dir, skip=known)
 
     def select(self, workspaces: Sequence[Any], targets: Sequence[str] | None) -> list[Any]:
         """Only the workspaces holding the given region keys (`control` selects control workspaces)."""
@@ -222,9 +232,36 @@ class Deployment:
                 ledger.finish(op.id, op.result or "ok", op.error)
 
 
-def applied_workspaces(workspaces_dir: Path, logs_dir: Path) -> list[LeftoverWorkspace]:
+# The environment variable Terraform's pg backend reads its connection string from.
+PG_CONN_STR = "PG_CONN_STR"
+
+
+def connect_state_backend(loaded: Any) -> None:
+    """Make the spec's remote state backend reachable for terraform, or fail now (exit 2) with what
+    is missing, before any terraform runs: a missing pg connection string would otherwise surface
+    as terraform's own error from `init`, after rendering. The pg backend reads the connection
+    string only from PG_CONN_STR; the spec names the variable holding it (`state.conn_str_env`),
+    so its value is copied to PG_CONN_STR in this process's environment, which every terraform
+    process inherits (never a file, log line or argument)."""
+    st = loaded.spec.state
+    if st.backend != "pg":
+        return
+    value = os.environ.get(st.conn_str_env, "")
+    if not value.strip():
+        line, col = loaded.where(("state", "conn_str_env"))
+        raise BadInput(f"{loaded.path}:{line}:{col}: state.conn_str_env: the environment variable "
+                       f"{st.conn_str_env} is not set; the pg state backend reads the PostgreSQL "
+                       "connection string from it",
+                       hint=f"export {st.conn_str_env}=postgres://USER:PASSWORD@HOST:5432/DATABASE "
+                            "(or name another variable in state.conn_str_env)")
+    os.environ[PG_CONN_STR] = value
+
+
+def applied_workspaces(workspaces_dir: Path, logs_dir: Path,
+                       skip: set[str] | frozenset[str] = frozenset()) -> list[LeftoverWorkspace]:
     """Every rendered workspace directory whose Terraform state holds resources, as it was last
-    applied (its cloud read from the module it calls)."""
+    applied (its cloud read from the module it calls); those named in `skip` are not asked (asking a
+    remote state may mean a `terraform init`)."""
     import json
 
     from ccds_cli.tf.runner import Terraform
@@ -233,7 +270,7 @@ def applied_workspaces(workspaces_dir: Path, logs_dir: Path) -> list[LeftoverWor
     if not workspaces_dir.is_dir():
         return found
     for path in sorted(workspaces_dir.iterdir()):
-        if not path.is_dir() or not Terraform(path, logs_dir / path.name).has_state():
+        if path.name in skip or not path.is_dir() or not Terraform(path, logs_dir / path.name).has_state():
             continue
         kind = "control" if path.name.startswith("control.") else "region"
         cloud = ""
@@ -279,6 +316,12 @@ class AppliedDeployment(Deployment):
         root = state_root(Path(spec_path), state_dir) / name
         if not (root / "workspaces").is_dir():
             return None
+        # the rendered workspaces name their backend; a pg one still needs the connection string
+        state = data.get("state") if isinstance(data.get("state"), dict) else {}
+        env_name = state.get("conn_str_env", PG_CONN_STR) if state.get("backend") == "pg" else None
+        if isinstance(env_name, str) and re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", env_name) \
+                and os.environ.get(env_name):
+            os.environ[PG_CONN_STR] = os.environ[env_name]
         return cls(loaded=None, root=root, spec_name=name, digest=hashlib.sha256(raw).hexdigest())
 
     @property
@@ -295,6 +338,14 @@ class AppliedDeployment(Deployment):
 
     def leftovers(self) -> list[LeftoverWorkspace]:
         return []
+
+    def ensure_rendered(self) -> None:
+        """With a remote state backend a machine that never ran `up` here (a fresh CI runner) has no
+        workspace directory to read the shared state through: render them, as `up` would."""
+        if self.loaded.spec.state.backend == "local":
+            return
+        if any(not (self.workspaces_dir / ws.name / "main.tf.json").is_file() for ws in self.planned()):
+            self.build()
 
     def control_env(self) -> dict[str, str]:
         return {}

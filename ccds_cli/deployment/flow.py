@@ -8,11 +8,13 @@ turns an interruption into exit 130 after terraform has saved its state.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 from ccds_cli.deployment import Deployment, Operation
+from ccds_cli.errors import CcdsError
 from ccds_cli.tf.orchestrate import Orchestrator, WorkspaceResult, forward_signals
-from ccds_cli.tf.runner import Interrupted, ProcessRegistry
+from ccds_cli.tf.runner import Interrupted, ProcessRegistry, Terraform
 
 NOT_DONE = ("failed", "skipped")  # workspace results that leave the deployment short of the plan
 
@@ -132,7 +134,20 @@ def hook_cloud_lifecycle(orch: Orchestrator, state_dir) -> None:
 
     def replace_for(ws):
         cloud = cloud_of(ws)
-        return cloud.stale_resources(ws.path, state_dir) if cloud else []
+        if cloud is None:
+            return []
+        tf = Terraform(ws.path, Path(state_dir) / "logs" / ws.name)
+        if tf.local_backend():
+            return cloud.stale_resources(ws.path, state_dir)
+        # A remote state (pg, s3, ...) has no file in the workspace: hand the adapter the pulled state
+        # (the workspace was just initialised), or a dead local node would never be replaced.
+        try:
+            state = tf.state_document()
+        except CcdsError as exc:  # the plan that follows reports what is wrong with the backend
+            if orch.progress is not None:
+                orch.progress.line(f"{ws.name}: cannot read the state to find stale nodes: {exc}")
+            return []
+        return cloud.stale_resources(ws.path, state_dir, state=state or {})
 
     def after_destroy(ws):
         cloud = cloud_of(ws)

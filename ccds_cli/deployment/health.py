@@ -111,6 +111,7 @@ def deployment_status(dep: Any) -> tuple[dict[str, Any], list[str]]:
     from ccds_cli.tf.runner import Terraform
 
     statuses = []
+    dep.ensure_rendered()
     for ws in dep.planned():
         path = dep.workspaces_dir / ws.name
         nodes = []

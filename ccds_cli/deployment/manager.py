@@ -28,6 +28,7 @@ def manager_access(spec_path: Path, state_dir: Path | None) -> tuple[str | None,
     """(manager URL or None when not deployed, admin token or None, deployment name) for a spec
     file: what `probe` and `load` need to talk to the manager like clients do. Raises BadInput or
     SpecError for a missing or invalid spec."""
+    from ccds_cli.deployment import connect_state_backend
     from ccds_cli.output import current
     from ccds_cli.paths import state_root
     from ccds_cli.spec import load_spec
@@ -35,6 +36,7 @@ def manager_access(spec_path: Path, state_dir: Path | None) -> tuple[str | None,
     loaded = load_spec(spec_path)
     for warning in loaded.warnings:
         current().warn(str(warning))
+    connect_state_backend(loaded)  # the manager URL is read from the control workspace's state
     root = state_root(loaded.path, state_dir) / loaded.spec.name
     token = admin_token(root)
     if loaded.spec.control is None or not root.is_dir():

@@ -9,6 +9,7 @@ import difflib
 import gc
 import hashlib
 import os
+import re
 import stat
 import threading
 import typing
@@ -156,7 +157,8 @@ def _message(err: dict, path: tuple, data: Any) -> str:
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     if "input" in err and kind not in ("missing",) and not isinstance(err["input"], (dict, list)) \
-            and repr(err["input"]) not in msg:
+            and repr(err["input"]) not in msg and not re.search(r"://[^/?#]*@", str(err["input"])):
+        # (a URL with user:password@ is never echoed: the password would land in logs)
         msg = f"{msg} (got {_shown(err['input'])})"
     return msg
 

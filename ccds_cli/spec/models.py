@@ -145,9 +145,45 @@ class LocalState(Model):
     backend: Literal["local"] = "local"
 
 
+_STORE_URL_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/%\[\]]+$")
+
+
+def _store_url(value: str | None) -> str | None:
+    """The URL of an S3-compatible store (MinIO, Ceph RGW): http(s), a host, an optional port and
+    path; no credentials (the keys come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), no query."""
+    from urllib.parse import urlsplit
+
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("expected the http:// or https:// URL of an S3-compatible store, "
+                         "such as https://minio.internal:9000")
+    if "@" in parts.netloc:
+        raise ValueError("the URL may not carry credentials (user:password@): the store's keys come from "
+                         "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError("the URL has an invalid port") from None
+    if not _STORE_URL_CHARS.match(value):
+        bad = " ".join(repr(ch) for ch in sorted({ch for ch in value if not _STORE_URL_CHARS.match(ch)})[:6])
+        raise ValueError(f"the URL may not contain {bad} (no query or fragment; percent-encode other characters)")
+    return value
+
+
+def _env_name(value: str) -> str:
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", value):
+        raise ValueError("expected an environment variable name (letters, digits, '_'; not starting with a digit)")
+    return value
+
+
 class PgState(Model):
     backend: Literal["pg"]
-    conn_str_env: str = "PG_CONN_STR"  # the connection string stays in the environment
+    # the connection string stays in the environment: ccds hands it to terraform as PG_CONN_STR
+    conn_str_env: Annotated[str, AfterValidator(_env_name)] = "PG_CONN_STR"
     schema_prefix: str = "ccds"
 
 
@@ -158,6 +194,10 @@ class S3State(Model):
     key_prefix: str = "ccds"
     dynamodb_table: str | None = None
     use_lockfile: bool = True
+    # an S3-compatible store (MinIO, Ceph RGW): its URL; ccds then skips the AWS-only STS/IAM checks
+    endpoint: Annotated[str | None, AfterValidator(_store_url)] = None
+    use_path_style: bool = False  # bucket in the path (http://host/bucket/key), as most such stores want
+    skip_s3_checksum: bool = False  # stores that reject the SDK's upload checksums (older Ceph RGW)
 
 
 class GcsState(Model):

@@ -167,8 +167,15 @@ class Terraform:
         return self._stream("apply", args, on_event)
 
     def state_meta(self) -> dict[str, Any] | None:
-        """The state's `serial` and `lineage` (None: no state yet). Local state is read from its file;
-        a remote backend is asked with `terraform state pull` (the workspace must be initialised)."""
+        """The state's `serial` and `lineage` (None: no state yet)."""
+        data = self.state_document()
+        if not data:
+            return None
+        return {"serial": int(data.get("serial", 0)), "lineage": str(data.get("lineage", ""))}
+
+    def state_document(self) -> dict[str, Any] | None:
+        """The whole state (None: no state yet). Local state is read from its file; a remote backend
+        is asked with `terraform state pull` (the workspace must be initialised)."""
         if self.local_backend():
             try:
                 data = json.loads((self.workdir / "terraform.tfstate").read_text())
@@ -183,10 +190,11 @@ class Terraform:
             if proc.returncode != 0:
                 raise CcdsError(f"terraform state pull failed in {self.workdir.name}: "
                                 f"{raw_diagnostic(proc.stderr or proc.stdout).summary}")
-            data = json.loads(proc.stdout) if proc.stdout.strip() else None
-        if not data:
-            return None
-        return {"serial": int(data.get("serial", 0)), "lineage": str(data.get("lineage", ""))}
+            try:
+                data = json.loads(proc.stdout) if proc.stdout.strip() else None
+            except ValueError as exc:
+                raise CcdsError(f"terraform state pull in {self.workdir.name} gave no JSON: {exc}") from None
+        return data if isinstance(data, dict) and data else None
 
     def output(self, sensitive: bool = False) -> dict[str, Any]:
         """Root outputs as {name: value}; {} when there is no state yet. Sensitive outputs (the
@@ -214,7 +222,14 @@ class Terraform:
             except ValueError:
                 return True
         if not (self.workdir / ".terraform" / "terraform.tfstate").is_file():
-            return False  # never initialised against a backend: nothing was ever applied from here
+            if self.local_backend() or not (self.workdir / "main.tf.json").is_file():
+                return False  # no state file and no backend: nothing was ever applied from here
+            # A remote state this directory was never connected to (a fresh CI runner): what other
+            # machines applied is only seen through terraform, once the backend is initialised.
+            result = self.init()
+            if not result.ok:
+                first = result.errors[0].summary if result.errors else f"exit {result.returncode}"
+                raise CcdsError(f"terraform init failed in {self.workdir.name}: {first} (see {result.log_path})")
         proc = subprocess.run([self.binary, "state", "list", "-no-color"], cwd=self.workdir, env=self.env,
                               capture_output=True, text=True, timeout=300, umask=PRIVATE_UMASK)
         return proc.returncode == 0 and bool(proc.stdout.strip())

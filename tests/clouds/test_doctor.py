@@ -87,6 +87,31 @@ def test_spec_credentials_against_moto(tmp_path):
         server.stop()
 
 
+@pytest.mark.slow
+def test_s3_compatible_state_store_is_asked_at_its_endpoint(tmp_path):
+    """state.endpoint is where doctor looks for the bucket (no AWS_ENDPOINT_URL set)."""
+    import boto3
+    from fakeapi import free_port
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        store = f"http://127.0.0.1:{port}"
+        boto3.client("s3", region_name="us-east-1", endpoint_url=store, aws_access_key_id="k",
+                     aws_secret_access_key="s").create_bucket(Bucket="team-state")
+        env = _env(tmp_path, AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s")
+        spec = tmp_path / "ccds.yaml"
+        for bucket, status in (("team-state", "pass"), ("no-such-bucket", "fail")):
+            spec.write_text(SPEC % {"state": f"{{backend: s3, bucket: {bucket}, region: us-east-1, "
+                                             f"endpoint: '{store}', use_path_style: true}}"})
+            state = _checks(_doctor(str(spec), env=env)[1])["state backend"]
+            assert state["status"] == status and bucket in state["detail"], state
+    finally:
+        server.stop()
+
+
 def test_pg_backend_without_connection_string(tmp_path):
     spec = tmp_path / "ccds.yaml"
     spec.write_text(SPEC % {"state": "{backend: pg}"})

@@ -69,6 +69,7 @@ def test_stale_resources_reads_the_state_and_asks_nothing_without_vms(tmp_path):
         {"mode": "managed", "type": "vsphere_tag", "name": "this", "instances": [{"attributes": {"id": "x"}}]}]}
     (tmp_path / "terraform.tfstate").write_text(json.dumps(state))
     assert _state_vms(tmp_path / "terraform.tfstate") == [('module.dc.vsphere_virtual_machine.this["edge-0"]', "u-1")]
+    assert _state_vms(state) == _state_vms(tmp_path / "terraform.tfstate")  # a state pulled from a remote backend
     (tmp_path / "terraform.tfstate").write_text(json.dumps({"resources": []}))
     assert Vsphere().stale_resources(tmp_path, tmp_path) == []  # no main.tf.json needed: nothing to ask
 
