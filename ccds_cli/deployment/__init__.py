@@ -340,12 +340,7 @@ class AppliedDeployment(Deployment):
         return []
 
     def ensure_rendered(self) -> None:
-        """With a remote state backend a machine that never ran `up` here (a fresh CI runner) has no
-        workspace directory to read the shared state through: render them, as `up` would."""
-        if self.loaded.spec.state.backend == "local":
-            return
-        if any(not (self.workspaces_dir / ws.name / "main.tf.json").is_file() for ws in self.planned()):
-            self.build()
+        """Nothing to render: without a valid spec the workspaces found here are all there is."""
 
     def control_env(self) -> dict[str, str]:
         return {}
