@@ -62,7 +62,7 @@ resource "aws_security_group" "lb" {
   tags        = merge(var.tags, { Name = "${local.name}-lb" })
 }
 
-# The plain listener: the API on api_port, or with TLS the redirect on 80.
+# The plain listener: the API on api_port, or with TLS the redirect on 80 (updated in place).
 resource "aws_vpc_security_group_ingress_rule" "lb" {
   for_each = toset(local.control ? local.api_cidrs : [])
 
@@ -167,34 +167,38 @@ resource "aws_lb_target_group_attachment" "manager" {
   port             = local.api_port
 }
 
-# Plain HTTP: the API itself without TLS; with TLS only a 301 to HTTPS on port 80 (for browsers:
-# a client that sent a credential here has already sent it in clear, so api_port keeps no redirect).
-# One resource either way, so turning TLS on updates the listener in place.
+# Without TLS: the API itself, plain HTTP on api_port.
 resource "aws_lb_listener" "this" {
-  count = local.control ? 1 : 0
+  count = local.control && !local.tls ? 1 : 0
 
   load_balancer_arn = aws_lb.this[0].arn
-  port              = local.http_port
+  port              = local.api_port
   protocol          = "HTTP"
   tags              = merge(var.tags, { Name = "${local.name}-api" })
 
-  dynamic "default_action" {
-    for_each = local.tls ? [] : [1]
-    content {
-      type             = "forward"
-      target_group_arn = aws_lb_target_group.this[0].arn
-    }
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.this[0].arn
   }
+}
 
-  dynamic "default_action" {
-    for_each = local.tls ? [1] : []
-    content {
-      type = "redirect"
-      redirect {
-        protocol    = "HTTPS"
-        port        = "443"
-        status_code = "HTTP_301"
-      }
+# With TLS: plain HTTP only answers 301 to HTTPS, on port 80 (for browsers: a client that sent a
+# credential over plain HTTP has already given it away, so api_port keeps no listener). Another
+# port than the plain API's, so turning TLS on creates this beside removing that one.
+resource "aws_lb_listener" "redirect" {
+  count = local.tls ? 1 : 0
+
+  load_balancer_arn = aws_lb.this[0].arn
+  port              = 80
+  protocol          = "HTTP"
+  tags              = merge(var.tags, { Name = "${local.name}-api-redirect" })
+
+  default_action {
+    type = "redirect"
+    redirect {
+      protocol    = "HTTPS"
+      port        = "443"
+      status_code = "HTTP_301"
     }
   }
 }

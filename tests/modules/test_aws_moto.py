@@ -353,7 +353,7 @@ def test_control_plan_decisions(tmp_path, moto_url):
     listener = after["module.ccds.aws_lb_listener.this[0]"]
     assert listener["port"] == 8080 and listener["protocol"] == "HTTP"
     assert [a["type"] for a in listener["default_action"]] == ["forward"]
-    assert not [k for k in after if "https" in k or "acm" in k or "validation" in k]
+    assert not [k for k in after if any(w in k for w in ("https", "redirect", "acm", "validation"))]
     assert {v["from_port"] for k, v in after.items() if ".aws_vpc_security_group_ingress_rule.lb[" in k} == {8080}
     assert not any(k.startswith("module.ccds.aws_key_pair") for k in after)
 
