@@ -362,6 +362,27 @@ def test_control_plan_decisions(tmp_path, moto_url):
     _write_root(ws, moto_url, args)
     assert _plan(ws, env)["module.ccds.aws_db_instance.this[0]"]["publicly_accessible"] is False
 
+    # security.tls.certificate_arn without a zone: HTTPS with that certificate, no ACM request, no
+    # record; the endpoint is the domain the user points at the load balancer.
+    arn = "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
+    args["control"] = {"enabled": True, "dns_name": "api.example.net", "certificate_arn": arn}
+    _write_root(ws, moto_url, args)
+    terraform(["plan", "-no-color", "-out", "tls.plan"], ws, env)
+    plan = json.loads(terraform(["show", "-json", "tls.plan"], ws, env).stdout)
+    after = {c["address"]: c["change"]["after"] for c in plan["resource_changes"]}
+    https = after["module.ccds.aws_lb_listener.https[0]"]
+    assert https["certificate_arn"] == arn and https["port"] == 443 and https["protocol"] == "HTTPS"
+    assert after["module.ccds.aws_lb_listener.redirect[0]"]["port"] == 80
+    assert not [k for k in after if "acm" in k or "route53" in k or k == "module.ccds.aws_lb_listener.this[0]"]
+    assert {v["from_port"] for k, v in after.items() if ".aws_vpc_security_group_ingress_rule.lb" in k} == {80, 443}
+    assert plan["output_changes"]["endpoints"]["after"]["api"] == "https://api.example.net"
+    args["control"]["certificate_arn"] = "arn:aws:iam::123456789012:server-certificate/api"
+    _write_root(ws, moto_url, args)
+    proc = terraform(["plan", "-no-color"], ws, env, check=False)
+    assert proc.returncode != 0 and "control.certificate_arn must be the ARN of an ACM certificate" in proc.stderr
+    args["control"] = {"enabled": True}
+    _write_root(ws, moto_url, args)
+
     env_without = {**env, "TF_VAR_secrets": json.dumps({"origin/0/node_token": "x"})}
     proc = terraform(["plan", "-no-color"], ws, env_without, check=False)
     assert proc.returncode != 0
