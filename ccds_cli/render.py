@@ -186,6 +186,8 @@ def _control(module: ModulePlan) -> dict[str, Any]:
                      "storage_gb": db.storage_gb, "version": db.version},
         "dns_zone": ctl.dns_zone,
         "dns_name": ctl.dns_name,
+        # only when given: workspaces without one render as before
+        **({"certificate_arn": ctl.certificate_arn} if ctl.certificate_arn else {}),
     }
 
 

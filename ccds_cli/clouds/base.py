@@ -141,6 +141,9 @@ class Cloud:
     private: ClassVar[bool] = False  # private clouds accept any region name
     # Features the cloud's module cannot provide, with the reason (shown to the user).
     unsupported: ClassVar[dict[str, str]] = {}
+    # The control workspace's load balancer serves the API over HTTPS when `security.tls` is given
+    # with `control.dns_zone` (a certificate for the record) or `certificate_arn`; else plain HTTP.
+    https_api: ClassVar[bool] = False
     # Environment variables its credential chain reads (documented, checked by doctor).
     credential_env: ClassVar[tuple[str, ...]] = ()
     default_instance_type: ClassVar[str] = ""

@@ -37,6 +37,10 @@ def serve(
     workers: Annotated[int, typer.Option(
         min=1, max=256, help="Worker processes (PostgreSQL only): one per core; the leader's work runs in "
         "one of them.")] = 1,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        help="Addresses or CIDRs (comma-separated) of proxies whose X-Forwarded-Proto/-For are believed: the "
+        "load balancer that ends TLS, so URLs in answers say https. Default: 127.0.0.1 (FORWARDED_ALLOW_IPS).")]
+        = None,
     beat_interval: Annotated[float | None, typer.Option(
         help="Ask agents to beat at least this many seconds apart (a node is then FAULT after 3x it, if "
         "that is longer than --heartbeat-timeout). Default: each agent's own (2 s).")] = None,
@@ -75,12 +79,21 @@ def serve(
     if not settings.admin_token or not settings.node_key:
         raise BadInput("CCDS_ADMIN_TOKEN and CCDS_NODE_KEY must be set",
                        hint="`ccds up` generates them into .ccds/<name>/secrets.json")
+    if forwarded_allow_ips is not None:
+        from ipaddress import ip_network
+
+        for item in forwarded_allow_ips.split(","):
+            try:
+                ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise BadInput(f"--forwarded-allow-ips: {item.strip()!r} is not an IP address or CIDR") from None
     if workers > 1 and not database_url.startswith("postgresql"):
         raise BadInput(f"--workers {workers} needs PostgreSQL: SQLite has one writer, so one process serves it",
                        hint="use --workers 1, or --database-url postgresql+psycopg://...")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False,
+                    forwarded_allow_ips=forwarded_allow_ips)
         return
     # Several processes share the socket; each builds its app from the settings handed down in the
     # environment (tokens stay in their own variables), and each gets its own instance id. The leader's
@@ -94,4 +107,4 @@ def serve(
         exclude={"admin_token", "node_key", "metrics_token", "instance_id"})
     with workers_metrics_dir():
         uvicorn.run("ccds_cli.sm.app:app_from_env", factory=True, workers=workers, host=host, port=port,
-                    log_level=log_level, access_log=False)
+                    log_level=log_level, access_log=False, forwarded_allow_ips=forwarded_allow_ips)

@@ -46,6 +46,10 @@ def manager_user_data(spec, ws, ccds_version: str) -> str:
 
     if tuple(spec.renditions) != DEFAULT_RENDITIONS:  # the manager's default ladder is the spec's default
         auth_args += f" --renditions {shlex.quote(ladder_arg(spec.renditions))}"
+    if ws.control is not None and ws.control.https:
+        # The load balancer ends TLS and tells the scheme in X-Forwarded-Proto: trusted from the control
+        # network only (where the load balancer is), so URLs the manager hands out say https.
+        auth_args += f" --forwarded-allow-ips {shlex.quote(str(spec.control.network.cidr))}"
     install = manager_install_script(manager_source(spec.install, ccds_version))
     script = f"""#!/bin/sh
 set -eu

@@ -49,6 +49,8 @@ class ControlPlan:
     load_balancer: bool
     dns_zone: str
     dns_name: str
+    certificate_arn: str = ""  # security.tls.certificate_arn (primary placement only)
+    https: bool = False  # its load balancer serves the API over HTTPS (and forwards X-Forwarded-Proto)
 
 
 @dataclass
@@ -207,10 +209,17 @@ def build_plan(spec, overrides: dict[tuple[str, str], int] | None = None,
                 engine=ctl.database.engine if primary and postgres else "none", managed=primary and managed_db,
                 vm=db_vm, replicas=ctl.database.replicas, instance_class=ctl.database.instance_type or "",
                 storage_gb=ctl.database.storage_gb, version=ctl.database.version)
+            tls = spec.security.tls
+            # An ACM certificate lives in one region: the primary's (spec checks); the others get theirs
+            # through the zone, if any.
+            certificate = (tls.certificate_arn or "") if (tls and primary) else ""
+            load_balancer = "load_balancer" not in cloud.unsupported
             control = ControlPlan(
                 primary=primary, managers=ctl.stream_managers, api_port=ctl.api_port, database=database,
-                load_balancer="load_balancer" not in cloud.unsupported, dns_zone=ctl.dns_zone or "",
-                dns_name=spec.security.tls.domain if (spec.security.tls and ctl.dns_zone) else "")
+                load_balancer=load_balancer, dns_zone=ctl.dns_zone or "",
+                dns_name=tls.domain if (tls and (ctl.dns_zone or certificate)) else "",
+                certificate_arn=certificate,
+                https=bool(load_balancer and cloud.https_api and tls and (ctl.dns_zone or certificate)))
             # The primary goes first (its outputs: manager URL, database address); other control
             # placements need the primary's database, so they run beside the regions.
             ws = WorkspacePlan(f"control.{place.alias}.{place.region}", "control", 0 if primary else 1, cloud.name,

@@ -109,6 +109,10 @@ def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
             c.add(("control", "placement"), "the same placement is listed twice")
         if spec.control.dns_zone and spec.security.tls is None:
             c.add(("control", "dns_zone"), "a DNS zone needs security.tls.domain: the record name to create")
+        check_certificate(c)
+    elif spec.security.tls is not None and spec.security.tls.certificate_arn:
+        c.add(("security", "tls", "certificate_arn"), "a certificate needs a control plane: it is served by the "
+              "load balancer in front of the stream managers (control:)")
 
     check_networks(c, used)
 
@@ -244,6 +248,33 @@ def check_roles(c: _Collector, base: tuple, region: Any, cfg: Any, where: tuple)
             on = (f"the region's placement {placement}" if placement
                   else f"failover target {region.failover[where[-1]]}")
             c.add(base + ("pools", role), f"a {role} pool cannot run on {on} (line {at}): {reason}")
+
+
+def check_certificate(c: _Collector) -> None:
+    """`security.tls.certificate_arn` is served by the primary control placement's load balancer:
+    its cloud must serve HTTPS there, and an ACM certificate lives in one region, the placement's."""
+    import re
+
+    from ccds_cli.spec.models import ACM_CERTIFICATE_ARN
+
+    spec = c.loaded.spec
+    arn = spec.security.tls.certificate_arn if spec.security.tls is not None else None
+    parsed = parse_placement(spec.control.placement[0]) if arn else None
+    cfg = spec.providers.get(parsed[0]) if parsed else None
+    if cfg is None:  # no certificate, or the placement is already reported
+        return
+    path = ("security", "tls", "certificate_arn")
+    placement = spec.control.placement[0]
+    line = c.loaded.where(("control", "placement", 0))[0]
+    cloud = clouds.get(cfg.cloud)
+    if not cloud.https_api:
+        c.add(path, f"the primary control placement {placement} (line {line}) is on {cloud.display}, whose load "
+              "balancer ccds does not give a certificate: certificate_arn is an ACM certificate for AWS")
+        return
+    region = re.fullmatch(ACM_CERTIFICATE_ARN, arn).group(1)
+    if region != parsed[1]:
+        c.add(path, f"the certificate is in {region}, the primary control placement {placement} (line {line}) in "
+              f"{parsed[1]}: a load balancer can only use an ACM certificate of its own region")
 
 
 def check_auth(c: _Collector, where: tuple, placement: str, cfg: Any) -> None:

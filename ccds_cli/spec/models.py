@@ -303,14 +303,30 @@ class Auth(Model):
         return v
 
 
+# arn:PARTITION:acm:REGION:ACCOUNT:certificate/UUID; the region is group 1.
+ACM_CERTIFICATE_ARN = (r"arn:aws(?:-[a-z]+)*:acm:([a-z]{2}(?:-[a-z]+)+-[0-9]):[0-9]{12}:"
+                       r"certificate/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 class Tls(Model):
     domain: str
+    # An existing ACM certificate for `domain` (AWS, in the primary control placement's region), for a
+    # name whose zone is not in Route53; else a load balancer that serves HTTPS gets one through dns_zone.
+    certificate_arn: str | None = None
 
     @field_validator("domain")
     @classmethod
     def _domain(cls, v: str) -> str:
         if not re.match(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", v):
             raise ValueError(f"{v!r} is not a DNS name")
+        return v
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _arn(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(ACM_CERTIFICATE_ARN, v):
+            raise ValueError("expected the ARN of an ACM certificate, "
+                             "arn:aws:acm:REGION:ACCOUNT:certificate/ID (12-digit account, UUID id)")
         return v
 
 

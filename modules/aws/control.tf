@@ -1,6 +1,7 @@
 # Control workspace: an application load balancer on api_port in front of the manager nodes, an
 # RDS PostgreSQL instance they share, and an optional Route53 alias. All of it has count 0 unless
-# var.control.enabled.
+# var.control.enabled. With a Route53 zone (or an existing ACM certificate) the load balancer serves
+# the API over HTTPS on 443 and its plain listener (moved to 80) only redirects there.
 
 locals {
   control  = var.control.enabled
@@ -38,6 +39,18 @@ locals {
 
   dns_enabled = local.control && var.control.dns_zone != ""
   dns_label   = var.control.dns_name != "" ? var.control.dns_name : var.deployment
+  # The record's name as Route53 completes it (a relative name gets the zone appended): the name
+  # the ACM certificate is for, known at plan time.
+  dns_zone_name = trimsuffix(var.control.dns_zone, ".")
+  dns_label_abs = trimsuffix(local.dns_label, ".")
+  dns_fqdn = (local.dns_label_abs == local.dns_zone_name || endswith(local.dns_label_abs, ".${local.dns_zone_name}")
+  ? local.dns_label_abs : "${local.dns_label_abs}.${local.dns_zone_name}")
+
+  # HTTPS: an ACM certificate for the record, validated through the same zone, or the user's own
+  # certificate (control.certificate_arn) for a name pointed at the load balancer outside Route53.
+  tls        = local.control && (local.dns_enabled || var.control.certificate_arn != "")
+  acm_issued = local.tls && var.control.certificate_arn == ""
+  http_port  = local.tls ? 80 : local.api_port
 }
 
 resource "aws_security_group" "lb" {
@@ -49,17 +62,31 @@ resource "aws_security_group" "lb" {
   tags        = merge(var.tags, { Name = "${local.name}-lb" })
 }
 
+# The plain listener: the API on api_port, or with TLS the redirect on 80 (updated in place).
 resource "aws_vpc_security_group_ingress_rule" "lb" {
   for_each = toset(local.control ? local.api_cidrs : [])
 
   security_group_id = aws_security_group.lb[0].id
-  description       = "stream manager API"
+  description       = local.tls ? "stream manager API: redirect to HTTPS" : "stream manager API"
   cidr_ipv4         = strcontains(each.key, ":") ? null : each.key
   cidr_ipv6         = strcontains(each.key, ":") ? each.key : null
   ip_protocol       = "tcp"
-  from_port         = local.api_port
-  to_port           = local.api_port
+  from_port         = local.http_port
+  to_port           = local.http_port
   tags              = merge(var.tags, { Name = "${local.name}-lb-${each.key}" })
+}
+
+resource "aws_vpc_security_group_ingress_rule" "lb_https" {
+  for_each = toset(local.tls ? local.api_cidrs : [])
+
+  security_group_id = aws_security_group.lb[0].id
+  description       = "stream manager API over HTTPS"
+  cidr_ipv4         = strcontains(each.key, ":") ? null : each.key
+  cidr_ipv6         = strcontains(each.key, ":") ? each.key : null
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  tags              = merge(var.tags, { Name = "${local.name}-lb-https-${each.key}" })
 }
 
 resource "aws_vpc_security_group_egress_rule" "lb" {
@@ -140,13 +167,51 @@ resource "aws_lb_target_group_attachment" "manager" {
   port             = local.api_port
 }
 
+# Without TLS: the API itself, plain HTTP on api_port.
 resource "aws_lb_listener" "this" {
-  count = local.control ? 1 : 0
+  count = local.control && !local.tls ? 1 : 0
 
   load_balancer_arn = aws_lb.this[0].arn
   port              = local.api_port
   protocol          = "HTTP"
   tags              = merge(var.tags, { Name = "${local.name}-api" })
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.this[0].arn
+  }
+}
+
+# With TLS: plain HTTP only answers 301 to HTTPS, on port 80 (for browsers: a client that sent a
+# credential over plain HTTP has already given it away, so api_port keeps no listener). Another
+# port than the plain API's, so turning TLS on creates this beside removing that one.
+resource "aws_lb_listener" "redirect" {
+  count = local.tls ? 1 : 0
+
+  load_balancer_arn = aws_lb.this[0].arn
+  port              = 80
+  protocol          = "HTTP"
+  tags              = merge(var.tags, { Name = "${local.name}-api-redirect" })
+
+  default_action {
+    type = "redirect"
+    redirect {
+      protocol    = "HTTPS"
+      port        = "443"
+      status_code = "HTTP_301"
+    }
+  }
+}
+
+resource "aws_lb_listener" "https" {
+  count = local.tls ? 1 : 0
+
+  load_balancer_arn = aws_lb.this[0].arn
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06" # TLS 1.3 and 1.2 only
+  certificate_arn   = local.acm_issued ? aws_acm_certificate_validation.api[0].certificate_arn : var.control.certificate_arn
+  tags              = merge(var.tags, { Name = "${local.name}-api-https" })
 
   default_action {
     type             = "forward"
@@ -238,4 +303,37 @@ resource "aws_route53_record" "api" {
     zone_id                = aws_lb.this[0].zone_id
     evaluate_target_health = true
   }
+}
+
+# The API's certificate: ACM, validated through a CNAME in the same zone (ACM renews it as long as
+# the record stays). allow_overwrite: another control placement's certificate for the same name
+# asks for the very same record.
+resource "aws_acm_certificate" "api" {
+  count = local.acm_issued ? 1 : 0
+
+  domain_name       = local.dns_fqdn
+  validation_method = "DNS"
+  tags              = merge(var.tags, { Name = "${local.name}-api" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_route53_record" "api_validation" {
+  count = local.acm_issued ? 1 : 0
+
+  zone_id         = data.aws_route53_zone.this[0].zone_id
+  name            = tolist(aws_acm_certificate.api[0].domain_validation_options)[0].resource_record_name
+  type            = tolist(aws_acm_certificate.api[0].domain_validation_options)[0].resource_record_type
+  records         = [tolist(aws_acm_certificate.api[0].domain_validation_options)[0].resource_record_value]
+  ttl             = 300
+  allow_overwrite = true
+}
+
+resource "aws_acm_certificate_validation" "api" {
+  count = local.acm_issued ? 1 : 0
+
+  certificate_arn         = aws_acm_certificate.api[0].arn
+  validation_record_fqdns = [aws_route53_record.api_validation[0].fqdn]
 }

@@ -15,9 +15,11 @@ output "nodes" {
 }
 
 output "endpoints" {
-  description = "api (load balancer URL), database_host, database_port, database_user, database_name, dns_name; empty when absent."
+  description = "api (load balancer URL: https://NAME with TLS, else http://NAME:api_port), database_host, database_port, database_user, database_name, dns_name; empty when absent."
   value = {
-    api           = try("http://${local.dns_enabled ? aws_route53_record.api[0].fqdn : aws_lb.this[0].dns_name}:${local.api_port}", "")
+    api = try(local.tls
+      ? "https://${local.dns_enabled ? aws_route53_record.api[0].fqdn : coalesce(var.control.dns_name, aws_lb.this[0].dns_name)}"
+    : "http://${local.dns_enabled ? aws_route53_record.api[0].fqdn : aws_lb.this[0].dns_name}:${local.api_port}", "")
     database_host = local.database_host
     database_port = local.database_port
     database_user = local.database_user

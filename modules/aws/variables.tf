@@ -102,13 +102,19 @@ variable "control" {
       storage_gb     = optional(number, 20)
       version        = optional(string, "15")
     }), {})
-    dns_zone = optional(string, "")
-    dns_name = optional(string, "")
+    dns_zone        = optional(string, "")
+    dns_name        = optional(string, "")
+    certificate_arn = optional(string, "")
   })
   default = {}
 
   validation {
     condition     = contains(["postgres", "none"], var.control.database.engine)
     error_message = "control.database.engine must be \"postgres\" (RDS) or \"none\" (use another placement's database)."
+  }
+
+  validation {
+    condition     = var.control.certificate_arn == "" || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$", var.control.certificate_arn))
+    error_message = "control.certificate_arn must be the ARN of an ACM certificate (arn:aws:acm:REGION:ACCOUNT:certificate/ID)."
   }
 }

@@ -104,8 +104,9 @@ variable "control" {
       storage_gb     = optional(number, 20)
       version        = optional(string, "15")
     }), {})
-    dns_zone = optional(string, "")
-    dns_name = optional(string, "")
+    dns_zone        = optional(string, "")
+    dns_name        = optional(string, "")
+    certificate_arn = optional(string, "")
   })
   default = {}
 }

@@ -20,7 +20,7 @@ from tfschema import check_workspace
 
 MODULE = Path(__file__).resolve().parents[2] / "modules" / "aws"
 REGION = "us-east-1"
-SERVICES = ["ec2", "elbv2", "rds", "route53", "sts", "iam"]
+SERVICES = ["ec2", "elbv2", "rds", "route53", "sts", "iam", "acm"]
 SECRETS = {"db_password": "s3cret-pass-word", "origin/0/node_token": "tok-123", "edge/0/node_token": "e0"}
 MANAGER_UD = ("#cloud-config\nwrite_files:\n- path: /etc/ccds/node.env\n  encoding: b64\n"
               "  content: @@CCDS_SECRETS_B64@@\nruncmd:\n"
@@ -226,7 +226,13 @@ def test_nodes_apply_scale_destroy(tmp_path, moto_url):
     assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [out["network_id"]]}])["Vpcs"] == []
 
 
-def test_control_apply_destroy(tmp_path, moto_url):
+def test_control_apply_destroy(tmp_path, moto_url, monkeypatch):
+    """The control plane with a Route53 zone, so with TLS: ACM certificate validated through the
+    zone, HTTPS on 443, the plain listener a redirect on 80, an https:// endpoint."""
+    from moto import settings as moto_settings
+
+    # moto issues a DNS-validated certificate once it is this old (default 60 s) when described
+    monkeypatch.setattr(moto_settings, "ACM_VALIDATION_WAIT", 0)
     newest = _publish_canonical_jammy()
     route53 = _client("route53", moto_url)
     zone_id = route53.create_hosted_zone(Name="live.example.com", CallerReference="ccds-test")["HostedZone"]["Id"]
@@ -259,8 +265,24 @@ def test_control_apply_destroy(tmp_path, moto_url):
     assert tg["HealthCheckPath"] == "/api/v1/health" and tg["Port"] == 8080
     targets = elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
     assert [t["Target"]["Id"] for t in targets] == [inst["InstanceId"]]
-    (listener,) = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
-    assert listener["Port"] == 8080
+    listeners = {x["Port"]: x for x in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]}
+    assert sorted(listeners) == [80, 443]  # nothing on api_port: that is the managers' port only
+    (redirect,) = listeners[80]["DefaultActions"]
+    assert listeners[80]["Protocol"] == "HTTP" and redirect["Type"] == "redirect"
+    assert {k: redirect["RedirectConfig"][k] for k in ("Protocol", "Port", "StatusCode")} == {
+        "Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
+    https = listeners[443]
+    assert https["Protocol"] == "HTTPS" and https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert [a["TargetGroupArn"] for a in https["DefaultActions"] if a["Type"] == "forward"] == [tg["TargetGroupArn"]]
+    (cert_ref,) = https["Certificates"]
+    cert = _client("acm", moto_url).describe_certificate(CertificateArn=cert_ref["CertificateArn"])["Certificate"]
+    assert cert["DomainName"] == "api.live.example.com" and cert["Status"] == "ISSUED"
+    (option,) = cert["DomainValidationOptions"]
+    assert option["ValidationMethod"] == "DNS"
+    (lb_group,) = lb["SecurityGroups"]
+    lb_ingress = sorted((r["FromPort"], r["CidrIpv4"]) for r in ec2.describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [lb_group]}])["SecurityGroupRules"] if not r["IsEgress"])
+    assert lb_ingress == [(80, "0.0.0.0/0"), (443, "0.0.0.0/0")]  # the manager rule's CIDRs
 
     rds = _client("rds", moto_url)
     (db,) = rds.describe_db_instances(DBInstanceIdentifier="wp-ctl-control-db")["DBInstances"]
@@ -282,8 +304,12 @@ def test_control_apply_destroy(tmp_path, moto_url):
     records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
     (alias,) = [r for r in records if r["Type"] == "A"]
     assert alias["Name"].rstrip(".") == "api.live.example.com"
+    # ACM's validation record, in the same zone
+    (cname,) = [r for r in records if r["Type"] == "CNAME"]
+    assert cname["Name"] == option["ResourceRecord"]["Name"]
+    assert [v["Value"] for v in cname["ResourceRecords"]] == [option["ResourceRecord"]["Value"]]
     assert out["endpoints"]["dns_name"] == "api.live.example.com"
-    assert out["endpoints"]["api"] == "http://api.live.example.com:8080"
+    assert out["endpoints"]["api"] == "https://api.live.example.com"
 
     terraform(["destroy", "-auto-approve", "-no-color"], ws, env)
     assert _instances(ec2, "wp-ctl") == []
@@ -323,12 +349,39 @@ def test_control_plan_decisions(tmp_path, moto_url):
                       if k.startswith("module.ccds.aws_vpc_security_group_ingress_rule.lb["))
     assert lb_rules == ["203.0.113.0/24"]
     assert "module.ccds.aws_route53_record.api[0]" not in after
+    # No zone, no certificate: plain HTTP on api_port straight to the managers, nothing of TLS.
+    listener = after["module.ccds.aws_lb_listener.this[0]"]
+    assert listener["port"] == 8080 and listener["protocol"] == "HTTP"
+    assert [a["type"] for a in listener["default_action"]] == ["forward"]
+    assert not [k for k in after if any(w in k for w in ("https", "redirect", "acm", "validation"))]
+    assert {v["from_port"] for k, v in after.items() if ".aws_vpc_security_group_ingress_rule.lb[" in k} == {8080}
     assert not any(k.startswith("module.ccds.aws_key_pair") for k in after)
 
     # Only addresses inside the VPC: the database stays private.
     rules[2]["cidrs"] = ["10.40.16.0/20"]
     _write_root(ws, moto_url, args)
     assert _plan(ws, env)["module.ccds.aws_db_instance.this[0]"]["publicly_accessible"] is False
+
+    # security.tls.certificate_arn without a zone: HTTPS with that certificate, no ACM request, no
+    # record; the endpoint is the domain the user points at the load balancer.
+    arn = "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
+    args["control"] = {"enabled": True, "dns_name": "api.example.net", "certificate_arn": arn}
+    _write_root(ws, moto_url, args)
+    terraform(["plan", "-no-color", "-out", "tls.plan"], ws, env)
+    plan = json.loads(terraform(["show", "-json", "tls.plan"], ws, env).stdout)
+    after = {c["address"]: c["change"]["after"] for c in plan["resource_changes"]}
+    https = after["module.ccds.aws_lb_listener.https[0]"]
+    assert https["certificate_arn"] == arn and https["port"] == 443 and https["protocol"] == "HTTPS"
+    assert after["module.ccds.aws_lb_listener.redirect[0]"]["port"] == 80
+    assert not [k for k in after if "acm" in k or "route53" in k or k == "module.ccds.aws_lb_listener.this[0]"]
+    assert {v["from_port"] for k, v in after.items() if ".aws_vpc_security_group_ingress_rule.lb" in k} == {80, 443}
+    assert plan["output_changes"]["endpoints"]["after"]["api"] == "https://api.example.net"
+    args["control"]["certificate_arn"] = "arn:aws:iam::123456789012:server-certificate/api"
+    _write_root(ws, moto_url, args)
+    proc = terraform(["plan", "-no-color"], ws, env, check=False)
+    assert proc.returncode != 0 and "control.certificate_arn must be the ARN of an ACM certificate" in proc.stderr
+    args["control"] = {"enabled": True}
+    _write_root(ws, moto_url, args)
 
     env_without = {**env, "TF_VAR_secrets": json.dumps({"origin/0/node_token": "x"})}
     proc = terraform(["plan", "-no-color"], ws, env_without, check=False)
