@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -114,6 +117,9 @@ class Aws(Cloud):
             return CheckResult(False, f"AWS SDK error: {exc}", _FIX_CREDENTIALS)
         return CheckResult(True, f"account {ident.get('Account')} as {ident.get('Arn')}")
 
+    def existing_resources(self, workspace_dir, diagnostics, state):
+        return _existing_rules(self, workspace_dir, diagnostics, state)
+
     def _inventory(self, cfg, deployment, regions):
         session = self._session(cfg)
         found: list[InstanceInfo] = []
@@ -137,6 +143,66 @@ class Aws(Cloud):
             public_ip=inst.get("PublicIpAddress", "") or "", private_ip=inst.get("PrivateIpAddress", "") or "",
             launched_at=launched.isoformat() if hasattr(launched, "isoformat") else str(launched or ""),
             workspace=tags.get(_tags.WORKSPACE, ""), cloud_state=cloud_state)
+
+
+_RULE = re.compile(r'^(?P<module>module\.[^.]+)\.aws_vpc_security_group_ingress_rule\.role\["(?P<key>[^"]+)"\]$')
+_RULE_KEY = re.compile(r"^(?P<role>[a-z]+)-(?P<proto>tcp|udp|icmp)-(?P<low>-?\d+)-(?P<high>-?\d+)-(?P<cidr>[0-9a-fA-F:./]+)$")
+
+
+def _duplicate_rules(diagnostics: list) -> list[tuple[str, str, dict]]:
+    """(address, module, key parts) of the ingress rules an apply found already existing."""
+    found = []
+    for d in diagnostics:
+        m = _RULE.match(getattr(d, "address", "") or "")
+        k = _RULE_KEY.match(m.group("key")) if m else None
+        if k and "InvalidPermission.Duplicate" in f"{d.summary} {d.detail}":
+            found.append((m.group(0), m.group("module"), k.groupdict()))
+    return found
+
+
+def _security_groups(state: dict, module: str) -> dict[str, str]:
+    """role -> (security group id, ARN) of `module`'s `aws_security_group.role` in a state document."""
+    groups = {}
+    for res in state.get("resources") or []:
+        if res.get("module") == module and res.get("type") == "aws_security_group" and res.get("name") == "role":
+            for inst in res.get("instances") or []:
+                attrs = inst.get("attributes") or {}
+                if isinstance(inst.get("index_key"), str) and attrs.get("id"):
+                    groups[inst["index_key"]] = (attrs["id"], attrs.get("arn") or "")
+    return groups
+
+
+def _existing_rules(self: Aws, workspace_dir: Path, diagnostics: list, state: dict | None) -> list[tuple[str, str]]:
+    """An interrupted apply can create a security group rule and lose it before terraform records it (the
+    provider's read-back was cancelled); the re-run then fails with InvalidPermission.Duplicate. Find that
+    rule's id (sgr-...) so it is imported: group, protocol, ports and CIDR identify it."""
+    dups = _duplicate_rules(diagnostics)
+    if not dups or not state:
+        return []
+    root = json.loads((workspace_dir / "main.tf.json").read_text())
+    block = (root.get("provider") or {}).get("aws") or {}
+    block = block[0] if isinstance(block, list) and block else block
+    cfg = AwsProvider(cloud="aws", profile=block.get("profile"),
+                      assume_role_arn=(block.get("assume_role") or {}).get("role_arn"))
+    session, found = self._session(cfg), []
+    for address, module, key in dups:
+        group = _security_groups(state, module).get(key["role"])
+        if group is None:
+            continue
+        group_id, arn = group
+        region = arn.split(":")[3] if arn.count(":") >= 5 else block.get("region")
+        ec2 = self._client(session, "ec2", region)
+        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])
+        icmp = key["proto"] == "icmp"
+        want = (("icmpv6" if ":" in key["cidr"] else "icmp") if icmp else key["proto"],
+                -1 if icmp else int(key["low"]), -1 if icmp else int(key["high"]), key["cidr"])
+        for rule in rules.get("SecurityGroupRules", []):
+            have = (rule.get("IpProtocol"), rule.get("FromPort"), rule.get("ToPort"),
+                    rule.get("CidrIpv4") or rule.get("CidrIpv6"))
+            if not rule.get("IsEgress") and have == want:
+                found.append((address, rule["SecurityGroupRuleId"]))
+                break
+    return found
 
 
 CLOUD = Aws()

@@ -322,6 +322,12 @@ class Cloud:
         `state`: the workspace's state document when it is remote (None: read `terraform.tfstate`)."""
         return []
 
+    def existing_resources(self, workspace_dir: Path, diagnostics: list, state: dict | None) -> list[tuple[str, str]]:
+        """[(address, import id)] of resources an apply failed to create because they already exist
+        (an interrupted apply made them and terraform never recorded them), so ccds imports them and
+        plans again. `diagnostics`: the apply's; `state`: the workspace's state document."""
+        return []
+
     def after_destroy(self, workspace_name: str, state_dir: Path) -> None:
         """Clean up what outlives `terraform destroy` (e.g. tainted resources' processes)."""
 

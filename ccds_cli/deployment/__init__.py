@@ -93,8 +93,10 @@ class Deployment:
         """The share of the secrets one rendered workspace gets (least privilege, see
         `ccds_cli/state/secrets.py`): its `TF_VAR_secrets`."""
         root = json.loads((Path(ws.path) / "main.tf.json").read_text())
+        # Each node's credential bounds its capacity; a deployment known only from its workspaces (a spec
+        # that no longer validates, being destroyed) has no pools to read them from.
         capacities = {(key, role): pool.capacity for key, region in self.loaded.spec.regions.items()
-                      for role, pool in region.pools.items()}  # each node's credential bounds its capacity
+                      for role, pool in region.pools.items()} if self.loaded is not None else None
         return secret_store.workspace_secrets(self.secrets(), root, capacities)
 
     def overrides(self) -> dict[tuple[str, str], int]:

@@ -154,5 +154,13 @@ def hook_cloud_lifecycle(orch: Orchestrator, state_dir) -> None:
         if cloud:
             cloud.after_destroy(ws.name, state_dir)
 
+    def adopt_for(ws, run):
+        cloud = cloud_of(ws)
+        if cloud is None:
+            return []
+        state = Terraform(ws.path, Path(state_dir) / "logs" / ws.name).state_document()
+        return cloud.existing_resources(Path(ws.path), run.errors, state)
+
     orch.replace_for = replace_for
     orch.after_destroy = after_destroy
+    orch.adopt_for = adopt_for

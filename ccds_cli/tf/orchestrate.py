@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
+from ccds_cli.errors import CcdsError
 from ccds_cli.tf.events import Changes, Diagnostic, Event
 from ccds_cli.tf.retry import RetryPolicy, registry_unreachable, transient_reason
 from ccds_cli.tf.runner import ProcessRegistry, RunResult, Terraform
@@ -106,6 +107,9 @@ class Orchestrator:
         # way refresh cannot see, and cleanup once a workspace is destroyed.
         self.replace_for: Callable[[Workspace], Sequence[str]] | None = None
         self.after_destroy: Callable[[Workspace], None] | None = None
+        # Resources an apply failed to create because they already exist (made by an apply that was
+        # interrupted before terraform recorded them): [(address, import id)] to import, then re-plan.
+        self.adopt_for: Callable[[Workspace, RunResult], Sequence[tuple[str, str]]] | None = None
         for ws in self.workspaces:
             if progress is not None:
                 progress.add(ws.name)
@@ -280,10 +284,36 @@ class Orchestrator:
                     self.after_destroy(ws)
                 self._phase(ws.name, "ok")
                 return
+            if attempt <= self.retry.retries and self._adopt(ws, run):
+                continue
             if not self._maybe_retry(ws, run, attempt):
                 break
         res.duration = time.monotonic() - started
         self._fail(ws, run)
+
+    def _adopt(self, ws: Workspace, run: RunResult) -> bool:
+        """Import what the failed apply found already existing (its cloud names it); True: re-plan."""
+        if self.adopt_for is None or run.interrupted or self.interrupted:
+            return False
+        try:
+            found = list(self.adopt_for(ws, run))
+        except Exception as exc:  # the cloud could not say: the apply's own error stands
+            self._tf[ws.name].note(run.log_path, f"could not look for existing resources to import: {exc}")
+            return False
+        tf = self._tf[ws.name]
+        for address, resource_id in found:
+            try:
+                tf.import_resource(address, resource_id)
+            except CcdsError as exc:
+                tf.note(run.log_path, str(exc))
+                return False
+            message = (f"{address} already existed (created by an interrupted apply, never recorded): "
+                       f"imported {resource_id}")
+            self.results[ws.name].retries.append(message)
+            tf.note(run.log_path, message)
+            if self.progress is not None:
+                self.progress.line(f"{ws.name}: {message}")
+        return bool(found)
 
     def _holds_nothing(self, ws: Workspace) -> bool:
         """A workspace whose state holds no resource has nothing to destroy: done without running

@@ -295,6 +295,16 @@ class Terraform:
                                                      f"with exit code {proc.returncode}"))
         return result
 
+    def import_resource(self, address: str, resource_id: str) -> None:
+        """`terraform import`: put a resource that exists in the cloud under `address` (the workspace must
+        be initialised). Raises CcdsError with terraform's first diagnostic when it refuses."""
+        proc = subprocess.run([self.binary, "import", "-input=false", "-no-color", address, resource_id],
+                              cwd=self.workdir, env=self.env, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=300, start_new_session=True, umask=PRIVATE_UMASK)
+        if proc.returncode != 0:
+            raise CcdsError(f"terraform import of {address} failed in {self.workdir.name}: "
+                            f"{raw_diagnostic(proc.stderr or proc.stdout).summary}")
+
     def _capture(self, args: list[str]) -> Any:
         proc = subprocess.run([self.binary, *args], cwd=self.workdir, env=self.env, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=300, start_new_session=True,

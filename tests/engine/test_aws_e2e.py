@@ -131,10 +131,19 @@ def test_up_status_scale_replace_down(project, moto):
     assert sick.returncode == 4
     problems = [p for w in _json(sick)["result"]["workspaces"] for r in w["roles"] for p in r["problems"]]
     assert any("terminated" in p for p in problems)
+    # ... and a rule that exists in the cloud but not in the state (an interrupted apply created it and the
+    # provider's read-back was cancelled): the re-run's create meets InvalidPermission.Duplicate, ccds
+    # imports the existing rule and plans again instead of failing
+    lost = 'module.na-east.aws_vpc_security_group_ingress_rule.role["origin-tcp-22-22-203.0.113.0/24"]'
+    forgot = subprocess.run(["terraform", f"-chdir={cwd / '.ccds' / DEPLOYMENT / 'workspaces' / 'aws-main.us-east-1'}",
+                             "state", "rm", lost], env=env, capture_output=True, text=True, timeout=120)
+    assert forgot.returncode == 0, forgot.stderr
     again = _ok(ccds(["up", "ccds.yaml", "--yes", "-o", "json"], env, cwd))["result"]
     assert _counts(moto) == {**DESIRED, ("na-east", "edge"): 3}  # the scale override is kept
     assert victim not in {i["InstanceId"] for i in _instances(moto, "eu-west-1")}
-    assert {w["name"]: w["changes"]["add"] for w in again["workspaces"]}["aws-main.us-east-1"] == 0
+    us = {w["name"]: w for w in again["workspaces"]}["aws-main.us-east-1"]
+    assert us["changes"]["add"] == 0 and any(lost in r and "imported sgr-" in r for r in us["retries"]), us
+    assert ("tcp", 22, 22, "203.0.113.0/24") in _ingress(moto, "us-east-1", origin)
     assert _ok(ccds(["status", "ccds.yaml", "-o", "json"], env, cwd))["result"]["healthy"] is True
 
     down = _ok(ccds(["down", "ccds.yaml", "--yes", "-o", "json"], env, cwd))["result"]
