@@ -145,18 +145,23 @@ class Aws(Cloud):
             workspace=tags.get(_tags.WORKSPACE, ""), cloud_state=cloud_state)
 
 
-_RULE = re.compile(r'^(?P<module>module\.[^.]+)\.aws_vpc_security_group_ingress_rule\.role\["(?P<key>[^"]+)"\]$')
+_RULE = re.compile(r'^(?P<module>module\.[^.]+)\.aws_vpc_security_group_(?P<way>ingress|egress)_rule\.role'
+                   r'\["(?P<key>[^"]+)"\]$')
 _RULE_KEY = re.compile(r"^(?P<role>[a-z]+)-(?P<proto>tcp|udp|icmp)-(?P<low>-?\d+)-(?P<high>-?\d+)-(?P<cidr>[0-9a-fA-F:./]+)$")
+_EGRESS = {"proto": "-1", "low": "-1", "high": "-1", "cidr": "0.0.0.0/0"}  # modules/aws/security.tf: all egress
 
 
 def _duplicate_rules(diagnostics: list) -> list[tuple[str, str, dict]]:
-    """(address, module, key parts) of the ingress rules an apply found already existing."""
+    """(address, module, rule) of the security group rules an apply found already existing."""
     found = []
     for d in diagnostics:
         m = _RULE.match(getattr(d, "address", "") or "")
-        k = _RULE_KEY.match(m.group("key")) if m else None
-        if k and "InvalidPermission.Duplicate" in f"{d.summary} {d.detail}":
-            found.append((m.group(0), m.group("module"), k.groupdict()))
+        if not m or "InvalidPermission.Duplicate" not in f"{d.summary} {d.detail}":
+            continue
+        if m.group("way") == "egress" and re.fullmatch(r"[a-z]+", m.group("key")):
+            found.append((m.group(0), m.group("module"), {"role": m.group("key"), "egress": True, **_EGRESS}))
+        elif m.group("way") == "ingress" and (k := _RULE_KEY.match(m.group("key"))):
+            found.append((m.group(0), m.group("module"), {"egress": False, **k.groupdict()}))
     return found
 
 
@@ -197,9 +202,9 @@ def _existing_rules(self: Aws, workspace_dir: Path, diagnostics: list, state: di
         want = (("icmpv6" if ":" in key["cidr"] else "icmp") if icmp else key["proto"],
                 -1 if icmp else int(key["low"]), -1 if icmp else int(key["high"]), key["cidr"])
         for rule in rules.get("SecurityGroupRules", []):
-            have = (rule.get("IpProtocol"), rule.get("FromPort"), rule.get("ToPort"),
+            have = (rule.get("IpProtocol"), rule.get("FromPort", -1), rule.get("ToPort", -1),
                     rule.get("CidrIpv4") or rule.get("CidrIpv6"))
-            if not rule.get("IsEgress") and have == want:
+            if bool(rule.get("IsEgress")) == key["egress"] and have == want:
                 found.append((address, rule["SecurityGroupRuleId"]))
                 break
     return found
