@@ -146,6 +146,8 @@ class Local(Cloud):
             return found
         for ws_dir in sorted(p for p in root.iterdir() if p.is_dir()):
             for rec in list_nodes(ws_dir):
+                if rec.get("role") == "controller":  # `ccds operate`, not an instance: status reports it apart
+                    continue
                 state = "running" if rec.get("running") else ("stopped" if rec.get("exists") else "terminated")
                 found.append(InstanceInfo(id=rec["name"], name=rec["name"], region="local", role=rec.get("role", ""),
                                           state=state, public_ip="127.0.0.1", private_ip="127.0.0.1",

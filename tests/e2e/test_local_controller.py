@@ -36,6 +36,10 @@ def test_up_starts_the_controller_which_replaces_a_killed_edge(deployment):
     ctl_pids = [p["pid"] for p in ctl["processes"]]
     wait_for(lambda: dep.run_json("status", "{spec}", expect=None)["result"]["controller"]["alive"], 30,
              what="the controller's first round")
+    # the controller is not an untracked instance of the control workspace: the deployment is healthy
+    control = [w for w in dep.run_json("status", "{spec}", expect=None)["result"]["workspaces"]
+               if w["name"].startswith("control.")]
+    assert control and all(not w["untracked"] and not w["problems"] for w in control), control
 
     victim = sorted(n for n in dep.records() if "-edge-" in n)[0]
     old = [p["pid"] for p in dep.records()[victim]["processes"]]
