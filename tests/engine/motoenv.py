@@ -172,3 +172,15 @@ def _action(path: str, body: bytes, headers) -> str:
         return parse_qs(body.decode())["Action"][0]
     except (KeyError, UnicodeDecodeError):
         return ""
+
+
+def aws_e2e_marks() -> list:
+    """`pytestmark` of every end-to-end test of the real AWS provider against moto: slow, and skipped
+    without terraform or the offline provider mirror."""
+    import shutil
+
+    import pytest
+
+    return [pytest.mark.slow,
+            pytest.mark.skipif(shutil.which("terraform") is None, reason="needs terraform"),
+            pytest.mark.skipif(find_mirror() is None, reason="needs the offline AWS provider mirror")]

@@ -17,18 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.motoenv import FaultProxy, Moto, ccds, ccds_env, find_mirror
+from tests.engine.motoenv import FaultProxy, Moto, aws_e2e_marks, ccds, ccds_env
 
 SPEC = Path(__file__).resolve().parent / "specs" / "aws-two-regions.yaml"
 DEPLOYMENT = "enginetest"
 REGIONS = {"na-east": "us-east-1", "eu-west": "eu-west-1"}
 DESIRED = {("na-east", "origin"): 1, ("na-east", "edge"): 2, ("eu-west", "origin"): 1, ("eu-west", "edge"): 1}
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("terraform") is None, reason="needs terraform"),
-    pytest.mark.skipif(find_mirror() is None, reason="needs the offline AWS provider mirror"),
-]
+pytestmark = aws_e2e_marks()
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.motoenv import Moto, ccds, ccds_env, find_mirror, free_port
+from tests.engine.motoenv import Moto, aws_e2e_marks, ccds, ccds_env, free_port
 
 NAME = "s3state"
 BUCKET = "ccds-team-state"
@@ -60,11 +60,7 @@ security:
   admin_cidrs: [203.0.113.0/24]
 """
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("terraform") is None, reason="needs terraform"),
-    pytest.mark.skipif(find_mirror() is None, reason="needs the offline AWS provider mirror"),
-]
+pytestmark = aws_e2e_marks()
 
 
 @pytest.fixture

@@ -4,11 +4,8 @@ plan whose workspace state moved on is refused before Terraform runs."""
 from __future__ import annotations
 
 import json
-import shutil
 
-import pytest
-
-from tests.engine.motoenv import Moto, ccds, ccds_env, find_mirror
+from tests.engine.motoenv import Moto, aws_e2e_marks, ccds, ccds_env
 
 SPEC = """\
 version: 1
@@ -27,11 +24,7 @@ security:
   admin_cidrs: [203.0.113.0/24]
 """
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("terraform") is None, reason="needs terraform"),
-    pytest.mark.skipif(find_mirror() is None, reason="needs the offline AWS provider mirror"),
-]
+pytestmark = aws_e2e_marks()
 
 
 def _running(moto: Moto) -> int:

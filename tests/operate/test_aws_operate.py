@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import httpx
 import pytest
 
 from ccds_cli.operate import state
-from tests.engine.motoenv import REPO, Moto, ccds, ccds_env, find_mirror, free_port
+from tests.engine.motoenv import REPO, Moto, aws_e2e_marks, ccds, ccds_env, free_port
 
 TOKEN = "admin-opaws"
 
@@ -48,11 +47,7 @@ security:
 %(top_extra)s
 """
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("terraform") is None, reason="needs terraform"),
-    pytest.mark.skipif(find_mirror() is None, reason="needs the offline AWS provider mirror"),
-]
+pytestmark = aws_e2e_marks()
 
 
 @pytest.fixture
