@@ -40,16 +40,16 @@ def manager_user_data(spec, ws, ccds_version: str) -> str:
     password_b64 = DB_PASSWORD_PLACEHOLDER if primary else DB_PASSWORD_VAR
     port = spec.control.api_port
     auth = spec.security.auth
-    auth_args = (f" --auth-url {shlex.quote(auth.url)} --auth-timeout {float(auth.timeout_s)!r}"
-                 if auth.kind == "round-trip" and auth.url else "")
+    serve_args = (f" --auth-url {shlex.quote(auth.url)} --auth-timeout {float(auth.timeout_s)!r}"
+                  if auth.kind == "round-trip" and auth.url else "")
     from ccds_cli.spec.models import DEFAULT_RENDITIONS, ladder_arg
 
     if tuple(spec.renditions) != DEFAULT_RENDITIONS:  # the manager's default ladder is the spec's default
-        auth_args += f" --renditions {shlex.quote(ladder_arg(spec.renditions))}"
+        serve_args += f" --renditions {shlex.quote(ladder_arg(spec.renditions))}"
     if ws.control is not None and ws.control.https:
         # The load balancer ends TLS and tells the scheme in X-Forwarded-Proto: trusted from the control
         # network only (where the load balancer is), so URLs the manager hands out say https.
-        auth_args += f" --forwarded-allow-ips {shlex.quote(str(spec.control.network.cidr))}"
+        serve_args += f" --forwarded-allow-ips {shlex.quote(str(spec.control.network.cidr))}"
     install = manager_install_script(manager_source(spec.install, ccds_version))
     script = f"""#!/bin/sh
 set -eu
@@ -62,7 +62,7 @@ export CCDS_ADMIN_TOKEN="$admin_token" CCDS_NODE_KEY="$node_key"
 PGPASSWORD=$(cat {DB_PASSWORD_FILE})
 export PGPASSWORD
 # One worker process per core (PostgreSQL; leader duties still run once, see `ccds sm serve --workers`).
-exec /opt/ccds/bin/ccds sm serve --host 0.0.0.0 --port {port} --deployment {spec.name}{auth_args} \\
+exec /opt/ccds/bin/ccds sm serve --host 0.0.0.0 --port {port} --deployment {spec.name}{serve_args} \\
   --workers "$(nproc)" --database-url "{database_url(user, host, db_port, name)}"
 SM
 chmod 0755 /usr/local/sbin/ccds-sm
