@@ -585,7 +585,7 @@ class Store:
         with self.read() as conn:
             row = conn.execute(sa.select(pace_t).where(pace_t.c.scope == self.stream_scope)).first()
         if row is not None:
-            self.pace = Pace(row.interval, row.prev_interval, row.changed_at, row.nodes)
+            self.pace = _pace_of(row)
         return self.pace
 
     def adjust_pace(self) -> Pace:
@@ -595,7 +595,7 @@ class Store:
                 self._scope(nodes_t), nodes_t.c.state.in_(LIVE_STATES),
                 nodes_t.c.last_heartbeat >= self.fresh_after())).scalar_one()
             row = conn.execute(sa.select(pace_t).where(pace_t.c.scope == self.stream_scope).with_for_update()).first()
-            old = Pace(row.interval, row.prev_interval, row.changed_at, row.nodes) if row else self.pace
+            old = _pace_of(row) if row else self.pace
             asked = asked_interval(nodes, self.settings.max_beat_rate, self.settings.beat_interval, old.interval)
             new = Pace(asked, old.interval, self.clock(), nodes) if asked != old.interval else \
                 Pace(old.interval, old.prev_interval, old.changed_at, nodes)
@@ -716,3 +716,7 @@ class Store:
                 out.setdefault(r.region, {})[r.kind] = int(r.count)
         return out
 
+
+def _pace_of(row: Any) -> Pace:
+    """A `beat_pace` row as the Pace it stores."""
+    return Pace(row.interval, row.prev_interval, row.changed_at, row.nodes)
