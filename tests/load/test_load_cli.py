@@ -106,7 +106,12 @@ def test_sigterm_or_ctrl_c_stops_cleanly_with_a_report(spec, make_cluster, sig):
     envelope = json.loads(out)
     assert proc.returncode == 130 and envelope["exit_code"] == 130, err
     r = envelope["result"]
-    assert r["interrupted"] and r["viewers"]["held"] == 20 and r["publishers"][0]["state"] == "stopped"
+    # On the edges is not yet playing: on a loaded machine a viewer may still wait for its first frame at
+    # the signal, and then it is `cancelled`, not `held`. Every one of the 20 is accounted for, none failed.
+    v = r["viewers"]
+    assert r["interrupted"] and v["started"] == 20 and v["failed"] == 0, v
+    assert v["held"] + v["cancelled"] == 20 and v["held"] >= 1 and v["received_media"] == v["held"], v
+    assert r["publishers"][0]["state"] == "stopped"
     assert "Traceback" not in err
     assert not [pid for pid, cmd in _processes().items() if stream in cmd]  # the ffmpeg publisher is gone
     wait(lambda: sum(n.stats().subscribers for name, n in cluster.nodes.items() if name.startswith("edge")) == 0,

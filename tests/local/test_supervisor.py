@@ -79,11 +79,21 @@ def test_start_is_idempotent_and_stop_removes_everything(state):
 
 
 def test_port_in_use_fails_cleanly(state):
-    base = free_base_port(span=10)
     import socket
 
     with socket.socket() as hog:
-        hog.bind(("127.0.0.1", base + 1))
+        # SO_REUSEADDR as nginx and port_free use it: a TIME_WAIT leftover of another test on the port
+        # would otherwise refuse our bind although the port is free to listen on.
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for _ in range(20):
+            base = free_base_port(span=10)
+            try:
+                hog.bind(("127.0.0.1", base + 1))
+                break
+            except OSError:
+                continue
+        else:
+            pytest.fail("no port to hog")
         hog.listen()
         spec = node.NodeSpec(state_dir=state, name="e", role="edge", rtmp_port=base, http_port=base + 1)
         with pytest.raises(CcdsError, match=f"port\\(s\\) {base + 1} .* in use"):
