@@ -105,4 +105,5 @@ def open_deployment(spec: Path, state_dir: Path | None, out, *, state: bool = Tr
     show_warnings(out, dep.loaded)
     if state:
         connect_state_backend(dep.loaded)
+        dep.pull_shared()  # what other runners (a controller elsewhere, CI) decided
     return dep

@@ -34,6 +34,7 @@ def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, bre
             out.warn(line)
         out.warn(f"{spec} does not validate: destroying what was applied last ({dep.workspaces_dir})")
     with dep.operation("down", {"parallelism": parallelism}, break_lock=break_lock) as op:
+        tell_controllers(dep, op)
         rendered = dep.build()  # current config so destroy-time provider settings are right
         workspaces = [*rendered, *dep.leftovers()]
         flow = plan_and_apply(dep, workspaces, TerminalUI(out, yes), op, parallelism=parallelism, destroy=True,
@@ -55,3 +56,21 @@ def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, bre
                           highlight=False, soft_wrap=True)
 
     return Outcome(result, human, flow.exit_code)
+
+
+def tell_controllers(dep, op) -> None:
+    """A controller must not replace the nodes `down` destroys: say it in the deployment state (shared
+    with a controller on another machine, which stands by at its next round) and give one elsewhere
+    a round to hear it. The next `ccds up` takes the word back."""
+    import socket
+    import time
+
+    from ccds_cli.operate import state
+
+    state.save_memory(dep.root, {"down": time.time(), "by": socket.gethostname()}, name="deployment")
+    dep.push_shared()
+    ctl = state.controller_status(dep.root)
+    active = ctl.get("active") or {}
+    if ctl.get("alive") and active.get("host") != socket.gethostname():
+        op.event("down", f"told the controller on {active['host']} to stand by")
+        time.sleep(min(30.0, float(active.get("interval") or 4) + 1))

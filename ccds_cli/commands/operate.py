@@ -30,15 +30,88 @@ ManagerOpt = Annotated[str | None, typer.Option(
                       "for the lease only); admin token from CCDS_ADMIN_TOKEN or the deployment's secrets.")]
 
 
+FromOpt = Annotated[str | None, typer.Option(
+    "--from", metavar="s3://BUCKET/PREFIX/NAME",
+    help="Run where nothing was deployed from (a stream manager VM, a container): FILE becomes the spec the "
+         "last `ccds up` applied, as the deployment shares it in its S3 state bucket, and follows it when it "
+         "changes. Needs CCDS_ADMIN_TOKEN and CCDS_NODE_KEY.")]
+
+
 def _root(spec: Path, state_dir: Path | None):
-    from ccds_cli.deployment import connect_state_backend
+    from ccds_cli.deployment import Deployment, connect_state_backend
     from ccds_cli.paths import state_root
     from ccds_cli.spec import load_spec
     from ccds_cli.state import deployment_dir
 
     loaded = load_spec(spec)
     connect_state_backend(loaded)
-    return loaded, deployment_dir(state_root(Path(spec), state_dir), loaded.spec.name)
+    root = deployment_dir(state_root(Path(spec), state_dir), loaded.spec.name)
+    Deployment(loaded, root).pull_shared()
+    return loaded, root
+
+
+def _source(url: str):
+    """`s3://BUCKET/PREFIX/NAME` -> the objects a deployment shares (see ccds_cli/state/shared.py)."""
+    import re
+
+    from ccds_cli.errors import BadInput
+    from ccds_cli.spec.models import NAME_RE
+    from ccds_cli.state.shared import S3Objects
+
+    m = re.match(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/((?:[A-Za-z0-9!_.*'()-]+/)*)([^/]+)$", url)
+    if not m or not re.match(NAME_RE, m.group(3)) or ".." in url:
+        raise BadInput(f"--from {url!r}: expected s3://BUCKET/KEY_PREFIX/NAME, the state bucket, "
+                       "`state.key_prefix` and the deployment's `name`, e.g. s3://my-state/ccds/live")
+    bucket, prefix, name = m.group(1), m.group(2).strip("/"), m.group(3)
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    key = f"{prefix}/{name}/ccds" if prefix else f"{name}/ccds"
+    return S3Objects(bucket, key, region, os.environ.get("AWS_ENDPOINT_URL_S3") or None), (bucket, prefix, name)
+
+
+def _fetch_spec(url: str, spec: Path, etag: str | None = None) -> str | None:
+    """Write the shared spec into `spec` (0600); its ETag, or None when it did not change."""
+    from ccds_cli.errors import BadInput
+    from ccds_cli.state.shared import SPEC
+
+    objects, _ = _source(url)
+    got = objects.get(SPEC, etag)
+    if got is False:
+        return None
+    if got is None:
+        raise BadInput(f"--from {url}: no shared spec at {objects.url}{SPEC}",
+                       hint="`ccds up` shares it once it applied a spec whose state is in S3 (state.backend: s3)")
+    body, new_etag = got
+    spec = Path(spec)
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    tmp = spec.with_name(f".{spec.name}.tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(body)
+    os.replace(tmp, spec)
+    return new_etag
+
+
+def _check_source(loaded, url: str, root: Path) -> None:
+    """The fetched spec must be the deployment the URL names, keep its state there, and need no file
+    that stayed on the machine it was applied from; the secrets come from the environment."""
+    from ccds_cli.errors import BadInput
+    from ccds_cli.state import secrets as secret_store
+
+    _, (bucket, prefix, name) = _source(url)
+    st, spec = loaded.spec.state, loaded.spec
+    if spec.name != name or st.backend != "s3" or st.bucket != bucket or st.key_prefix.strip("/") != prefix:
+        raise BadInput(f"--from {url}: the shared spec is deployment {spec.name!r} with its state in "
+                       f"{st.backend} {getattr(st, 'bucket', '')}/{getattr(st, 'key_prefix', '')}, not this URL")
+    if spec.security.ssh_public_key_file and not spec.security.ssh_public_key:
+        raise BadInput(f"--from {url}: the spec reads security.ssh_public_key_file, which stayed on the machine "
+                       "that applied it", hint="put the key itself in security.ssh_public_key")
+    given = {k: os.environ.get(v, "") for k, v in (("admin_token", "CCDS_ADMIN_TOKEN"), ("node_key", "CCDS_NODE_KEY"))}
+    missing = [f"CCDS_{k.upper()}" for k, v in given.items() if not v.strip()]
+    if missing:
+        raise BadInput(f"--from needs {' and '.join(missing)}: the controller mints the new nodes' credentials "
+                       "and talks to the stream managers with them",
+                       hint="on a stream manager VM they are in /etc/ccds/node.env (admin_token, node_key)")
+    secret_store.seed(root / "secrets.json", given)
 
 
 def _manager(loaded, root: Path, url: str | None) -> tuple[str | None, str | None]:
@@ -90,6 +163,9 @@ def _edit_state(loaded, root: Path, unblock: list[str], resume: list[str]) -> Ou
                 done["not_paused"].append(pool)
         state.save_memory(root, memory.as_dict())
     ledger.finish(op, "ok")
+    from ccds_cli.deployment import Deployment
+
+    Deployment(loaded, root).push_shared()  # a controller elsewhere hears of it at its next round
     result = {"deployment": spec.name, **done, "block_list": state.block_list(root)}
 
     def human(res, console):
@@ -130,7 +206,8 @@ def _human_round(res: dict, console) -> None:
 
 
 def run(spec: SpecArg, once: OnceOpt = False, unblock: UnblockOpt = None, resume: ResumeOpt = None,
-        manager: ManagerOpt = None, output: OutputOpt = OutputMode.text, state_dir: StateDirOpt = None) -> Outcome:
+        manager: ManagerOpt = None, source: FromOpt = None, output: OutputOpt = OutputMode.text,
+        state_dir: StateDirOpt = None) -> Outcome:
     """Run the controller: autoscale, prestage events, replace dead nodes, fail regions over."""
     from ccds_cli.errors import BadInput, ExitCode
     from ccds_cli.operate.controller import Controller, lease_ttl, new_holder
@@ -140,7 +217,13 @@ def run(spec: SpecArg, once: OnceOpt = False, unblock: UnblockOpt = None, resume
     from ccds_cli.state.ledger import Ledger
 
     out = start("operate", output)
+    spec_etag = None
+    if source is not None:
+        _source(source)  # its form, before anything is fetched
+        spec_etag = _fetch_spec(source, Path(spec))
     loaded, root = _root(spec, state_dir)
+    if source is not None:
+        _check_source(loaded, source, root)
     show_warnings(out, loaded)
     if unblock or resume:
         return _edit_state(loaded, root, unblock or [], resume or [])
@@ -161,23 +244,59 @@ def run(spec: SpecArg, once: OnceOpt = False, unblock: UnblockOpt = None, resume
     lease = ManagerLease(lambda: ManagerClient(url, token, timeout=max(2.0, interval)),
                          f"operate.{loaded.spec.name}", holder, lease_ttl(interval))
     log = None if once else out.info
-    controller = Controller(loaded, root, observer=Observer(loaded, root, client), actuator=_actuator(loaded, root, log),
-                            nodes=client, lease=lease, ledger=Ledger(root / "ledger.db"), holder=holder,
-                            log=log)
-    signals = {"n": 0}
+
+    def controller_for(loaded) -> Controller:
+        from ccds_cli.deployment import Deployment
+
+        return Controller(loaded, root, observer=Observer(loaded, root, client),
+                          actuator=_actuator(loaded, root, log), nodes=client, lease=lease,
+                          ledger=Ledger(root / "ledger.db"), holder=holder, log=log,
+                          shared=Deployment(loaded, root).shared())
+
+    controller = controller_for(loaded)
+    signals = {"n": 0, "stop": False}
 
     def on_signal(signum, _frame):
         signals["n"] += 1
+        signals["stop"] = True
         if signals["n"] > 1:
             raise KeyboardInterrupt
         out.info("stopping: the current action finishes, nothing new starts (signal again to abandon it)")
         controller.stop.set()
 
+    newer = {"etag": None}
+
+    def follow_spec(_report) -> None:
+        """`--from`: a spec applied since (a new `ccds up`) ends this controller's run; it restarts on it."""
+        try:
+            etag = _fetch_spec(source, Path(spec), spec_etag)
+        except Exception as exc:  # the store does not answer now: keep the spec we have
+            controller.say(f"shared spec not read ({getattr(exc, 'message', exc)})", topic="spec")
+            return
+        if etag is not None:
+            newer["etag"] = etag
+            controller.stop.set()
+
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         if not once:
             out.info(f"ccds operate {loaded.spec.name}: every {interval:g} s through {url} as {holder}")
-        report = controller.run(once=once)
+        while True:
+            report = controller.run(once=once, on_round=follow_spec if source and not once else None)
+            if newer["etag"] is None or signals["stop"]:
+                break
+            try:
+                reloaded, _ = _root(spec, state_dir)
+                _check_source(reloaded, source, root)
+            except Exception as exc:  # a spec this controller cannot run: keep the one it runs
+                controller.say(f"the newly applied spec is not run: {getattr(exc, 'message', exc)}", topic="spec")
+                reloaded = loaded
+            spec_etag, newer["etag"] = newer["etag"], None
+            if reloaded is not loaded:
+                out.info(f"ccds operate {reloaded.spec.name}: following the spec applied since "
+                         f"(sha256 {reloaded.sha256[:12]})")
+            loaded = reloaded
+            controller = controller_for(loaded)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -38,6 +38,14 @@ def refuse_blocked(dep, selected) -> None:
                             "`ccds operate FILE --unblock ALIAS/REGION` (nothing was applied)")
 
 
+def resume_controllers(dep) -> None:
+    """Take back a `ccds down`'s word to the controllers (they stand by while it is in force)."""
+    from ccds_cli.operate import state
+
+    if state.load_memory(dep.root, "deployment").get("down"):
+        state.save_memory(dep.root, {}, name="deployment")
+
+
 def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, target: TargetOpt = None,
         fail_fast: FailFastOpt = False, break_lock: BreakLockOpt = False, output: OutputOpt = OutputMode.text,
         state_dir: StateDirOpt = None,
@@ -63,6 +71,7 @@ def run(spec: SpecArg, yes: YesOpt = False, parallelism: ParallelismOpt = 4, tar
     if plan_dir is not None:
         args["plan"] = str(plan_dir)
     with dep.operation("up", args, break_lock=break_lock) as op:
+        resume_controllers(dep)
         if plan_dir is not None:
             dep.make_plan()  # what the saved plan must still match; never onto a blocked placement
             refuse_blocked(dep, dep.plan.workspaces)

@@ -99,6 +99,31 @@ class Deployment:
                       for role, pool in region.pools.items()} if self.loaded is not None else None
         return secret_store.workspace_secrets(self.secrets(), root, capacities)
 
+    def shared(self):
+        """The deployment state shared with other runners through the remote state store
+        (`ccds_cli/state/shared.py`), or None when the backend shares Terraform state only."""
+        from ccds_cli.state.shared import for_spec
+
+        if self.loaded is None:
+            return None
+        if getattr(self, "_shared", None) is None:
+            self._shared = for_spec(self.loaded.spec, self.root)
+        return self._shared
+
+    def pull_shared(self) -> list[str]:
+        """Take what other runners (a controller on a VM, CI) decided since this one last looked."""
+        shared = self.shared()
+        return shared.pull() if shared is not None else []
+
+    def push_shared(self, spec: bool = False) -> list[str]:
+        """Share what this runner decided; `spec`: also the spec itself (it was just applied)."""
+        shared = self.shared()
+        if shared is None:
+            return []
+        if spec:
+            shared.push_spec(self.loaded.path.read_bytes())
+        return shared.push()
+
     def overrides(self) -> dict[tuple[str, str], int]:
         """Saved `ccds scale` counts that still fit the spec (a removed region or role is dropped)."""
         regions = self.loaded.spec.regions
@@ -221,17 +246,42 @@ class Deployment:
             if lock.broken is not None:
                 ledger.event(op.id, "lock", f"broke stale lock held by {lock.broken.describe()}")
             try:
+                self.pull_shared()  # decide on what other runners decided, under the lock
                 yield op
             except CcdsError as exc:
+                self._share_quietly(op)
                 result = "interrupted" if exc.exit_code == ExitCode.INTERRUPTED else "failed"
                 ledger.finish(op.id, result, exc.message)
                 raise
             except BaseException as exc:
+                self._share_quietly(op)
                 ledger.finish(op.id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
                               f"{type(exc).__name__}: {exc}")
                 raise
             else:
+                from ccds_cli.state.shared import SharedStateError
+
+                try:
+                    # `up` shares the spec it applied: a controller elsewhere runs from it (`operate --from`)
+                    self._note_shared(op, self.push_shared(spec=command == "up" and op.result in (None, "ok")))
+                except SharedStateError as exc:
+                    ledger.finish(op.id, "failed", f"done, but not shared with other runners: {exc.message}")
+                    raise CcdsError(f"{command} done, but its decisions could not be shared with other runners: "
+                                    f"{exc.message}", hint=exc.hint) from None
                 ledger.finish(op.id, op.result or "ok", op.error)
+
+    def _note_shared(self, op: "Operation", names: list[str]) -> None:
+        if names:
+            op.event("shared", f"shared {', '.join(names)} with other runners")
+
+    def _share_quietly(self, op: "Operation") -> None:
+        """After a failure: share what was applied before it (a failover's bring-up), if the store answers."""
+        from ccds_cli.state.shared import SharedStateError
+
+        try:
+            self._note_shared(op, self.push_shared())
+        except (SharedStateError, OSError) as exc:
+            op.event("shared", f"not shared with other runners: {getattr(exc, 'message', exc)}")
 
 
 # The environment variable Terraform's pg backend reads its connection string from.

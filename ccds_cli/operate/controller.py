@@ -58,7 +58,7 @@ class RoundReport:
 class Controller:
     def __init__(self, loaded: Any, root: Path, *, observer: Any, actuator: Any, nodes: Any, lease: Any,
                  ledger: Any | None = None, holder: str | None = None, clock: Callable[[], float] = time.time,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, shared: Any | None = None):
         self.loaded, self.spec, self.root = loaded, loaded.spec, Path(root)
         self.observer, self.actuator, self.nodes, self.lease = observer, actuator, nodes, lease
         self.ledger = ledger
@@ -73,6 +73,10 @@ class Controller:
         self.abandoned = False  # an action was stopped by a signal before it finished
         self._said: dict[str, str] = {}
         self._round_failures = 0
+        # the deployment state shared with other runners (ccds_cli/state/shared.py), or None
+        self.shared = shared
+        self._shared_digest: str | None = None
+        self._shared_at = 0.0
 
     # -- ledger ------------------------------------------------------------------------------
 
@@ -102,13 +106,21 @@ class Controller:
         t0 = time.monotonic()
         now = self.clock()
         report = RoundReport(now, "standby", self.holder)
+        self._pull()
         lease = self.lease.take()
         report.lease = dict(lease)
-        if not lease.get("granted"):
+        going = state.load_memory(self.root, "deployment").get("down")
+        if not lease.get("granted") or going:
             self.role = "standby"
-            self.say(f"standing by: stream managers unreachable ({lease['error']})" if lease.get("error")
-                     else f"standing by: lease {self.lease.name} held by {lease.get('holder')}", topic="role")
+            if going:
+                self.lease.release()
+                self.say(f"standing by: `ccds down` is taking the deployment down (since {state.iso(going)})",
+                         topic="role")
+            else:
+                self.say(f"standing by: stream managers unreachable ({lease['error']})" if lease.get("error")
+                         else f"standing by: lease {self.lease.name} held by {lease.get('holder')}", topic="role")
             self._note_self(now, lease)
+            self._push()
             report.duration = time.monotonic() - t0
             return report
         if self.role != "active":
@@ -140,7 +152,40 @@ class Controller:
             self._said.pop("round", None)
         report.duration = time.monotonic() - t0
         self._note_self(now, lease, last=[r["message"] for r in report.results])
+        self._push()
         return report
+
+    def _pull(self) -> None:
+        """Take what other runners decided (a manual `ccds scale` on a laptop, `--unblock`)."""
+        if self.shared is None:
+            return
+        try:
+            self.shared.pull()
+            self._said.pop("shared", None)
+        except Exception as exc:  # the store does not answer: decide on what we know, say so once
+            self.say(f"shared state not read ({getattr(exc, 'message', exc)}): deciding on what this "
+                     "controller last saw", topic="shared")
+
+    def _push(self, force: bool = False) -> None:
+        """Share the block list and memory when they changed, the rest at least every SHARE_EVERY."""
+        if self.shared is None:
+            return
+        import hashlib
+        import json
+
+        doc = state.export_shared(self.root)
+        digest = hashlib.sha256(json.dumps([doc.get("blocklist"), doc.get("memory")], sort_keys=True,
+                                           default=str).encode()).hexdigest()
+        now = time.monotonic()
+        if not force and digest == self._shared_digest and now - self._shared_at < state.SHARE_EVERY:
+            return
+        try:
+            self.shared.push()
+            self._shared_digest, self._shared_at = digest, now
+            self._said.pop("shared-push", None)
+        except Exception as exc:
+            self.say(f"shared state not written ({getattr(exc, 'message', exc)}); retrying next round",
+                     topic="shared-push")
 
     def _note_self(self, now: float, lease: dict, last: list[str] | None = None, role: str | None = None) -> None:
         try:
@@ -277,6 +322,7 @@ class Controller:
         finally:
             self.lease.release()
             self._note_self(self.clock(), {}, role="stopped")
+            self._push(force=True)
             if self.ledger is not None and self.op_id is not None:
                 if self.abandoned and outcome == "ok":
                     outcome, error = "interrupted", "an action was abandoned"

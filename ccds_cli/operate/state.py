@@ -115,6 +115,55 @@ def save_memory(root: Path, value: dict[str, Any], name: str = "policy") -> None
                    (name, json.dumps(value, sort_keys=True), time.time()))
 
 
+# --- shared with other runners (ccds_cli/state/shared.py: operate.json) ----------------------
+
+# A controller shares its state with other runners when its block list or memory changed, and at
+# least this often (its last round, for `ccds status` elsewhere).
+SHARE_EVERY = 30.0
+
+_CONTROLLER_COLUMNS = ("host", "pid", "role", "started", "last_round", "interval", "pending", "lease_until",
+                       "last_error", "last_actions")
+
+
+def export_shared(root: Path) -> dict[str, Any]:
+    """The block list, the memory and the controllers as one JSON document."""
+    if not _exists(root):
+        return {}
+    with closing(_connect(root)) as db:
+        blocks = {r["placement"]: {"region": r["region"], "reason": r["reason"], "since": r["since"],
+                                   "until": r["until"], "by": r["by"]}
+                  for r in db.execute("SELECT * FROM blocklist")}
+        memory = {r["name"]: json.loads(r["value"]) for r in db.execute("SELECT name, value FROM memory")}
+        controllers = {r["holder"]: {c: r[c] for c in _CONTROLLER_COLUMNS}
+                       for r in db.execute("SELECT * FROM controllers")}
+    data = {"blocklist": blocks, "memory": memory, "controllers": controllers}
+    return {k: v for k, v in data.items() if v}
+
+
+def import_shared(root: Path, data: dict[str, Any]) -> None:
+    """Make the local tables what `data` (a merged operate.json) says."""
+    def table(key: str) -> dict[str, Any]:
+        value = data.get(key) or {}
+        return value if isinstance(value, dict) else {}
+
+    now = time.time()
+    with closing(_connect(root)) as db, db:
+        db.execute("DELETE FROM blocklist")
+        for placement, e in table("blocklist").items():
+            db.execute("INSERT INTO blocklist (placement, region, reason, since, until, by) VALUES (?,?,?,?,?,?)",
+                       (str(placement), str(e.get("region", "")), str(e.get("reason", ""))[:500],
+                        float(e.get("since") or 0), float(e.get("until") or 0), str(e.get("by") or "")))
+        db.execute("DELETE FROM memory")
+        for name, value in table("memory").items():
+            db.execute("INSERT INTO memory (name, value, updated) VALUES (?,?,?)",
+                       (str(name), json.dumps(value, sort_keys=True), now))
+        db.execute("DELETE FROM controllers")
+        for holder, r in table("controllers").items():
+            db.execute(f"INSERT INTO controllers (holder, {', '.join(_CONTROLLER_COLUMNS)}) "
+                       f"VALUES (?{', ?' * len(_CONTROLLER_COLUMNS)})",
+                       (str(holder), *(r.get(c) for c in _CONTROLLER_COLUMNS)))
+
+
 # --- controllers ------------------------------------------------------------------------------
 
 def note_controller(root: Path, holder: str, *, role: str, interval: float, started: float,
@@ -163,7 +212,9 @@ def controller_status(root: Path, now: float | None = None) -> dict[str, Any]:
 
     def view(r: dict[str, Any]) -> dict[str, Any]:
         seen = r["last_round"] or r["started"]
-        fresh = now - seen <= max(3 * r["interval"], 15)
+        # a controller on another machine is known from what it shares, at least every SHARE_EVERY
+        late = SHARE_EVERY if r["host"] != socket.gethostname() else 0.0
+        fresh = now - seen <= max(3 * r["interval"], 15) + late
         pid_ok = _pid_alive(r["host"], r["pid"])
         alive = r["role"] != "stopped" and fresh and pid_ok is not False
         return {"holder": r["holder"], "host": r["host"], "pid": r["pid"], "role": r["role"], "alive": alive,

@@ -38,14 +38,27 @@ def load_or_create(path: Path, names: tuple[str, ...] = SECRET_NAMES) -> dict[st
             data[name] = _secrets.token_urlsafe(32)
         for name in retired:
             del data[name]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-        os.replace(tmp, path)
+        _write(path, data)
     os.chmod(path, 0o600)
     return data
+
+
+def seed(path: Path, given: dict[str, str]) -> None:
+    """Make `given` the deployment's secrets of those names (a controller on a manager VM gets them
+    from that VM's environment, not from a file that left the operator's machine)."""
+    path = Path(path)
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    if any(data.get(k) != v for k, v in given.items()):
+        _write(path, {**data, **given})
+
+
+def _write(path: Path, data: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+    os.replace(tmp, path)
 
 
 CREDENTIAL_PREFIX = "n1."

@@ -1,0 +1,125 @@
+"""The deployment state shared through the S3 state bucket (ccds_cli/state/shared.py), against moto's
+S3 server: two runners each with their own `.ccds/<name>/`, as a laptop and a controller on a VM."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ccds_cli.operate import state as operate_state
+from ccds_cli.state import overrides
+from ccds_cli.state.shared import S3Objects, SharedState, SharedStateError, merge3
+
+pytest.importorskip("moto")
+
+BUCKET = "team-state"
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from tests.modules.tfhelp import free_port
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    client = boto3.client("s3", region_name="us-east-1", endpoint_url=url, aws_access_key_id="k",
+                          aws_secret_access_key="s")
+    client.create_bucket(Bucket=BUCKET)
+    try:
+        yield url, client
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def runners(s3, tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    url, _ = s3
+    prefix = f"ccds/{tmp_path.name}/ccds"
+    made = []
+    for who in ("laptop", "vm"):
+        root = tmp_path / who
+        root.mkdir()
+        made.append(SharedState(root, S3Objects(BUCKET, prefix, "us-east-1", url, path_style=True)))
+    return made
+
+
+def test_merge3_keeps_both_sides_changes():
+    base = {"a": {"edge": 1, "origin": 1}}
+    ours = {"a": {"edge": 3, "origin": 1}}
+    theirs = {"a": {"edge": 1, "origin": 2}, "b": {"edge": 1}}
+    assert merge3(base, ours, theirs, depth=2) == {"a": {"edge": 3, "origin": 2}, "b": {"edge": 1}}
+    assert merge3({"x": 1}, {}, {"x": 1, "y": 2}) == {"y": 2}  # removed by us: removed
+
+
+def test_scale_counts_of_two_runners_merge_per_pool(runners, s3):
+    laptop, vm = runners
+    overrides.save(laptop.root / "scale.json", {("na", "edge"): 2})
+    assert laptop.push() == ["scale.json"]
+    assert laptop.push() == []  # nothing changed since: nothing written
+    assert vm.pull() == ["scale.json"]
+    assert overrides.load(vm.root / "scale.json") == {("na", "edge"): 2}
+
+    # both change a different pool without seeing each other: the second write is refused (412),
+    # merged and written again, so neither change is lost
+    overrides.save(vm.root / "scale.json", {("na", "edge"): 2, ("na", "origin"): 2})
+    overrides.save(laptop.root / "scale.json", {("na", "edge"): 5})
+    assert vm.push() == ["scale.json"]
+    assert laptop.push() == ["scale.json"]
+    assert overrides.load(laptop.root / "scale.json") == {("na", "edge"): 5, ("na", "origin"): 2}
+    vm.pull()
+    assert overrides.load(vm.root / "scale.json") == {("na", "edge"): 5, ("na", "origin"): 2}
+    _, client = s3
+    stored = client.get_object(Bucket=BUCKET, Key=f"{laptop.objects.prefix}/scale.json")
+    assert json.loads(stored["Body"].read()) == {"na": {"edge": 5, "origin": 2}}
+    assert stored["ServerSideEncryption"] == "AES256"
+
+
+def test_block_list_and_memory_travel_and_an_unblock_comes_back(runners):
+    laptop, vm = runners
+    operate_state.block(vm.root, "aws-main/us-east-1", "na", "no serving edge for 30 s", until=4e9, by="vm-1")
+    operate_state.save_memory(vm.root, {"regions": {"na": {"placement_seen": "aws-main/us-west-2"}}})
+    vm.push()
+    laptop.pull()
+    assert set(operate_state.blocked_placements(laptop.root)) == {"aws-main/us-east-1"}
+    assert operate_state.load_memory(laptop.root)["regions"]["na"]["placement_seen"] == "aws-main/us-west-2"
+
+    assert operate_state.unblock(laptop.root, "aws-main/us-east-1")
+    laptop.push()
+    vm.pull()
+    assert operate_state.blocked_placements(vm.root) == {}
+    assert operate_state.load_memory(vm.root)["regions"]["na"]["placement_seen"] == "aws-main/us-west-2"
+
+
+def test_a_foreign_object_is_a_clear_error(runners, s3):
+    laptop, _ = runners
+    _, client = s3
+    client.put_object(Bucket=BUCKET, Key=f"{laptop.objects.prefix}/scale.json", Body=b"{not json")
+    with pytest.raises(SharedStateError, match="scale.json is not JSON"):
+        laptop.pull()
+    client.put_object(Bucket=BUCKET, Key=f"{laptop.objects.prefix}/scale.json", Body=b'{"na": {"edge": "many"}}')
+    with pytest.raises(SharedStateError, match="not as ccds writes it"):
+        laptop.pull()
+    client.put_object(Bucket=BUCKET, Key=f"{laptop.objects.prefix}/scale.json", Body=b'{"na": {"edge": 2}}')
+    client.put_object(Bucket=BUCKET, Key=f"{laptop.objects.prefix}/operate.json",
+                      Body=b'{"blocklist": {"x/y": {"until": "soon"}}}')
+    with pytest.raises(SharedStateError, match="operate.json is not as ccds writes it"):
+        laptop.pull()
+
+
+def test_an_unreachable_store_is_a_clear_error(tmp_path, monkeypatch):
+    from tests.modules.tfhelp import free_port
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    shared = SharedState(tmp_path, S3Objects(BUCKET, "p/x/ccds", "us-east-1", f"http://127.0.0.1:{free_port()}",
+                                             path_style=True))
+    shared.objects.client().meta.config.retries = {"max_attempts": 1}
+    with pytest.raises(SharedStateError, match=r"cannot read the shared deployment state s3://team-state/p/x/ccds/"):
+        shared.pull()
