@@ -264,3 +264,118 @@ def test_a_region_whose_nodes_all_terminated_fails_over_to_another_aws_region(tm
     assert [(r["placement"], r["healthy"]) for r in rnd["decision"]["regions"]] == [("aws-main/us-west-2", True)]
     print(f"\nregion failed over by `ccds operate --once` rounds in {failed_over_in:.1f} s "
           f"({len(rounds)} rounds)")
+
+
+S3_STATE = """\
+state:
+  backend: s3
+  bucket: %(bucket)s
+  region: us-east-1
+  key_prefix: team/ccds
+  endpoint: %(endpoint)s
+  use_path_style: true
+  skip_s3_checksum: true
+operate: {interval: 1s}
+"""
+
+
+def test_a_controller_elsewhere_runs_from_the_shared_state(tmp_path, moto, manager):
+    """`ccds operate --from`, as on a stream manager VM or in a container: a machine that never ran
+    `ccds up` and holds nothing but AWS credentials and the two secrets a manager VM has in its
+    /etc/ccds/node.env. It runs from the spec and decisions the laptop shared in the state bucket, and
+    what it decides comes back to the laptop the same way: the laptop's manual scale is its floor, its
+    replacement and its failover (with the block-list entry) are what the laptop's `status` and `up`
+    then see."""
+    import boto3
+
+    name, bucket = "opawsvm", "ccds-vm-state"
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto.url, aws_access_key_id="test",
+                      aws_secret_access_key="test")
+    s3.create_bucket(Bucket=bucket)
+    _write(tmp_path, name, region_extra="    failover_after: 2s",
+           top_extra=S3_STATE % {"bucket": bucket, "endpoint": moto.url})
+    laptop = ccds_env(tmp_path / "tf", moto.url, {"CCDS_ADMIN_TOKEN": TOKEN})
+    _ok(ccds(["up", "ccds.yaml", "--yes", "-o", "json"], laptop, tmp_path))
+    shared = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"team/ccds/{name}/ccds/")["Contents"])
+    assert shared == [f"team/ccds/{name}/ccds/spec.yaml"]
+    assert s3.get_object(Bucket=bucket, Key=shared[0])["Body"].read() == (tmp_path / "ccds.yaml").read_bytes()
+    secrets = json.loads((tmp_path / ".ccds" / name / "secrets.json").read_text())
+
+    vm_dir = tmp_path / "vm"
+    vm_dir.mkdir()
+    vm = ccds_env(tmp_path / "tf-vm", moto.url, {"AWS_ENDPOINT_URL_S3": moto.url, "CCDS_ADMIN_TOKEN": TOKEN,
+                                                 "CCDS_NODE_KEY": secrets["node_key"]})
+
+    def vm_round() -> tuple[int, dict]:
+        proc = ccds(["operate", str(vm_dir / "ccds.yaml"), "--from", f"s3://{bucket}/team/ccds/{name}", "--once",
+                     "--manager", manager, "--state-dir", str(vm_dir / "state"), "-o", "json"], vm, vm_dir,
+                    timeout=900)
+        try:
+            rnd = json.loads(proc.stdout)["result"]["round"]
+        except (ValueError, KeyError):
+            raise AssertionError(f"exit {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-4000:]}")
+        assert rnd["role"] == "active" and rnd.get("error") is None, json.dumps(rnd)[-4000:]
+        return proc.returncode, rnd
+
+    # without the secrets a manager VM has, it refuses before doing anything
+    bare = {k: v for k, v in vm.items() if k != "CCDS_NODE_KEY"}
+    refused = ccds(["operate", str(vm_dir / "ccds.yaml"), "--from", f"s3://{bucket}/team/ccds/{name}", "--once",
+                    "--manager", manager, "--state-dir", str(vm_dir / "state")], bare, vm_dir)
+    assert refused.returncode == 2 and "CCDS_NODE_KEY" in refused.stderr, refused.stderr
+
+    code, rnd = vm_round()
+    assert code == 0 and _acted(rnd) == [], rnd["results"]
+    assert (vm_dir / "ccds.yaml").read_bytes() == (tmp_path / "ccds.yaml").read_bytes()
+
+    # a manual scale on the laptop: the controller elsewhere keeps it (its floor), undoes nothing
+    _ok(ccds(["scale", "ccds.yaml", "na-east", "edge=2", "--yes", "-o", "json"], laptop, tmp_path))
+    assert len(_instances(moto, "us-east-1", name)) == 3
+    code, rnd = vm_round()
+    assert code == 0 and _acted(rnd) == [], rnd["results"]
+    (edges,) = [p for p in rnd["decision"]["pools"] if p["role"] == "edge"]
+    assert edges["desired"] == 2, edges
+
+    # an edge terminated: the controller elsewhere replaces it; the laptop sees the new one
+    before = _instances(moto, "us-east-1", name)
+    (edge_id,) = [i for i, n in before.items() if n.endswith("-edge-1")]
+    _terminate(moto, "us-east-1", [edge_id])
+    code, rnd = vm_round()
+    (replace,) = _acted(rnd)
+    assert replace["kind"] == "replace" and replace["result"]["ok"], rnd["results"]
+    after = _instances(moto, "us-east-1", name)
+    assert len(after) == 3 and edge_id not in after
+    status = _ok(ccds(["status", "ccds.yaml", "-o", "json"], laptop, tmp_path))
+    assert status["healthy"] is True and _tf_ids(status) == set(after)
+
+    # the whole region terminated: it fails over from there; the laptop's state knows the move and the
+    # block-list entry, its `up` keeps the region on the backup, and it is refused the blocked placement
+    _terminate(moto, "us-east-1", sorted(after))
+    moved = None
+    for _ in range(8):  # bounded: failover_after is 2 s
+        code, rnd = vm_round()
+        acted = _acted(rnd)
+        if acted:
+            (moved,) = acted
+            break
+        time.sleep(1.0)
+    assert moved is not None and moved["kind"] == "failover" and moved["result"]["ok"], moved
+    assert sorted(_instances(moto, "us-west-2", name).values()) == [
+        f"{name}-na-east-edge-0", f"{name}-na-east-edge-1", f"{name}-na-east-origin-0"]
+    status = _ok(ccds(["status", "ccds.yaml", "-o", "json"], laptop, tmp_path))
+    blocked = [(b["placement"], b["region"]) for b in status["controller"]["block_list"]]
+    assert blocked == [("aws-main/us-east-1", "na-east")], status["controller"]
+    root = tmp_path / ".ccds" / name
+    assert json.loads((root / "failover.json").read_text()) == {"na-east": "aws-main/us-west-2"}
+    again = _ok(ccds(["up", "ccds.yaml", "--yes", "-o", "json"], laptop, tmp_path))
+    assert [w["name"] for w in again["workspaces"]] == ["aws-main.us-west-2"]
+    assert all(sum(w["changes"].values()) == 0 for w in again["workspaces"])
+    back = ccds(["failover", "ccds.yaml", "na-east", "--to", "aws-main/us-east-1", "--yes"], laptop, tmp_path)
+    assert back.returncode == 2 and "blocked" in back.stderr, back.stderr
+
+    # `ccds down` on the laptop: the controller elsewhere stands by instead of repairing what goes
+    _ok(ccds(["down", "ccds.yaml", "--yes", "-o", "json"], laptop, tmp_path))
+    proc = ccds(["operate", str(vm_dir / "ccds.yaml"), "--from", f"s3://{bucket}/team/ccds/{name}", "--once",
+                 "--manager", manager, "--state-dir", str(vm_dir / "state"), "-o", "json"], vm, vm_dir)
+    rnd = json.loads(proc.stdout)["result"]["round"]
+    assert rnd["role"] == "standby" and rnd["results"] == [], rnd
+    assert _instances(moto, "us-west-2", name) == {} and _instances(moto, "us-east-1", name) == {}
