@@ -1,8 +1,9 @@
 """The deployment's own state shared through its remote state store, beside the Terraform state.
 
-With `state: {backend: s3}` Terraform's state is already shared by every runner; the decisions ccds
+With a remote state backend Terraform's state is already shared by every runner; the decisions ccds
 keeps besides it are too, so a controller on a stream manager VM (`ccds operate --from`), a CI runner
-and a laptop see the same deployment. They live as objects under `<key_prefix>/<name>/ccds/`:
+and a laptop see the same deployment. With `backend: s3` they live as objects under
+`<key_prefix>/<name>/ccds/`; with `backend: pg` as rows of `<schema_prefix>_<name>_ccds.shared`:
 
 * `spec.yaml`     the spec the last `ccds up` applied (a controller elsewhere runs from it);
 * `scale.json`    counts set by `ccds scale` and the controller;
@@ -194,6 +195,78 @@ class S3Objects:
                                      "state bucket (docs/ci.md)")
 
 
+class PgObjects:
+    """The same documents in the `pg` state backend's database: one row per document in the schema
+    `<schema_prefix>_<name>_ccds` beside Terraform's, the row's version standing for the ETag (a
+    conditional write is an UPDATE of the version seen)."""
+
+    def __init__(self, conninfo_env: str, schema: str):
+        self.conninfo_env, self.schema = conninfo_env, schema
+        self._db = None
+
+    @property
+    def url(self) -> str:
+        return f"pg:{self.schema}.shared/"
+
+    def _conn(self):
+        if self._db is not None and not self._db.closed:
+            return self._db
+        try:
+            import psycopg
+        except ImportError:
+            raise SharedStateError("the shared deployment state in PostgreSQL needs psycopg",
+                                   hint="pip install 'ccds[postgres]'", exit_code=ExitCode.MISSING_TOOL) from None
+        conninfo = os.environ.get(self.conninfo_env, "")
+        try:
+            db = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+            schema = psycopg.sql.Identifier(self.schema)
+            db.execute(psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+            db.execute(psycopg.sql.SQL("CREATE TABLE IF NOT EXISTS {}.shared (name text PRIMARY KEY, body bytea "
+                                       "NOT NULL, version bigint NOT NULL)").format(schema))
+        except psycopg.Error as exc:
+            raise self._error("reach", "", exc) from None
+        self._db = db
+        return db
+
+    def _run(self, verb: str, name: str, query: str, args: tuple):
+        import psycopg
+
+        try:
+            return self._conn().execute(psycopg.sql.SQL(query).format(psycopg.sql.Identifier(self.schema)),
+                                        args).fetchone()
+        except psycopg.Error as exc:
+            self._db = None
+            raise self._error(verb, name, exc) from None
+
+    def get(self, name: str, etag: str | None = None) -> tuple[bytes, str] | None | bool:
+        row = self._run("read", name, "SELECT body, version FROM {}.shared WHERE name = %s", (name,))
+        if row is None:
+            return None
+        if etag is not None and str(row[1]) == etag:
+            return False
+        return bytes(row[0]), str(row[1])
+
+    def put(self, name: str, body: bytes, etag: str | None, *, conditional: bool = True) -> str:
+        if not conditional:
+            row = self._run("write", name, "INSERT INTO {}.shared (name, body, version) VALUES (%s, %s, 1) "
+                            "ON CONFLICT (name) DO UPDATE SET body = excluded.body, "
+                            "version = shared.version + 1 RETURNING version", (name, body))
+        elif etag is None:
+            row = self._run("write", name, "INSERT INTO {}.shared (name, body, version) VALUES (%s, %s, 1) "
+                            "ON CONFLICT (name) DO NOTHING RETURNING version", (name, body))
+        else:
+            row = self._run("write", name, "UPDATE {}.shared SET body = %s, version = version + 1 "
+                            "WHERE name = %s AND version = %s RETURNING version", (body, name, int(etag)))
+        if row is None:
+            raise Conflict(name)
+        return str(row[0])
+
+    def _error(self, verb: str, name: str, exc: Exception) -> SharedStateError:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return SharedStateError(f"cannot {verb} the shared deployment state {self.url}{name}: {first}",
+                                hint="the state database must accept the connection string of state.conn_str_env")
+
+
 class SharedState:
     """One runner's view of the shared documents of a deployment (see the module docstring)."""
 
@@ -290,9 +363,12 @@ class SharedState:
 
 
 def for_spec(spec: Any, root: Path) -> SharedState | None:
-    """The shared state of a deployment whose spec keeps its state in S3; None for other backends
-    (local state is this machine's own; pg, gcs and azurerm share Terraform state only)."""
+    """The shared state of a deployment whose spec keeps its state in S3 or PostgreSQL; None for the
+    others (local state is this machine's own; gcs and azurerm share Terraform state only)."""
     st = spec.state
+    if st.backend == "pg":
+        schema = f"{st.schema_prefix}_{spec.name}_ccds".replace("-", "_").replace(".", "_")
+        return SharedState(root, PgObjects("PG_CONN_STR", schema))
     if st.backend != "s3":
         return None
     prefix = f"{st.key_prefix.strip('/')}/{spec.name}/ccds"

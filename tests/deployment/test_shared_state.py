@@ -10,8 +10,10 @@ import pytest
 from ccds_cli.operate import state as operate_state
 from ccds_cli.state import overrides
 from ccds_cli.state.shared import S3Objects, SharedState, SharedStateError, merge3
+from tests.sm.sm_pg import pg_server_fixture
 
 pytest.importorskip("moto")
+pg_server = pg_server_fixture()
 
 BUCKET = "team-state"
 
@@ -123,3 +125,33 @@ def test_an_unreachable_store_is_a_clear_error(tmp_path, monkeypatch):
     shared.objects.client().meta.config.retries = {"max_attempts": 1}
     with pytest.raises(SharedStateError, match=r"cannot read the shared deployment state s3://team-state/p/x/ccds/"):
         shared.pull()
+
+
+def test_the_pg_backend_shares_the_same_way(tmp_path, monkeypatch, request):
+    """`state: {backend: pg}`: the documents are rows beside Terraform's schemas, with the same
+    conditional writes (a row version for the ETag) and the same merge."""
+    from ccds_cli.state.shared import Conflict, PgObjects
+
+    pg = request.getfixturevalue("pg_server")
+    url = pg.new_database("shared")
+    monkeypatch.setenv("PG_CONN_STR", url.replace("postgresql+psycopg://", "postgresql://"))
+    laptop, ci = (SharedState(tmp_path / w, PgObjects("PG_CONN_STR", "ccds_live_ccds")) for w in ("laptop", "ci"))
+    for r in (laptop, ci):
+        r.root.mkdir()
+    overrides.save(laptop.root / "scale.json", {("na", "edge"): 3})
+    operate_state.block(laptop.root, "os-main/RegionOne", "na", "cloud API failing", until=4e9)
+    assert laptop.push() == ["scale.json", "operate.json"]
+    ci.pull()
+    assert overrides.load(ci.root / "scale.json") == {("na", "edge"): 3}
+    assert set(operate_state.blocked_placements(ci.root)) == {"os-main/RegionOne"}
+    overrides.save(ci.root / "scale.json", {("na", "edge"): 3, ("eu", "edge"): 2})
+    overrides.save(laptop.root / "scale.json", {("na", "edge"): 4})
+    ci.push()
+    laptop.push()  # refused once (the row moved on), merged, written
+    assert overrides.load(laptop.root / "scale.json") == {("na", "edge"): 4, ("eu", "edge"): 2}
+    with pytest.raises(Conflict):
+        laptop.objects.put("scale.json", b"{}", "1")  # a version long gone
+    monkeypatch.setenv("PG_CONN_STR", "postgresql://nobody@127.0.0.1:1/none")
+    stranger = SharedState(tmp_path / "x", PgObjects("PG_CONN_STR", "ccds_live_ccds"))
+    with pytest.raises(SharedStateError, match="cannot reach the shared deployment state pg:ccds_live_ccds"):
+        stranger.pull()
