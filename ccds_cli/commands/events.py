@@ -14,6 +14,12 @@ def run(spec: SpecArg, limit: LimitOpt = 20, output: OutputOpt = OutputMode.text
     """Show who ran what and when, with each workspace's result and every retry."""
     out = start("events", output)
     dep = open_deployment(spec, state_dir, out, state=False)
+    from ccds_cli.errors import CcdsError
+
+    try:
+        dep.pull_shared()  # what other runners (a controller on a VM) recorded
+    except CcdsError as exc:
+        out.warn(f"this machine's ledger only: {exc.message}")
     operations = dep.ledger().operations(limit=limit)
 
     def human(ops, console):

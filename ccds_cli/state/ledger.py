@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+import uuid
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,12 +43,27 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+# Shared with other runners (ccds_cli/state/shared.py, `ledger.json`): the newest operations, each with
+# its newest events, so `ccds events` on a laptop shows what a controller on a VM decided.
+SHARED_OPERATIONS = 50
+SHARED_EVENTS = 50
+_OP_COLUMNS = ("command", "user", "host", "started", "finished", "spec_sha256", "args", "result", "error")
+_WS_COLUMNS = ("workspace", "kind", "stage", "cloud", "result", "duration", "added", "changed", "destroyed",
+               "attempts", "error", "log")
+
+
 class Ledger:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as db, db:
             db.executescript(SCHEMA)
+            if "origin" not in {r["name"] for r in db.execute("PRAGMA table_info(operations)")}:
+                # an operation another runner recorded: its uid there (`<that ledger's id>:<operation id>`)
+                db.execute("ALTER TABLE operations ADD COLUMN origin TEXT")
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?)", (uuid.uuid4().hex,))
+            self.ledger_id = db.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()[0]
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
@@ -87,10 +103,57 @@ class Ledger:
             db.execute("UPDATE operations SET finished = ?, result = ?, error = ? WHERE id = ?",
                        (_now(), result, error, operation_id))
 
-    def operations(self, limit: int = 20) -> list[dict[str, Any]]:
-        """Newest first, each with its workspaces and events."""
+    def export_shared(self) -> dict[str, Any]:
+        """{uid: operation} of the newest operations (ours and those other runners shared)."""
+        out: dict[str, Any] = {}
         with closing(self._connect()) as db:
-            ops = [dict(row) for row in db.execute("SELECT * FROM operations ORDER BY id DESC LIMIT ?", (limit,))]
+            rows = db.execute("SELECT * FROM operations ORDER BY started DESC, id DESC LIMIT ?",
+                              (SHARED_OPERATIONS,)).fetchall()
+            for r in rows:
+                uid = r["origin"] or f"{self.ledger_id}:{r['id']}"
+                op = {c: r[c] for c in _OP_COLUMNS}
+                op["workspaces"] = [dict(w) for w in db.execute(
+                    f"SELECT {', '.join(_WS_COLUMNS)} FROM workspace_results WHERE operation_id = ? "
+                    "ORDER BY stage, workspace", (r["id"],))]
+                events = db.execute("SELECT at, workspace, kind, message FROM events WHERE operation_id = ? "
+                                    "ORDER BY id DESC LIMIT ?", (r["id"], SHARED_EVENTS)).fetchall()
+                op["events"] = [dict(e) for e in reversed(events)]
+                out[uid] = op
+        return out
+
+    def import_shared(self, data: dict[str, Any]) -> None:
+        """Record the operations other runners shared (ours are left as they are)."""
+        with closing(self._connect()) as db, db:
+            mine = {f"{self.ledger_id}:{r['id']}" for r in db.execute("SELECT id FROM operations WHERE origin IS NULL")}
+            known = {r["origin"]: r["id"] for r in db.execute(
+                "SELECT id, origin FROM operations WHERE origin IS NOT NULL")}
+            for uid, op in data.items():
+                if uid in mine or not isinstance(op, dict):
+                    continue
+                values = tuple(None if op.get(c) is None else str(op.get(c)) for c in _OP_COLUMNS)
+                if values[0] is None or values[3] is None:
+                    raise ValueError(f"operation {uid!r} without command or start")
+                if uid in known:
+                    op_id = known[uid]
+                    db.execute(f"UPDATE operations SET {', '.join(f'{c} = ?' for c in _OP_COLUMNS)} WHERE id = ?",
+                               (*values, op_id))
+                    db.execute("DELETE FROM events WHERE operation_id = ?", (op_id,))
+                    db.execute("DELETE FROM workspace_results WHERE operation_id = ?", (op_id,))
+                else:
+                    op_id = db.execute(f"INSERT INTO operations ({', '.join(_OP_COLUMNS)}, origin) "
+                                       f"VALUES ({', '.join('?' * len(_OP_COLUMNS))}, ?)", (*values, uid)).lastrowid
+                for w in op.get("workspaces") or []:
+                    db.execute(f"INSERT OR REPLACE INTO workspace_results (operation_id, {', '.join(_WS_COLUMNS)}) "
+                               f"VALUES (?{', ?' * len(_WS_COLUMNS)})", (op_id, *(w.get(c) for c in _WS_COLUMNS)))
+                for e in op.get("events") or []:
+                    db.execute("INSERT INTO events (operation_id, at, workspace, kind, message) VALUES (?,?,?,?,?)",
+                               (op_id, str(e["at"]), e.get("workspace"), str(e["kind"]), str(e["message"])))
+
+    def operations(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Newest first, each with its workspaces and events (other runners' too, once shared)."""
+        with closing(self._connect()) as db:
+            ops = [dict(row) for row in db.execute("SELECT * FROM operations ORDER BY started DESC, id DESC LIMIT ?",
+                                                   (limit,))]
             for op in ops:
                 op["args"] = json.loads(op["args"] or "{}")
                 op["workspaces"] = [dict(r) for r in db.execute(

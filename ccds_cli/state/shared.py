@@ -8,7 +8,9 @@ and a laptop see the same deployment. With `backend: s3` they live as objects un
 * `spec.yaml`     the spec the last `ccds up` applied (a controller elsewhere runs from it);
 * `scale.json`    counts set by `ccds scale` and the controller;
 * `failover.json` placements chosen by `ccds failover` and the controller;
-* `operate.json`  the controller's block list, memory and who ran it (from `operate.db`).
+* `operate.json`  the controller's block list, memory and who ran it (from `operate.db`);
+* `ledger.json`   the newest operations and their events (from `ledger.db`), so `ccds events` on one
+                  machine shows what a controller on another decided.
 
 Secrets are not among them: runners restore `secrets.json` as docs/ci.md says, and the controller on
 a manager VM reads the two it needs from that VM's own environment.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -33,7 +36,7 @@ from typing import Any, Callable
 from ccds_cli.errors import CcdsError, ExitCode
 
 SPEC = "spec.yaml"
-DOCUMENTS = ("scale.json", "failover.json", "operate.json")
+DOCUMENTS = ("scale.json", "failover.json", "operate.json", "ledger.json")
 PUSH_TRIES = 5
 
 
@@ -89,9 +92,18 @@ def _operate_codec() -> Codec:
     return Codec(operate_state.export_shared, operate_state.import_shared, depth=2)
 
 
+def _ledger_codec() -> Codec:
+    from ccds_cli.state.ledger import Ledger
+
+    return Codec(lambda root: Ledger(root / "ledger.db").export_shared(),
+                 lambda root, data: Ledger(root / "ledger.db").import_shared(data))
+
+
 def codec(name: str) -> Codec:
     if name == "operate.json":
         return _operate_codec()
+    if name == "ledger.json":  # {operation uid: operation}: merged per operation
+        return _ledger_codec()
     if name == "scale.json":  # {region: {role: count}}: merged per pool
         return _file_codec(name, 2, _scale_ok)
     return _file_codec(name, 1, _failover_ok)  # failover.json {region: alias/region}
@@ -322,7 +334,7 @@ class SharedState:
             if merged != ours:
                 try:
                     c.write(self.root, merged)
-                except (TypeError, ValueError, AttributeError) as exc:
+                except (TypeError, ValueError, AttributeError, KeyError, sqlite3.Error) as exc:
                     raise SharedStateError(f"{self.objects.url}{name} is not as ccds writes it ({exc}); remove "
                                            "or repair the object") from None
                 changed.append(name)

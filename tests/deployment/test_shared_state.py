@@ -155,3 +155,31 @@ def test_the_pg_backend_shares_the_same_way(tmp_path, monkeypatch, request):
     stranger = SharedState(tmp_path / "x", PgObjects("PG_CONN_STR", "ccds_live_ccds"))
     with pytest.raises(SharedStateError, match="cannot reach the shared deployment state pg:ccds_live_ccds"):
         stranger.pull()
+
+
+def test_the_ledger_of_a_controller_elsewhere_shows_here(runners):
+    from ccds_cli.state.ledger import Ledger
+
+    laptop, vm = runners
+    mine = Ledger(laptop.root / "ledger.db")
+    op = mine.begin("scale", "abc", {"region": "na"})
+    mine.event(op, "scale", "na edge 1→2")
+    mine.finish(op, "ok")
+    theirs = Ledger(vm.root / "ledger.db")
+    ctl = theirs.begin("operate", "abc", {"holder": "vm-1"})
+    theirs.event(ctl, "operate", "replace na edge live-na-edge-0, live-na-edge-0 terminated in the cloud")
+    laptop.push()
+    vm.push()  # refused once, merged: both operations
+    theirs.event(ctl, "operate", "done in 9.1 s: replace na edge live-na-edge-0")
+    theirs.finish(ctl, "ok")
+    vm.push()
+    laptop.pull()
+    shown = {o["command"]: o for o in mine.operations()}
+    assert set(shown) == {"scale", "operate"}
+    assert [e["message"] for e in shown["operate"]["events"]] == [
+        "replace na edge live-na-edge-0, live-na-edge-0 terminated in the cloud",
+        "done in 9.1 s: replace na edge live-na-edge-0"]
+    assert shown["operate"]["result"] == "ok" and shown["operate"]["host"] == shown["scale"]["host"]
+    assert laptop.push() == []  # what it took is what it holds: nothing to write back
+    vm.pull()
+    assert len(theirs.operations()) == 2 and vm.push() == []

@@ -346,6 +346,8 @@ def test_a_controller_elsewhere_runs_from_the_shared_state(tmp_path, moto, manag
     assert len(after) == 3 and edge_id not in after
     status = _ok(ccds(["status", "ccds.yaml", "-o", "json"], laptop, tmp_path))
     assert status["healthy"] is True and _tf_ids(status) == set(after)
+    decided = f"operate: replace na-east edge {name}-na-east-edge-1, {name}-na-east-edge-1 terminated in the cloud"
+    assert decided in _messages(laptop, tmp_path)  # its ledger shows on the laptop
 
     # the whole region terminated: it fails over from there; the laptop's state knows the move and the
     # block-list entry, its `up` keeps the region on the backup, and it is refused the blocked placement
