@@ -370,9 +370,6 @@ class SharedState:
         """The spec just applied: last writer wins (it is what the last `up` applied)."""
         self.objects.put(SPEC, raw, None, conditional=False)
 
-    def fetch_spec(self, etag: str | None = None) -> tuple[bytes, str] | None | bool:
-        return self.objects.get(SPEC, etag)
-
 
 def for_spec(spec: Any, root: Path) -> SharedState | None:
     """The shared state of a deployment whose spec keeps its state in S3 or PostgreSQL; None for the

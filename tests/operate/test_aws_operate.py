@@ -297,8 +297,8 @@ def test_a_controller_elsewhere_runs_from_the_shared_state(tmp_path, moto, manag
     laptop = ccds_env(tmp_path / "tf", moto.url, {"CCDS_ADMIN_TOKEN": TOKEN})
     _ok(ccds(["up", "ccds.yaml", "--yes", "-o", "json"], laptop, tmp_path))
     shared = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"team/ccds/{name}/ccds/")["Contents"])
-    assert shared == [f"team/ccds/{name}/ccds/spec.yaml"]
-    assert s3.get_object(Bucket=bucket, Key=shared[0])["Body"].read() == (tmp_path / "ccds.yaml").read_bytes()
+    assert shared == [f"team/ccds/{name}/ccds/{n}" for n in ("ledger.json", "spec.yaml")]
+    assert s3.get_object(Bucket=bucket, Key=shared[1])["Body"].read() == (tmp_path / "ccds.yaml").read_bytes()
     secrets = json.loads((tmp_path / ".ccds" / name / "secrets.json").read_text())
 
     vm_dir = tmp_path / "vm"
