@@ -39,11 +39,9 @@ def inputs_from_plan(spec, plan) -> CostInputs:
             if ctl.load_balancer:
                 lbs.append(place)
             if ctl.database.managed:
-                # The primary plus its replicas (standby, read replicas), as the cloud's module makes them.
-                replicas = ctl.database.replicas
-                cloud = clouds.get(ws.cloud)
-                dbs.append(ManagedDatabase(place, cloud.database_class(ctl.database.instance_class or None, replicas),
-                                           cloud.database_servers(replicas), float(ctl.database.storage_gb)))
+                # The primary plus its replicas (standby, read replicas), as the plan says the module makes them.
+                dbs.append(ManagedDatabase(place, ctl.database.cloud_class, ctl.database.servers,
+                                           float(ctl.database.storage_gb)))
             continue
         for key, module in ws.modules.items():
             regions[key] = place

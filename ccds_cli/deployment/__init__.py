@@ -121,7 +121,11 @@ class Deployment:
         if shared is None:
             return []
         if spec:
-            shared.push_spec(self.loaded.path.read_bytes())
+            import hashlib
+
+            raw = self.loaded.path.read_bytes()
+            if hashlib.sha256(raw).hexdigest() == self.loaded.sha256:  # not a file edited since it was read
+                shared.push_spec(raw)
         return shared.push()
 
     def overrides(self) -> dict[tuple[str, str], int]:

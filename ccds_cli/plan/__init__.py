@@ -36,6 +36,9 @@ class DatabasePlan:
     instance_class: str  # "" = the module's default
     storage_gb: int
     version: str
+    # what the module will run, as the cloud adapter knows its defaults (cost prices these)
+    cloud_class: str = ""  # the managed class: `instance_class` or the module's default for `replicas`
+    servers: int = 0  # managed servers: the primary plus the replicas the cloud allows
 
 
 @dataclass(frozen=True)
@@ -208,7 +211,10 @@ def build_plan(spec, overrides: dict[tuple[str, str], int] | None = None,
             database = DatabasePlan(
                 engine=ctl.database.engine if primary and postgres else "none", managed=primary and managed_db,
                 vm=db_vm, replicas=ctl.database.replicas, instance_class=ctl.database.instance_type or "",
-                storage_gb=ctl.database.storage_gb, version=ctl.database.version)
+                storage_gb=ctl.database.storage_gb, version=ctl.database.version,
+                cloud_class=cloud.database_class(ctl.database.instance_type or None, ctl.database.replicas)
+                if primary and managed_db else "",
+                servers=cloud.database_servers(ctl.database.replicas) if primary and managed_db else 0)
             tls = spec.security.tls
             # An ACM certificate lives in one region: the primary's (spec checks); the others get theirs
             # through the zone, if any.
