@@ -97,7 +97,25 @@ class Deployment:
         # that no longer validates, being destroyed) has no pools to read them from.
         capacities = {(key, role): pool.capacity for key, region in self.loaded.spec.regions.items()
                       for role, pool in region.pools.items()} if self.loaded is not None else None
-        return secret_store.workspace_secrets(self.secrets(), root, capacities)
+        return secret_store.workspace_secrets(self.secrets(), root, capacities, self.node_secrets(strict=False))
+
+    def node_secrets(self, strict: bool = True) -> dict[str, str]:
+        """What the engine's media nodes need besides their credential (Red5 Pro's license key), from
+        the operator's environment. `strict`: missing or malformed is a spec error (exit 2, before any
+        apply); otherwise (destroying, where nodes are not made) it is left out."""
+        from ccds_cli import engines
+
+        if self.loaded is None:
+            return {}
+        spec = self.loaded.spec
+        try:
+            return engines.get(spec.engine.kind).node_secrets(spec.engine)
+        except ValueError as exc:
+            if not strict:
+                return {}
+            line, col = self.loaded.where(("engine", "license_env"))
+            raise BadInput(f"{self.loaded.path}:{line}:{col}: engine.license_env: {exc}",
+                           hint=f"export {spec.engine.license_env}=<your Red5 Pro license key>") from None
 
     def shared(self):
         """The deployment state shared with other runners through the remote state store
@@ -250,6 +268,8 @@ class Deployment:
             if lock.broken is not None:
                 ledger.event(op.id, "lock", f"broke stale lock held by {lock.broken.describe()}")
             try:
+                if command != "down":
+                    self.node_secrets()  # nodes about to be made get all they need, or nothing is applied
                 self.pull_shared()  # decide on what other runners decided, under the lock
                 yield op
             except CcdsError as exc:

@@ -6,7 +6,7 @@ The ports become firewall rules in the plan; the bootstrap becomes cloud-init us
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ccds_cli.ladder import DEFAULT_LADDER
 
@@ -43,6 +43,12 @@ class Engine:
     def bootstrap(self, role: str, ctx: "BootstrapContext") -> str:
         """cloud-init user data for a cloud node of this role."""
         raise NotImplementedError
+
+    def node_secrets(self, engine_spec: Any) -> dict[str, str]:
+        """Secrets every media node of this engine needs in its /etc/ccds/node.env (`name=value`, read by
+        sh: values are checked to be plain words), from the operator's environment, never the spec.
+        Raises ValueError saying what is missing."""
+        return {}
 
 
 @dataclass(frozen=True)

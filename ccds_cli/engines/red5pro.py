@@ -53,4 +53,19 @@ class Red5Pro(Engine):
                               stats_url="http://127.0.0.1:5080/api/v1/server/stats", endpoints=endpoints)
 
 
+    def node_secrets(self, engine_spec) -> dict[str, str]:
+        """The license key, from the variable `engine.license_env` names: it reaches media nodes only."""
+        import os
+        import re
+
+        name = engine_spec.license_env
+        value = os.environ.get(name or "", "").strip()
+        if not value:
+            raise ValueError(f"the environment variable {name} is not set: Red5 Pro nodes need the license key")
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,512}", value):
+            raise ValueError(f"the license key in {name} has characters a Red5 Pro key does not have "
+                             "(expected letters, digits, '.', '_' and '-')")
+        return {"red5pro_license": value}
+
+
 ENGINE = Red5Pro()

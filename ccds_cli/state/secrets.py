@@ -120,10 +120,12 @@ def node_name(deployment: str, workspace: str, pool: str, index: int) -> str:
 
 
 def workspace_secrets(master: dict[str, str], root: dict[str, Any],
-                      capacities: dict[tuple[str, str], int] | None = None) -> dict[str, dict[str, str]]:
+                      capacities: dict[tuple[str, str], int] | None = None,
+                      media: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
     """`TF_VAR_secrets` of one rendered workspace (its `main.tf.json`): per module call, the
     module's `secrets` map (modules/README.md): `<key>` for the module itself (the database
-    password it sets), `<pool>/<key>` for every node of a pool, `<pool>/<index>/<key>` for one node."""
+    password it sets), `<pool>/<key>` for every node of a pool, `<pool>/<index>/<key>` for one node.
+    `media`: what the engine's media nodes need besides (Red5 Pro's license), for every media pool."""
     out: dict[str, dict[str, str]] = {}
     for key, mod in sorted((root.get("module") or {}).items()):
         pools = mod.get("pools") or {}
@@ -140,6 +142,8 @@ def workspace_secrets(master: dict[str, str], root: dict[str, Any],
                     share[f"{pool}/db_password"] = master["db_password"]
         else:
             for pool, p in pools.items():
+                for name, value in (media or {}).items():
+                    share[f"{pool}/{name}"] = value
                 for i in range(int(p["count"])):
                     name = node_name(mod["deployment"], mod["workspace"], pool, i)
                     share[f"{pool}/{i}/node_name"] = name
