@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -326,6 +327,32 @@ def test_a_controller_elsewhere_runs_from_the_shared_state(tmp_path, moto, manag
     code, rnd = vm_round()
     assert code == 0 and _acted(rnd) == [], rnd["results"]
     assert (vm_dir / "ccds.yaml").read_bytes() == (tmp_path / "ccds.yaml").read_bytes()
+
+    # running on: a spec the laptop applies since is followed (the controller goes on with it)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "ccds_cli", "operate", str(vm_dir / "ccds.yaml"), "--from",
+         f"s3://{bucket}/team/ccds/{name}", "--manager", manager, "--state-dir", str(vm_dir / "state")],
+        env=vm, cwd=vm_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(3)
+        spec_file = tmp_path / "ccds.yaml"
+        spec_file.write_text(spec_file.read_text().replace("operate: {interval: 1s}",
+                                                               "operate: {interval: 1s, block_for: 2h}"))
+        _ok(ccds(["up", "ccds.yaml", "--yes", "-o", "json"], laptop, tmp_path))
+        deadline = time.monotonic() + 60
+        while b"block_for: 2h" not in (vm_dir / "ccds.yaml").read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(3)
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        try:
+            said, _ = follower.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            follower.kill()
+            said, _ = follower.communicate(timeout=30)
+    assert follower.returncode == 0, said[-3000:]
+    assert "following the spec applied since" in said and "every 1 s" in said, said[-3000:]
+    assert (vm_dir / "ccds.yaml").read_bytes() == spec_file.read_bytes()
 
     # a manual scale on the laptop: the controller elsewhere keeps it (its floor), undoes nothing
     _ok(ccds(["scale", "ccds.yaml", "na-east", "edge=2", "--yes", "-o", "json"], laptop, tmp_path))
