@@ -79,8 +79,18 @@ def _s3(moto: Moto):
                         aws_access_key_id="test", aws_secret_access_key="test")
 
 
+SHARED = f"{PREFIX}/{NAME}/ccds/"  # the deployment state ccds shares beside Terraform's
+
+
 def _keys(moto: Moto) -> list[str]:
-    return sorted(o["Key"] for o in _s3(moto).list_objects_v2(Bucket=BUCKET).get("Contents", []))
+    """Terraform's objects in the bucket (state, locks)."""
+    return sorted(o["Key"] for o in _s3(moto).list_objects_v2(Bucket=BUCKET).get("Contents", [])
+                  if not o["Key"].startswith(SHARED))
+
+
+def _shared(moto: Moto) -> list[str]:
+    return sorted(o["Key"][len(SHARED):] for o in _s3(moto).list_objects_v2(Bucket=BUCKET, Prefix=SHARED)
+                  .get("Contents", []))
 
 
 def _state(moto: Moto) -> dict:
@@ -122,6 +132,7 @@ def test_s3_state_shared_by_two_runners(tmp_path, moto):
     instances = _running(moto)
     assert len(instances) == 2
     assert _keys(moto) == [KEY]  # the state, and no lock left behind
+    assert _shared(moto) == ["ledger.json", "spec.yaml"]  # what the next runner learns of this one
     applied = _state(moto)
     assert {i["attributes"]["id"] for r in applied["resources"] if r["type"] == "aws_instance"
             for i in r["instances"]} == set(instances)
@@ -166,6 +177,8 @@ def test_s3_state_shared_by_two_runners(tmp_path, moto):
     status = _ok(ccds(["status", "ccds.yaml", "-o", "json"], env_c, tmp_path))  # nothing rendered here yet
     assert status["healthy"] is True, json.dumps(status)[-3000:]
     assert {i["id"] for w in status["workspaces"] for r in w["roles"] for i in r["instances"]} == set(instances)
+    seen = _ok(ccds(["events", "ccds.yaml", "-o", "json"], env_c, tmp_path))["operations"]
+    assert [o["command"] for o in seen] == ["plan", "up"]  # what runners A and B did, shared
     applied_c = _ok(ccds(["up", "ccds.yaml", "--plan", "saved", "--yes", "-o", "json"], env_c, tmp_path))
     assert [(w["name"], w["result"], w["changes"]["add"]) for w in applied_c["workspaces"]] == [(WORKSPACE, "ok", 0)]
     down = _ok(ccds(["down", "ccds.yaml", "--yes", "-o", "json"], env_c, tmp_path))
