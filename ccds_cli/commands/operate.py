@@ -37,7 +37,9 @@ FromOpt = Annotated[str | None, typer.Option(
          "changes. Needs CCDS_ADMIN_TOKEN and CCDS_NODE_KEY.")]
 
 
-def _root(spec: Path, state_dir: Path | None):
+def _root(spec: Path, state_dir: Path | None, source: str | None = None):
+    """The spec loaded, its state directory, and what other runners shared pulled into it; with
+    `source` (`--from`), checked to be that deployment first."""
     from ccds_cli.deployment import Deployment, connect_state_backend
     from ccds_cli.paths import state_root
     from ccds_cli.spec import load_spec
@@ -46,6 +48,8 @@ def _root(spec: Path, state_dir: Path | None):
     loaded = load_spec(spec)
     connect_state_backend(loaded)
     root = deployment_dir(state_root(Path(spec), state_dir), loaded.spec.name)
+    if source is not None:
+        _check_source(loaded, source, root)
     Deployment(loaded, root).pull_shared()
     return loaded, root
 
@@ -221,9 +225,7 @@ def run(spec: SpecArg, once: OnceOpt = False, unblock: UnblockOpt = None, resume
     if source is not None:
         _source(source)  # its form, before anything is fetched
         spec_etag = _fetch_spec(source, Path(spec))
-    loaded, root = _root(spec, state_dir)
-    if source is not None:
-        _check_source(loaded, source, root)
+    loaded, root = _root(spec, state_dir, source)
     show_warnings(out, loaded)
     if unblock or resume:
         return _edit_state(loaded, root, unblock or [], resume or [])
@@ -286,8 +288,7 @@ def run(spec: SpecArg, once: OnceOpt = False, unblock: UnblockOpt = None, resume
             if newer["etag"] is None or signals["stop"]:
                 break
             try:
-                reloaded, _ = _root(spec, state_dir)
-                _check_source(reloaded, source, root)
+                reloaded, _ = _root(spec, state_dir, source)
             except Exception as exc:  # a spec this controller cannot run: keep the one it runs
                 controller.say(f"the newly applied spec is not run: {getattr(exc, 'message', exc)}", topic="spec")
                 reloaded = loaded
