@@ -23,9 +23,18 @@ locals {
   op_tag       = "ccds-deployment"
   op_partition = local.operator ? data.aws_partition.this[0].partition : "aws"
   # Resource types the region workspaces create (modules/aws network.tf, security.tf, main.tf).
-  op_types = ["instance", "volume", "vpc", "subnet", "security-group", "security-group-rule", "internet-gateway",
-  "route-table", "key-pair", "network-interface"]
-  op_ec2_arns = [for t in local.op_types : "arn:${local.op_partition}:ec2:*:*:${t}/*"]
+  op_ec2_arns = [
+    "arn:${local.op_partition}:ec2:*:*:instance/*",
+    "arn:${local.op_partition}:ec2:*:*:volume/*",
+    "arn:${local.op_partition}:ec2:*:*:vpc/*",
+    "arn:${local.op_partition}:ec2:*:*:subnet/*",
+    "arn:${local.op_partition}:ec2:*:*:security-group/*",
+    "arn:${local.op_partition}:ec2:*:*:security-group-rule/*",
+    "arn:${local.op_partition}:ec2:*:*:internet-gateway/*",
+    "arn:${local.op_partition}:ec2:*:*:route-table/*",
+    "arn:${local.op_partition}:ec2:*:*:key-pair/*",
+    "arn:${local.op_partition}:ec2:*:*:network-interface/*",
+  ]
   # Calls that create a resource and tag it in the same request (TagSpecifications).
   op_create_actions = ["RunInstances", "CreateVpc", "CreateSubnet", "CreateSecurityGroup", "CreateInternetGateway",
   "CreateRouteTable", "ImportKeyPair", "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"]
@@ -66,9 +75,11 @@ data "aws_iam_policy_document" "operator" {
 
   # New resources: only with the deployment's tag in the request.
   statement {
-    sid       = "CreateTagged"
-    effect    = "Allow"
-    actions   = [for a in local.op_create_actions : "ec2:${a}"]
+    sid    = "CreateTagged"
+    effect = "Allow"
+    actions = ["ec2:RunInstances", "ec2:CreateVpc", "ec2:CreateSubnet", "ec2:CreateSecurityGroup",
+      "ec2:CreateInternetGateway", "ec2:CreateRouteTable", "ec2:ImportKeyPair", "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:AuthorizeSecurityGroupEgress"]
     resources = local.op_ec2_arns
     condition {
       test     = "StringEquals"
@@ -118,18 +129,18 @@ data "aws_iam_policy_document" "operator" {
   statement {
     sid    = "ChangeOwn"
     effect = "Allow"
-    actions = [for a in [
-      "RunInstances", "TerminateInstances", "StopInstances", "StartInstances", "RebootInstances",
-      "ModifyInstanceAttribute", "ModifyInstanceMetadataOptions",
-      "CreateSubnet", "CreateSecurityGroup", "CreateRouteTable", "ModifyVpcAttribute", "ModifySubnetAttribute",
-      "AttachInternetGateway", "DetachInternetGateway", "CreateRoute", "ReplaceRoute", "DeleteRoute",
-      "AssociateRouteTable", "DisassociateRouteTable", "ReplaceRouteTableAssociation",
-      "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress",
-      "RevokeSecurityGroupEgress", "ModifySecurityGroupRules", "UpdateSecurityGroupRuleDescriptionsIngress",
-      "UpdateSecurityGroupRuleDescriptionsEgress",
-      "DeleteVpc", "DeleteSubnet", "DeleteSecurityGroup", "DeleteInternetGateway", "DeleteRouteTable",
-      "DeleteKeyPair",
-    ] : "ec2:${a}"]
+    actions = [
+      "ec2:RunInstances", "ec2:TerminateInstances", "ec2:StopInstances", "ec2:StartInstances", "ec2:RebootInstances",
+      "ec2:ModifyInstanceAttribute", "ec2:ModifyInstanceMetadataOptions",
+      "ec2:CreateSubnet", "ec2:CreateSecurityGroup", "ec2:CreateRouteTable", "ec2:ModifyVpcAttribute",
+      "ec2:ModifySubnetAttribute", "ec2:AttachInternetGateway", "ec2:DetachInternetGateway", "ec2:CreateRoute",
+      "ec2:ReplaceRoute", "ec2:DeleteRoute", "ec2:AssociateRouteTable", "ec2:DisassociateRouteTable",
+      "ec2:ReplaceRouteTableAssociation", "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
+      "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:ModifySecurityGroupRules",
+      "ec2:UpdateSecurityGroupRuleDescriptionsIngress", "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+      "ec2:DeleteVpc", "ec2:DeleteSubnet", "ec2:DeleteSecurityGroup", "ec2:DeleteInternetGateway",
+      "ec2:DeleteRouteTable", "ec2:DeleteKeyPair",
+    ]
     resources = local.op_ec2_arns
     condition {
       test     = "StringEquals"

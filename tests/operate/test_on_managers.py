@@ -152,10 +152,14 @@ def test_plan_carries_the_operator(tmp_path):
 
 
 def _rendered(tmp_path: Path, spec_path: Path) -> dict:
+    from tests.tfschema import check_workspace
+
     out = tmp_path / "out"
     proc = run_ccds(["render", str(spec_path), "--out", str(out)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads((out / "control.aws-main.us-east-1" / "main.tf.json").read_text())
+    ws = out / "control.aws-main.us-east-1"
+    assert check_workspace(ws) == []  # the module call and its resources against the provider's schema
+    return json.loads((ws / "main.tf.json").read_text())
 
 
 def _bootstrap(user_data: str) -> str:
