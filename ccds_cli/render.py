@@ -188,7 +188,14 @@ def _control(module: ModulePlan) -> dict[str, Any]:
         "dns_name": ctl.dns_name,
         # only when given: workspaces without one render as before
         **({"certificate_arn": ctl.certificate_arn} if ctl.certificate_arn else {}),
+        **({"operator": _operator(ctl.operator)} if ctl.operator is not None else {}),
     }
+
+
+def _operator(op) -> dict[str, Any]:
+    """control.operator (modules/README.md): what the instance profile of the managers may reach."""
+    return {"enabled": True, "bucket": op.bucket, "object_prefix": op.object_prefix,
+            "state_region": op.state_region, "lock_table": op.lock_table, "regions": list(op.regions)}
 
 
 def _pools(spec, ws: WorkspacePlan, module: ModulePlan, cloud, cfg) -> dict[str, Any]:

@@ -38,6 +38,7 @@ class Aws(Cloud):
     credential_env = ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
     default_instance_type = "c5.large"
     default_region = "us-east-1"
+    hosts_controller = True  # an instance profile scoped by the ccds-deployment tag (modules/aws/operator.tf)
     https_api = True  # ALB: ACM certificate (validated in the Route53 zone) or the spec's certificate_arn
     node_resource = "aws_instance"  # the module resource that is one node (what `ccds operate` replaces)
     # EC2 `<family>.<size>` (c5.large, u-6tb1.metal); `db.*` names are RDS classes.

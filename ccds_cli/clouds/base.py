@@ -144,6 +144,9 @@ class Cloud:
     # The control workspace's load balancer serves the API over HTTPS when `security.tls` is given
     # with `control.dns_zone` (a certificate for the record) or `certificate_arn`; else plain HTTP.
     https_api: ClassVar[bool] = False
+    # `operate.on_managers`: the control module installs `ccds operate` on the stream manager VMs and
+    # gives them instance credentials limited to the deployment (control.operator in ../README.md).
+    hosts_controller: ClassVar[bool] = False
     # Environment variables its credential chain reads (documented, checked by doctor).
     credential_env: ClassVar[tuple[str, ...]] = ()
     default_instance_type: ClassVar[str] = ""

@@ -50,7 +50,14 @@ def manager_user_data(spec, ws, ccds_version: str) -> str:
         # The load balancer ends TLS and tells the scheme in X-Forwarded-Proto: trusted from the control
         # network only (where the load balancer is), so URLs the manager hands out say https.
         serve_args += f" --forwarded-allow-ips {shlex.quote(str(spec.control.network.cidr))}"
-    install = manager_install_script(manager_source(spec.install, ccds_version))
+    operator = ws.control.operator if ws.control is not None else None
+    extras = ()
+    if operator is not None:  # the controller reads the cloud's inventory with its SDK
+        from ccds_cli import clouds
+
+        extra = clouds.get(ws.cloud).extra
+        extras = (extra,) if extra else ()
+    install = manager_install_script(manager_source(spec.install, ccds_version, extras))
     script = f"""#!/bin/sh
 set -eu
 export DEBIAN_FRONTEND=noninteractive
@@ -79,9 +86,72 @@ WantedBy=multi-user.target
 UNIT
 systemctl daemon-reload
 systemctl enable --now ccds-sm.service
-"""
+{operator_script(operator) if operator is not None else ""}"""
     password_file = {"path": DB_PASSWORD_FILE, "permissions": "0600", "encoding": "b64", "content": password_b64}
     return cloud_config([password_file], script)
+
+
+# HashiCorp's package signing key (https://www.hashicorp.com/security): the key apt trusts for
+# Terraform must be this one, whatever https://apt.releases.hashicorp.com/gpg serves.
+HASHICORP_KEY_URL = "https://apt.releases.hashicorp.com/gpg"
+HASHICORP_KEY_FINGERPRINT = "798AEC654E5C15428C8E42EEAA16FCBCA621E701"
+HASHICORP_KEYRING = "/usr/share/keyrings/hashicorp-archive-keyring.gpg"
+OPERATE_STATE_DIR = "/var/lib/ccds"
+
+
+def operator_script(op) -> str:
+    """Shell lines (sh -eu) that make a manager VM run `ccds operate` too (operate.on_managers):
+    Terraform from HashiCorp's apt repository, its key checked by fingerprint; a systemd unit that
+    runs the controller on the applied spec it downloads from the state bucket (`--from`), against
+    the manager on the same VM. Every manager runs one; the lease in the managers' database lets one
+    act while the others stand by. The AWS credentials are the instance's (no keys here), the
+    manager credentials those of node.env."""
+    q = shlex.quote
+    env = [f"AWS_REGION={q(op.state_region)}"]
+    if op.endpoint:
+        env.append(f"AWS_ENDPOINT_URL_S3={q(op.endpoint)}")
+    command = " ".join(q(a) for a in (
+        "/opt/ccds/bin/ccds", "operate", f"{OPERATE_STATE_DIR}/ccds.yaml", "--from", op.source,
+        "--manager", f"http://127.0.0.1:{int(op.api_port)}", "--state-dir", f"{OPERATE_STATE_DIR}/state"))
+    return f"""# ccds operate beside this manager (operate.on_managers): Terraform, key checked by fingerprint
+apt-get install -y -q gnupg
+key=$(mktemp)
+curl -fsSL --retry 5 --retry-delay 5 -o "$key" {q(HASHICORP_KEY_URL)}
+fingerprints=$(gpg --batch --with-colons --show-keys "$key" | awk -F: '$1 == "pub" {{p = 1; next}} $1 == "fpr" && p {{print $10; p = 0}}')
+if [ "$fingerprints" != {HASHICORP_KEY_FINGERPRINT} ]; then
+  echo "ccds: {HASHICORP_KEY_URL} is not HashiCorp's signing key {HASHICORP_KEY_FINGERPRINT} (got: $fingerprints)" >&2
+  exit 1
+fi
+gpg --batch --yes --dearmor -o {HASHICORP_KEYRING} "$key"
+rm -f "$key"
+. /etc/os-release
+echo "deb [signed-by={HASHICORP_KEYRING}] https://apt.releases.hashicorp.com $VERSION_CODENAME main" \\
+  > /etc/apt/sources.list.d/hashicorp.list
+apt-get update -q && apt-get install -y -q terraform
+mkdir -p -m 0700 {OPERATE_STATE_DIR}
+chmod 0700 {OPERATE_STATE_DIR}
+cat > /usr/local/sbin/ccds-operate <<'OPERATE'
+#!/bin/sh
+. /etc/ccds/node.env
+export CCDS_ADMIN_TOKEN="$admin_token" CCDS_NODE_KEY="$node_key"
+export {" ".join(env)}
+exec {command}
+OPERATE
+chmod 0755 /usr/local/sbin/ccds-operate
+cat > /etc/systemd/system/ccds-operate.service <<'UNIT'
+[Unit]
+Description=ccds operate (the deployment's controller; one of the managers acts, the others stand by)
+After=network-online.target ccds-sm.service
+[Service]
+ExecStart=/usr/local/sbin/ccds-operate
+Restart=always
+RestartSec=10
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl daemon-reload
+systemctl enable --now ccds-operate.service
+"""
 
 
 def database_url(user: str, host: str, port: str, name: str) -> str:

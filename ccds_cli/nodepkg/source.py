@@ -131,6 +131,7 @@ class ManagerSource:
     wheel_url: str | None = None
     sha256: str | None = None
     index_url: str | None = None  # None: PyPI
+    extras: tuple[str, ...] = (MANAGER_EXTRA,)  # pip extras of ccds the managers install
 
     @property
     def index(self) -> str:
@@ -140,18 +141,21 @@ class ManagerSource:
         return self.wheel_url or f"{self.requirement} from {self.index}"
 
 
-def manager_source(install, version: str) -> ManagerSource:
-    """Resolve the spec's `install` (a models.Install, or None) for the stream managers."""
+def manager_source(install, version: str, extras: tuple[str, ...] = ()) -> ManagerSource:
+    """Resolve the spec's `install` (a models.Install, or None) for the stream managers; `extras`
+    beside the postgres one (`aws` where the managers also run `ccds operate` on AWS)."""
     from packaging.requirements import Requirement
 
     index_url = getattr(install, "index_url", None)
+    wanted = tuple(sorted({MANAGER_EXTRA, *extras}))
     if install is not None and install.wheel_url:
         return ManagerSource("install.wheel_url", wheel_url=install.wheel_url, sha256=install.sha256,
-                             index_url=index_url)
+                             index_url=index_url, extras=wanted)
     given = install.requirement if install is not None else None
     req = Requirement(given or f"ccds=={version}")
-    req.extras = set(req.extras) | {MANAGER_EXTRA}
-    return ManagerSource("install.requirement", default=not given, requirement=str(req), index_url=index_url)
+    req.extras = set(req.extras) | set(wanted)
+    return ManagerSource("install.requirement", default=not given, requirement=str(req), index_url=index_url,
+                         extras=wanted)
 
 
 def _pip(venv: str, index_url: str | None) -> str:
@@ -169,7 +173,7 @@ def manager_install_script(src: ManagerSource, venv: str = VENV, dist_dir: str =
             f"mkdir -p {shlex.quote(dist_dir)}",
             f"curl -fsSL --retry 5 --retry-delay 5 -o {shlex.quote(path)} {shlex.quote(src.wheel_url)}",
             f"echo {shlex.quote(f'{src.sha256}  {path}')} | sha256sum -c --strict -",
-            f"{_pip(venv, src.index_url)} {shlex.quote(f'{path}[{MANAGER_EXTRA}]')}",
+            f"{_pip(venv, src.index_url)} {shlex.quote(path + '[' + ','.join(src.extras) + ']')}",
         ]
     else:
         lines.append(f"{_pip(venv, src.index_url)} {shlex.quote(src.requirement or '')}")

@@ -42,6 +42,32 @@ class DatabasePlan:
 
 
 @dataclass(frozen=True)
+class OperatorPlan:
+    """`operate.on_managers`: what the control module and the managers' bootstrap need to run
+    `ccds operate` on the manager VMs (the spec checks guarantee `state: s3` and a hosting cloud)."""
+
+    deployment: str
+    bucket: str
+    key_prefix: str
+    state_region: str
+    api_port: int  # the manager on the same VM: http://127.0.0.1:<api_port>
+    regions: tuple[str, ...]  # cloud regions (of the managers' cloud) the controller may act in
+    endpoint: str = ""  # an S3-compatible store's URL ("" = AWS S3)
+    use_path_style: bool = False
+    lock_table: str = ""  # state.dynamodb_table, if the state is locked there
+
+    @property
+    def object_prefix(self) -> str:
+        """Every object of the deployment in the bucket: states, the applied spec, shared files."""
+        return f"{self.key_prefix}/{self.deployment}/"
+
+    @property
+    def source(self) -> str:
+        """What `ccds operate --from` reads."""
+        return f"s3://{self.bucket}/{self.key_prefix}/{self.deployment}"
+
+
+@dataclass(frozen=True)
 class ControlPlan:
     """What a control workspace runs besides its manager pool."""
 
@@ -54,6 +80,7 @@ class ControlPlan:
     dns_name: str
     certificate_arn: str = ""  # security.tls.certificate_arn (primary placement only)
     https: bool = False  # its load balancer serves the API over HTTPS (and forwards X-Forwarded-Proto)
+    operator: OperatorPlan | None = None  # operate.on_managers: the managers also run the controller
 
 
 @dataclass
@@ -153,6 +180,20 @@ def instance_type_for(spec, key: str, role: str, cloud_name: str) -> str:
     return candidates[0].name
 
 
+def operator_plan(spec, cloud_name: str) -> OperatorPlan | None:
+    """The controller beside the managers of a control placement on `cloud_name`: the state's
+    bucket, and every region of that cloud a region runs in or may fail over to (a failover
+    creates a whole region workspace there)."""
+    if not spec.operate.on_managers or spec.state.backend != "s3":
+        return None
+    st = spec.state
+    regions = sorted({Placement(p).region for r in spec.regions.values() for p in (r.placement, *r.failover)
+                      if spec.providers[Placement(p).alias].cloud == cloud_name})
+    return OperatorPlan(deployment=spec.name, bucket=st.bucket, key_prefix=st.key_prefix, state_region=st.region,
+                        api_port=spec.control.api_port, regions=tuple(regions), endpoint=st.endpoint or "",
+                        use_path_style=st.use_path_style, lock_table=st.dynamodb_table or "")
+
+
 def build_plan(spec, overrides: dict[tuple[str, str], int] | None = None,
                viewers: dict[str, int] | None = None, failover_to: dict[str, str] | None = None) -> DeploymentPlan:
     """Plan the deployment. `viewers` replaces traffic.peak_viewers (events, what-ifs);
@@ -225,7 +266,8 @@ def build_plan(spec, overrides: dict[tuple[str, str], int] | None = None,
                 load_balancer=load_balancer, dns_zone=ctl.dns_zone or "",
                 dns_name=tls.domain if (tls and (ctl.dns_zone or certificate)) else "",
                 certificate_arn=certificate,
-                https=bool(load_balancer and cloud.https_api and tls and (ctl.dns_zone or certificate)))
+                https=bool(load_balancer and cloud.https_api and tls and (ctl.dns_zone or certificate)),
+                operator=operator_plan(spec, cloud.name))
             # The primary goes first (its outputs: manager URL, database address); other control
             # placements need the primary's database, so they run beside the regions.
             ws = WorkspacePlan(f"control.{place.alias}.{place.region}", "control", 0 if primary else 1, cloud.name,
@@ -237,5 +279,5 @@ def build_plan(spec, overrides: dict[tuple[str, str], int] | None = None,
     return DeploymentPlan(spec.name, engine.kind, regions, workspaces, warnings, placements)
 
 
-__all__ = ["ControlPlan", "DatabasePlan", "DeploymentPlan", "ModulePlan", "NodePool", "PoolPlan", "RegionCapacity",
-           "Rule", "WorkspacePlan", "build_plan"]
+__all__ = ["ControlPlan", "DatabasePlan", "DeploymentPlan", "ModulePlan", "NodePool", "OperatorPlan", "PoolPlan",
+           "RegionCapacity", "Rule", "WorkspacePlan", "build_plan"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any
 
 from ccds_cli import clouds
 from ccds_cli.errors import BadInput
 from ccds_cli.spec.loader import LoadedSpec, did_you_mean, read_bounded
+from ccds_cli.spec.placement import Placement
 from ccds_cli.spec.yamlpos import Diagnostic, field_name
 
 
@@ -136,6 +138,7 @@ def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
             c.add(("events", i, "name"), f"event name {name!r} is used twice")
 
     check_operate(c)
+    check_on_managers(c)
 
     if spec.security.auth.kind == "round-trip" and not spec.security.auth.url:
         c.add(("security", "auth", "url"), "round-trip auth needs the url of your validation endpoint")
@@ -253,8 +256,6 @@ def check_roles(c: _Collector, base: tuple, region: Any, cfg: Any, where: tuple)
 def check_certificate(c: _Collector) -> None:
     """`security.tls.certificate_arn` is served by the primary control placement's load balancer:
     its cloud must serve HTTPS there, and an ACM certificate lives in one region, the placement's."""
-    import re
-
     from ccds_cli.spec.models import ACM_CERTIFICATE_ARN
 
     spec = c.loaded.spec
@@ -365,3 +366,85 @@ def check_operate(c: _Collector) -> None:
         elif 1 <= interval <= 600 and after < 2 * interval:
             c.add(base + ("failover_after",), f"failover_after ({after:g}s) must be at least two controller "
                   f"rounds (operate.interval {interval:g}s x 2): one failed look is not an outage")
+
+
+# S3's bucket naming rules (general purpose buckets): 3-63 characters, lower-case letters, digits, '.'
+# and '-', a letter or digit at both ends, no '..', not an IPv4 address, none of the reserved forms.
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KEY_PREFIX_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}(/[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}){0,9}$")
+_TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_REGION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def bucket_error(bucket: str) -> str:
+    """Why `bucket` is not an S3 bucket name ("" when it is one)."""
+    if not _BUCKET_RE.match(bucket) or ".." in bucket or ".-" in bucket or "-." in bucket:
+        return (f"{bucket[:70]!r} is not an S3 bucket name: 3 to 63 lower-case letters, digits, '.' and '-', "
+                "starting and ending with a letter or digit")
+    if re.fullmatch(r"\d+\.\d+\.\d+\.\d+", bucket) or bucket.startswith(("xn--", "sthree-")) \
+            or bucket.endswith(("-s3alias", "--ol-s3", "--x-s3")):
+        return f"{bucket!r} is not an S3 bucket name (an IP address or a form S3 reserves)"
+    return ""
+
+
+def check_on_managers(c: _Collector) -> None:
+    """`operate.on_managers`: the controller runs on the stream manager VMs. It needs the state where
+    they can read and write it (s3), a control plane on clouds whose module installs the controller,
+    and names that go into a shell script and an IAM policy as they are."""
+    spec = c.loaded.spec
+    if not spec.operate.on_managers:
+        return
+    here = ("operate", "on_managers")
+    if not spec.operate.enabled:
+        c.add(("operate", "enabled"), "operate.on_managers needs operate.enabled: true (the controller the "
+              "stream managers would run)")
+    hosts = sorted(cl.display for cl in clouds.all_clouds() if cl.hosts_controller)
+    st = spec.state
+    if st.backend != "s3":
+        where = ("state", "backend") if "state" in spec.model_fields_set else here
+        c.add(where, f"operate.on_managers needs state.backend: s3 (got {st.backend!r}): the controller on the "
+              "manager VMs reads and writes the Terraform state and the deployment's shared files there")
+    else:
+        error = bucket_error(st.bucket)
+        if error:
+            c.add(("state", "bucket"), error)
+        if not _KEY_PREFIX_RE.match(st.key_prefix) or any(p in (".", "..") for p in st.key_prefix.split("/")):
+            c.add(("state", "key_prefix"), f"{st.key_prefix[:70]!r}: with operate.on_managers the key prefix goes "
+                  "into the managers' IAM policy and command line: letters, digits, '.', '_', '-' in up to 10 "
+                  "parts separated by '/' (no leading or trailing '/', no '*', '?' or '$')")
+        if not _REGION_RE.match(st.region):
+            c.add(("state", "region"), f"{st.region[:70]!r}: with operate.on_managers the state's region goes into "
+                  "the managers' environment: letters, digits, '.', '_' and '-' only")
+        if st.dynamodb_table and not _TABLE_RE.match(st.dynamodb_table):
+            c.add(("state", "dynamodb_table"), f"{st.dynamodb_table[:70]!r} is not a DynamoDB table name "
+                  "(3 to 255 letters, digits, '_', '.', '-')")
+    if spec.control is None:
+        c.add(here, "operate.on_managers needs a control: section: the controller runs beside its stream managers")
+        return
+    for i, target in enumerate(spec.control.placement):
+        parsed = parse_placement(target)
+        cfg = spec.providers.get(parsed[0]) if parsed else None
+        if cfg is None:  # reported by check_placement
+            continue
+        cloud = clouds.get(cfg.cloud)
+        if not cloud.hosts_controller:
+            line = c.loaded.where(here)[0]
+            c.add(("control", "placement", i), f"operate.on_managers (line {line}): the stream managers on "
+                  f"{target} ({cloud.display}) cannot run the controller; ccds installs it beside the managers on "
+                  f"{', '.join(hosts) or 'no cloud'}. Run `ccds operate` where the credentials are instead "
+                  "(docs/clouds.md)")
+    control_clouds = {spec.providers[p.alias].cloud for p in map(Placement, spec.control.placement)
+                      if p.alias in spec.providers}
+    if not any(spec.providers[Placement(p).alias].cloud in control_clouds for r in spec.regions.values()
+               for p in (r.placement, *r.failover) if Placement(p).alias in spec.providers):
+        c.add(here, "operate.on_managers: no region runs on (or fails over to) the stream managers' cloud, so the "
+              "controller there could change nothing; run `ccds operate` where the credentials are instead")
+    for key, region in spec.regions.items():
+        for j, target in enumerate([region.placement, *region.failover]):
+            parsed = parse_placement(target)
+            cfg = spec.providers.get(parsed[0]) if parsed else None
+            if cfg is not None and cfg.cloud not in control_clouds:
+                path = ("regions", key, "placement") if j == 0 else ("regions", key, "failover", j - 1)
+                c.add(path, f"{target} is on {clouds.get(cfg.cloud).display}: the controller on the stream "
+                      "managers holds credentials of the managers' own cloud only, so it cannot change this "
+                      "placement; run `ccds operate` where the credentials are for it", "warning")

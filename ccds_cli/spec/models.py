@@ -273,6 +273,9 @@ class Operate(Model):
     block_for: Duration = timedelta(hours=1)  # how long a failed placement stays on the block list
     manual_hold: Duration = timedelta(minutes=10)  # a manual `ccds scale`/`failover` stands this long
     boot_timeout: Duration = timedelta(minutes=10)  # new or moved nodes may take this long to serve
+    # Every stream manager VM also runs `ccds operate` (one acts, the others stand by: the lease), with
+    # the Terraform state in `state: s3` and the cloud's instance credentials (docs/clouds.md).
+    on_managers: bool = False
 
 
 class Region(Model):

@@ -68,6 +68,9 @@ resource "aws_instance" "node" {
   key_name               = try(aws_key_pair.this[0].key_name, null)
   user_data              = each.value.user_data == "" ? null : replace(local.node_user_data[each.value.pool], "@@CCDS_SECRETS_B64@@", local.node_secrets_b64[each.key])
 
+  # operate.on_managers: the managers' credentials for `ccds operate` (operator.tf); other nodes get none
+  iam_instance_profile = local.operator && each.value.role == "manager" ? aws_iam_instance_profile.operator[0].name : null
+
   root_block_device {
     volume_size = each.value.disk_gb
     volume_type = "gp3"

@@ -107,6 +107,16 @@ variable "control" {
     dns_zone        = optional(string, "")
     dns_name        = optional(string, "")
     certificate_arn = optional(string, "")
+    # operate.on_managers (modules that can host the controller; the others ignore it): the manager
+    # VMs get credentials limited to the deployment's resources and its objects in the state bucket.
+    operator = optional(object({
+      enabled       = optional(bool, false)
+      bucket        = optional(string, "")
+      object_prefix = optional(string, "")
+      state_region  = optional(string, "")
+      lock_table    = optional(string, "")
+      regions       = optional(list(string), [])
+    }), {})
   })
   default = {}
 }

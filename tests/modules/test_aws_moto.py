@@ -187,6 +187,7 @@ def test_nodes_apply_scale_destroy(tmp_path, moto_url):
         assert tags["Name"] == f"wp-nodes-na-east-{tags['ccds-pool']}-{tags['Name'][-1]}"
         assert tags["ccds-role"] == tags["ccds-pool"]
         assert inst["KeyName"] == "wp-nodes-na-east"
+        assert "IamInstanceProfile" not in inst  # nodes call no AWS API: no instance role at all
         assert inst["ImageId"] == image
         assert inst["VpcId"] == out["network_id"]
         (sg,) = inst["SecurityGroups"]
@@ -226,9 +227,32 @@ def test_nodes_apply_scale_destroy(tmp_path, moto_url):
     assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [out["network_id"]]}])["Vpcs"] == []
 
 
+def _operator_args() -> dict:
+    """control.operator as ccds renders it for `operate.on_managers` (ccds_cli/render.py)."""
+    from ccds_cli.plan import OperatorPlan
+    from ccds_cli.render import _operator
+
+    return _operator(OperatorPlan(deployment="wp-ctl", bucket="ccds-op-state", key_prefix="ci/ccds",
+                                  state_region="us-east-1", api_port=8080, regions=("us-east-1", "us-west-2")))
+
+
+def _document(value) -> dict:
+    """An IAM policy document as the API returns it (moto: a dict, or URL-encoded JSON)."""
+    from urllib.parse import unquote
+
+    return value if isinstance(value, dict) else json.loads(unquote(value))
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
 def test_control_apply_destroy(tmp_path, moto_url, monkeypatch):
     """The control plane with a Route53 zone, so with TLS: ACM certificate validated through the
-    zone, HTTPS on 443, the plain listener a redirect on 80, an https:// endpoint."""
+    zone, HTTPS on 443, the plain listener a redirect on 80, an https:// endpoint. With
+    `operate.on_managers` (control.operator, as ccds renders it): the managers' instance profile,
+    its role assumable by EC2 only and its policy scoped by tag, region and state prefix (the same
+    apply; moto does not evaluate IAM policies, so this checks the documents AWS would enforce)."""
     from moto import settings as moto_settings
 
     # moto issues a DNS-validated certificate once it is this old (default 60 s) when described
@@ -243,28 +267,31 @@ def test_control_apply_destroy(tmp_path, moto_url, monkeypatch):
          "cidrs": ["10.30.0.0/20"], "description": "postgres from managers"},
     ]
     args = {**_base_args("wp-ctl", "control"), "network_cidr": "10.30.0.0/16",
-            "pools": {"manager": {"role": "manager", "count": 1, "instance_type": "t3.small",
+            "pools": {"manager": {"role": "manager", "count": 2, "instance_type": "t3.small",
                                   "user_data": MANAGER_UD}},
             "firewall_rules": rules,
             # replicas 1 = the Multi-AZ standby (asserted below). Read replicas (replicas >= 2) are
             # checked at plan level (test_database_replicas_plan): moto 5.2 gives a replica the
             # source's DbiResourceId, so the provider cannot read one back after creating it.
             "control": {"enabled": True, "api_port": 8080, "database": {"replicas": 1},
-                        "dns_zone": "live.example.com", "dns_name": "api"}}
+                        "dns_zone": "live.example.com", "dns_name": "api", "operator": _operator_args()}}
     ws, env = _workspace(tmp_path, moto_url, args)
     terraform(["apply", "-auto-approve", "-no-color"], ws, env)
     out = _outputs(ws, env)
 
     ec2 = _client("ec2", moto_url)
-    (inst,) = _instances(ec2, "wp-ctl")
+    managers = sorted(_instances(ec2, "wp-ctl"), key=lambda i: i["InstanceId"])
+    assert len(managers) == 2
+    inst = managers[0]
     assert inst["ImageId"] == newest  # the module's own Ubuntu 22.04 lookup picked the newest
+    _check_operator(moto_url, managers)
 
     elb = _client("elbv2", moto_url)
     (lb,) = [x for x in elb.describe_load_balancers()["LoadBalancers"] if x["LoadBalancerName"] == "wp-ctl-control-api"]
     (tg,) = elb.describe_target_groups(LoadBalancerArn=lb["LoadBalancerArn"])["TargetGroups"]
     assert tg["HealthCheckPath"] == "/api/v1/health" and tg["Port"] == 8080
     targets = elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
-    assert [t["Target"]["Id"] for t in targets] == [inst["InstanceId"]]
+    assert sorted(t["Target"]["Id"] for t in targets) == [i["InstanceId"] for i in managers]
     listeners = {x["Port"]: x for x in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]}
     assert sorted(listeners) == [80, 443]  # nothing on api_port: that is the managers' port only
     (redirect,) = listeners[80]["DefaultActions"]
@@ -315,6 +342,49 @@ def test_control_apply_destroy(tmp_path, moto_url, monkeypatch):
     assert _instances(ec2, "wp-ctl") == []
     assert [x for x in elb.describe_load_balancers()["LoadBalancers"] if x["LoadBalancerName"] == "wp-ctl-control-api"] == []
     assert rds.describe_db_instances()["DBInstances"] == []
+    iam = _client("iam", moto_url)
+    assert [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("wp-ctl")] == []
+    assert iam.list_instance_profiles()["InstanceProfiles"] == []
+
+
+def _check_operator(moto_url: str, managers: list[dict]) -> None:
+    iam = _client("iam", moto_url)
+    role = iam.get_role(RoleName="wp-ctl-control-operator")["Role"]
+    (trust,) = _document(role["AssumeRolePolicyDocument"])["Statement"]
+    assert (trust["Effect"], trust["Action"], trust["Principal"]) == ("Allow", "sts:AssumeRole",
+                                                                       {"Service": "ec2.amazonaws.com"})
+    assert iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"] == []
+    (policy_name,) = iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
+    policy = _document(iam.get_role_policy(RoleName=role["RoleName"], PolicyName=policy_name)["PolicyDocument"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert all(s["Effect"] == "Allow" for s in statements.values())
+    actions = [a for s in statements.values() for a in _list(s["Action"])]
+    assert {a.split(":")[0] for a in actions} == {"ec2", "s3"}  # nothing on IAM (no PassRole), no STS
+    for sid, s in statements.items():  # every EC2 statement: only the regions the spec uses on AWS
+        if _list(s["Action"])[0].startswith("ec2:"):
+            assert sorted(_list(s["Condition"]["StringEquals"]["aws:RequestedRegion"])) == [
+                "us-east-1", "us-west-2"], sid
+    create = statements["CreateTagged"]  # creating: only with the deployment's tag in the request
+    assert {"ec2:RunInstances", "ec2:CreateVpc", "ec2:CreateSecurityGroup"} <= set(create["Action"])
+    assert create["Condition"]["StringEquals"]["aws:RequestTag/ccds-deployment"] == "wp-ctl"
+    changing = {a for a in actions if a.startswith(("ec2:Delete", "ec2:Terminate", "ec2:Modify", "ec2:Revoke",
+                                                      "ec2:Stop", "ec2:Detach", "ec2:Disassociate"))}
+    assert {"ec2:TerminateInstances", "ec2:DeleteVpc", "ec2:RevokeSecurityGroupIngress"} <= changing
+    for sid, s in statements.items():  # changing, deleting, terminating: only what carries the tag
+        if changing & set(_list(s["Action"])):
+            assert s["Condition"]["StringEquals"]["ec2:ResourceTag/ccds-deployment"] == "wp-ctl", sid
+    assert statements["UntagOwn"]["Condition"]["ForAllValues:StringNotEquals"]["aws:TagKeys"] == "ccds-deployment"
+    assert (statements["Describe"]["Action"], statements["Describe"]["Resource"]) == ("ec2:Describe*", "*")
+    listing = statements["StateList"]  # the state bucket: only under <key_prefix>/<name>/
+    assert (listing["Action"], listing["Resource"]) == ("s3:ListBucket", "arn:aws:s3:::ccds-op-state")
+    assert sorted(_list(listing["Condition"]["StringLike"]["s3:prefix"])) == ["ci/ccds/wp-ctl/", "ci/ccds/wp-ctl/*"]
+    objects = statements["StateObjects"]
+    assert sorted(_list(objects["Action"])) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    assert objects["Resource"] == "arn:aws:s3:::ccds-op-state/ci/ccds/wp-ctl/*"
+    (profile,) = [p for p in iam.list_instance_profiles()["InstanceProfiles"]
+                  if p["InstanceProfileName"] == "wp-ctl-control-operator"]
+    assert [r["RoleName"] for r in profile["Roles"]] == [role["RoleName"]]
+    assert [i.get("IamInstanceProfile", {}).get("Arn") for i in managers] == [profile["Arn"]] * 2
 
 
 def _plan(ws: Path, env: dict[str, str]) -> dict[str, dict]:

@@ -119,3 +119,37 @@ def test_tls_listeners_pass(tmp_path):
     for check_id in ("CKV_AWS_2", "CKV_AWS_103"):
         assert {(check_id, "aws_lb_listener.https"), (check_id, "aws_lb_listener.redirect")} <= passed, passed
         assert {r for c, r in failed if c == check_id} == {"aws_lb_listener.this"}, failed
+
+
+def test_operator_instance_profile_passes(tmp_path):
+    """`operate.on_managers` (no example has it): the managers' role and its policy document pass
+    checkov's IAM policies (no `*` action, no unconstrained write, no IAM, no escalation), and the
+    managers carry the instance profile (docs/security.md, "The controller on the stream managers")."""
+    binary = checkov_binary()
+    if binary is None:
+        pytest.skip("checkov not installed (scripts/setup.sh makes .venv-checkov/, or set CCDS_CHECKOV)")
+    spec = (EXAMPLES / "single-aws.yaml").read_text()
+    assert "state:" not in spec and "\noperate:" not in spec
+    spec += ("\nstate: {backend: s3, bucket: ccds-team-state, region: us-east-1, key_prefix: ccds}\n"
+             "operate: {on_managers: true}\n")
+    (tmp_path / "ccds.yaml").write_text(spec)
+    proc = run_ccds(["render", str(tmp_path / "ccds.yaml"), "--out", str(tmp_path / "out")], timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (control,) = (tmp_path / "out").glob("control.*")
+    main = json.loads((control / "main.tf.json").read_text())
+    assert main["module"]["control"]["control"]["operator"]["enabled"] is True
+    proc = subprocess.run([binary, "-d", str(control), "--framework", "terraform", "-o", "json", "--compact",
+                           "--skip-download"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "LOG_LEVEL": "ERROR"})
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    results = json.loads(proc.stdout)["results"]
+    iam = ("aws_iam_policy_document.operator", "aws_iam_policy_document.operator_assume", "aws_iam_role.operator",
+           "aws_iam_role_policy.operator")
+    failed = [(f["check_id"], f["resource"]) for f in results["failed_checks"] if f["resource"] in iam]
+    assert failed == []
+    passed = {(f["check_id"], f["resource"]) for f in results["passed_checks"]}
+    for check_id in ("CKV_AWS_1", "CKV_AWS_49", "CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_110",
+                     "CKV_AWS_111", "CKV_AWS_356", "CKV2_AWS_40"):
+        assert (check_id, "aws_iam_policy_document.operator") in passed, check_id
+    assert ("CKV_AWS_60", "aws_iam_role.operator") in passed  # only a named service may assume it
+    assert ("CKV2_AWS_41", "aws_instance.node") in passed
