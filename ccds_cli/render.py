@@ -188,6 +188,7 @@ def _control(module: ModulePlan) -> dict[str, Any]:
         "dns_name": ctl.dns_name,
         # only when given: workspaces without one render as before
         **({"certificate_arn": ctl.certificate_arn} if ctl.certificate_arn else {}),
+        **({"dns_set_id": ctl.dns_set_id} if ctl.dns_set_id else {}),
         **({"operator": _operator(ctl.operator)} if ctl.operator is not None else {}),
     }
 

@@ -38,6 +38,7 @@ class Aws(Cloud):
     credential_env = ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
     default_instance_type = "c5.large"
     default_region = "us-east-1"
+    dns_shared_name = True  # Route53 latency records: viewers' API calls go to the nearest healthy placement
     hosts_controller = True  # an instance profile scoped by the ccds-deployment tag (modules/aws/operator.tf)
     https_api = True  # ALB: ACM certificate (validated in the Route53 zone) or the spec's certificate_arn
     node_resource = "aws_instance"  # the module resource that is one node (what `ccds operate` replaces)

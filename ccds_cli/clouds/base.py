@@ -147,6 +147,9 @@ class Cloud:
     # `operate.on_managers`: the control module installs `ccds operate` on the stream manager VMs and
     # gives them instance credentials limited to the deployment (control.operator in ../README.md).
     hosts_controller: ClassVar[bool] = False
+    # Its DNS can answer one name from several control placements (routing records, each with its own
+    # set identifier); without it a name is one record, so only one control placement may own it.
+    dns_shared_name: ClassVar[bool] = False
     # Environment variables its credential chain reads (documented, checked by doctor).
     credential_env: ClassVar[tuple[str, ...]] = ()
     default_instance_type: ClassVar[str] = ""

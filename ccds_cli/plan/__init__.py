@@ -80,6 +80,8 @@ class ControlPlan:
     dns_name: str
     certificate_arn: str = ""  # security.tls.certificate_arn (primary placement only)
     https: bool = False  # its load balancer serves the API over HTTPS (and forwards X-Forwarded-Proto)
+    # one of several placements on this cloud answering the API's name: its routing record's identifier
+    dns_set_id: str = ""
     operator: OperatorPlan | None = None  # operate.on_managers: the managers also run the controller
 
 
@@ -267,7 +269,9 @@ def build_plan(spec, overrides: dict[tuple[str, str], int] | None = None,
                 dns_name=tls.domain if (tls and (ctl.dns_zone or certificate)) else "",
                 certificate_arn=certificate,
                 https=bool(load_balancer and cloud.https_api and tls and (ctl.dns_zone or certificate)),
-                operator=operator_plan(spec, cloud.name))
+                operator=operator_plan(spec, cloud.name),
+                dns_set_id=f"{place.alias}.{place.region}" if ctl.dns_zone and cloud.dns_shared_name and sum(
+                    spec.providers[Placement(p).alias].cloud == cloud.name for p in ctl.placement) > 1 else "")
             # The primary goes first (its outputs: manager URL, database address); other control
             # placements need the primary's database, so they run beside the regions.
             ws = WorkspacePlan(f"control.{place.alias}.{place.region}", "control", 0 if primary else 1, cloud.name,

@@ -111,6 +111,8 @@ def run(loaded: LoadedSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
             c.add(("control", "placement"), "the same placement is listed twice")
         if spec.control.dns_zone and spec.security.tls is None:
             c.add(("control", "dns_zone"), "a DNS zone needs security.tls.domain: the record name to create")
+        if spec.control.dns_zone:
+            check_shared_dns_name(c)
         check_certificate(c)
     elif spec.security.tls is not None and spec.security.tls.certificate_arn:
         c.add(("security", "tls", "certificate_arn"), "a certificate needs a control plane: it is served by the "
@@ -251,6 +253,24 @@ def check_roles(c: _Collector, base: tuple, region: Any, cfg: Any, where: tuple)
             on = (f"the region's placement {placement}" if placement
                   else f"failover target {region.failover[where[-1]]}")
             c.add(base + ("pools", role), f"a {role} pool cannot run on {on} (line {at}): {reason}")
+
+
+def check_shared_dns_name(c: _Collector) -> None:
+    """Every control placement creates the API's record in `control.dns_zone`: two on one cloud whose DNS
+    holds one record per name would fight over it (the second apply fails)."""
+    from collections import Counter
+
+    spec = c.loaded.spec
+    clouds_of: Counter[str] = Counter()
+    for target in spec.control.placement:
+        alias = Placement(target).alias
+        if alias in spec.providers:
+            clouds_of[spec.providers[alias].cloud] += 1
+    for cloud_name, count in sorted(clouds_of.items()):
+        if count > 1 and cloud_name in clouds.names() and not clouds.get(cloud_name).dns_shared_name:
+            c.add(("control", "dns_zone"), f"{count} control placements on {cloud_name} would each create the API's "
+                  f"record in {spec.control.dns_zone}, and {cloud_name}'s DNS holds one record per name: keep one "
+                  f"control placement on {cloud_name}, or leave dns_zone out and point the name yourself")
 
 
 def check_certificate(c: _Collector) -> None:

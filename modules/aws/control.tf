@@ -298,6 +298,16 @@ resource "aws_route53_record" "api" {
   name    = local.dns_label
   type    = "A"
 
+  # Several control placements answer one name: each has its latency record, so a client reaches
+  # the nearest placement whose load balancer is healthy (evaluate_target_health).
+  set_identifier = var.control.dns_set_id != "" ? var.control.dns_set_id : null
+  dynamic "latency_routing_policy" {
+    for_each = var.control.dns_set_id != "" ? [var.region] : []
+    content {
+      region = latency_routing_policy.value
+    }
+  }
+
   alias {
     name                   = aws_lb.this[0].dns_name
     zone_id                = aws_lb.this[0].zone_id

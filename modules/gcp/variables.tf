@@ -80,8 +80,11 @@ variable "control" {
       storage_gb     = optional(number, 20)
       version        = optional(string, "15")
     }), {})
-    dns_zone        = optional(string, "")
-    dns_name        = optional(string, "")
+    dns_zone = optional(string, "")
+    dns_name = optional(string, "")
+    # several control placements answering one name (clouds whose DNS has routing records):
+    # this placement's own record among them
+    dns_set_id      = optional(string, "")
     certificate_arn = optional(string, "")
     # operate.on_managers (modules that can host the controller; the others ignore it): the manager
     # VMs get credentials limited to the deployment's resources and its objects in the state bucket.

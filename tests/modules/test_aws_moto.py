@@ -274,7 +274,9 @@ def test_control_apply_destroy(tmp_path, moto_url, monkeypatch):
             # checked at plan level (test_database_replicas_plan): moto 5.2 gives a replica the
             # source's DbiResourceId, so the provider cannot read one back after creating it.
             "control": {"enabled": True, "api_port": 8080, "database": {"replicas": 1},
-                        "dns_zone": "live.example.com", "dns_name": "api", "operator": _operator_args()}}
+                        "dns_zone": "live.example.com", "dns_name": "api", "operator": _operator_args(),
+                        # one of several control placements answering the name (ccds renders this then)
+                        "dns_set_id": "aws-main.us-east-1"}}
     ws, env = _workspace(tmp_path, moto_url, args)
     terraform(["apply", "-auto-approve", "-no-color"], ws, env)
     out = _outputs(ws, env)
@@ -331,6 +333,8 @@ def test_control_apply_destroy(tmp_path, moto_url, monkeypatch):
     records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
     (alias,) = [r for r in records if r["Type"] == "A"]
     assert alias["Name"].rstrip(".") == "api.live.example.com"
+    # a latency record of its own: the other placements add theirs under the same name
+    assert alias["SetIdentifier"] == "aws-main.us-east-1" and alias["Region"] == "us-east-1", alias
     # ACM's validation record, in the same zone
     (cname,) = [r for r in records if r["Type"] == "CNAME"]
     assert cname["Name"] == option["ResourceRecord"]["Name"]

@@ -75,3 +75,38 @@ def test_only_a_load_balancer_that_ends_tls_is_trusted(tmp_path):
     assert https == {"control.aws-main.us-east-1": True, "control.azure-main.westeurope": False}
     secondary = [ws.control for ws in plan.workspaces if ws.name == "control.azure-main.westeurope"][0]
     assert secondary.certificate_arn == "" and secondary.dns_name == "live.example.com"
+
+
+def test_several_aws_control_placements_answer_one_name_by_latency(tmp_path):
+    """Each AWS control placement creates the API's record in the zone: with more than one, each is a
+    latency record with its own set identifier (the second would otherwise fail on the first's)."""
+    spec = _single_aws()
+    spec["security"]["tls"] = {"domain": "api.live.example.com"}
+    spec["control"]["dns_zone"] = "live.example.com"
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    roots = _render(tmp_path / "one", spec)
+    assert "dns_set_id" not in roots["control.aws.us-east-1"]["module"]["control"]["control"]
+    spec["control"]["placement"] = ["aws/us-east-1", "aws/eu-west-1"]
+    roots = _render(tmp_path / "two", spec)
+    ids = {name: root["module"]["control"]["control"].get("dns_set_id") for name, root in roots.items()
+           if name.startswith("control.")}
+    assert ids == {"control.aws.us-east-1": "aws.us-east-1", "control.aws.eu-west-1": "aws.eu-west-1"}
+
+
+def test_two_control_placements_on_a_cloud_with_one_record_per_name_are_refused(tmp_path):
+    import subprocess
+    import sys
+
+    spec = yaml.safe_load((EXAMPLES / "eight-clouds.yaml").read_text())
+    gcp = next(a for a, p in spec["providers"].items() if p["cloud"] == "gcp")
+    spec["control"]["placement"] = [f"{gcp}/us-east4", f"{gcp}/europe-west1"]
+    spec["control"]["dns_zone"] = "live-example-com"
+    spec["security"]["tls"] = {"domain": "api.live.example.com"}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    proc = subprocess.run([sys.executable, "-m", "ccds_cli", "validate", str(path)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "control.dns_zone" in proc.stderr and "gcp's DNS holds one record per name" in proc.stderr
+    assert "Traceback" not in proc.stderr
