@@ -26,6 +26,7 @@ from ccds_cli.tf.runner import ProcessRegistry, RunResult, Terraform
 
 PLAN_FILE = "ccds.tfplan"
 DESTROY_PLAN_FILE = "ccds-destroy.tfplan"
+REST_PLAN_FILE = "ccds-rest.tfplan"  # the rest of a saved plan, planned again after an import
 
 
 class Progress(Protocol):
@@ -158,7 +159,9 @@ class Orchestrator:
         """Apply exactly the saved plan file of each workspace, stage by stage, never re-planning
         (set `results[name].planned` first). `before_stage(stage)` may answer why a stage must not
         run (its plans were made against outputs that changed): it and later stages are skipped.
-        No retries: a saved plan half applied is stale, only a new plan can go on from there."""
+        No retries: a saved plan half applied is stale. One exception: a resource it created that never
+        reached the state is imported, and the rest of the plan applied if planning again gives exactly
+        the rest (`_finish_saved`)."""
         blocked: str | None = None
         for stage in sorted({ws.stage for ws in self.workspaces}):
             batch = [ws for ws in self.workspaces if ws.stage == stage]
@@ -187,6 +190,11 @@ class Orchestrator:
             for key, value in (run.changes.as_dict() if run.changes is not None else {}).items():
                 if key in res.changes:
                     res.changes[key] += value
+        imported = self._adopt(ws, run) if not run.ok else []
+        if imported:
+            run = self._finish_saved(ws, plan_file, run, imported)
+            if run.ok:  # every change of the saved plan is made: by the first apply, the import or the rest
+                res.changes.update({k: res.planned.get(k, 0) for k in ("add", "change", "destroy")})
         res.log, res.duration = str(run.log_path), time.monotonic() - started
         if not run.ok:
             self._fail(ws, run)
@@ -194,6 +202,45 @@ class Orchestrator:
         res.result = "ok"
         self._collect_outputs(ws, destroy=False)
         self._phase(ws.name, "ok")
+
+    def _finish_saved(self, ws: Workspace, plan_file: Path, failed: RunResult, imported: list[str]) -> RunResult:
+        """A saved plan stopped on a resource that already existed (its create succeeded in the cloud
+        but never reached the state, e.g. an API call retried after a lost answer) and was imported:
+        the plan is stale now. Plan again and apply that only when it changes nothing the saved plan
+        did not (same addresses, same actions; an imported resource the saved plan was creating may be
+        updated in place to what it would have made): it is the rest of the reviewed plan, not a new one."""
+        res, tf = self.results[ws.name], self._tf[ws.name]
+        try:
+            saved = tf.planned_changes(plan_file)
+        except CcdsError as exc:
+            tf.note(failed.log_path, f"cannot read the saved plan to finish it: {exc}")
+            return failed
+        self._phase(ws.name, "plan")
+        run = tf.plan(REST_PLAN_FILE, on_event=self._sink(ws.name))
+        if not run.ok:
+            return run
+        try:
+            rest = tf.planned_changes(REST_PLAN_FILE)
+        except CcdsError as exc:
+            tf.note(run.log_path, f"cannot read the new plan: {exc}")
+            return failed
+        beyond = sorted(a for a, actions in rest.items() if saved.get(a) != actions
+                        and not (a in imported and saved.get(a) == ("create",) and actions == ("update",)))
+        if beyond:
+            message = (f"not finished: after the import the plan would also change what the saved plan did not "
+                       f"({', '.join(beyond[:5])}{' …' if len(beyond) > 5 else ''}); plan again")
+            res.retries.append(message)
+            tf.note(run.log_path, message)
+            return failed
+        message = f"finishing the saved plan: {len(rest)} of its {len(saved)} changes were left, planned again alike"
+        res.retries.append(message)
+        tf.note(run.log_path, message)
+        if self.progress is not None:
+            self.progress.line(f"{ws.name}: {message}")
+        if not rest:
+            return run
+        self._phase(ws.name, "apply", planned=len(rest))
+        return tf.apply(REST_PLAN_FILE, on_event=self._sink(ws.name))
 
     def _feed(self, batch: Sequence[Workspace]) -> None:
         if self.stage_env is None or not any(ws.stage > 0 for ws in batch):
@@ -291,29 +338,30 @@ class Orchestrator:
         res.duration = time.monotonic() - started
         self._fail(ws, run)
 
-    def _adopt(self, ws: Workspace, run: RunResult) -> bool:
-        """Import what the failed apply found already existing (its cloud names it); True: re-plan."""
+    def _adopt(self, ws: Workspace, run: RunResult) -> list[str]:
+        """Import what the failed apply found already existing (its cloud names it); the addresses
+        imported (re-plan when any)."""
         if self.adopt_for is None or run.interrupted or self.interrupted:
-            return False
+            return []
         try:
             found = list(self.adopt_for(ws, run))
         except Exception as exc:  # the cloud could not say: the apply's own error stands
             self._tf[ws.name].note(run.log_path, f"could not look for existing resources to import: {exc}")
-            return False
+            return []
         tf = self._tf[ws.name]
         for address, resource_id in found:
             try:
                 tf.import_resource(address, resource_id)
             except CcdsError as exc:
                 tf.note(run.log_path, str(exc))
-                return False
+                return []
             message = (f"{address} already existed (created by an interrupted apply, never recorded): "
                        f"imported {resource_id}")
             self.results[ws.name].retries.append(message)
             tf.note(run.log_path, message)
             if self.progress is not None:
                 self.progress.line(f"{ws.name}: {message}")
-        return bool(found)
+        return [address for address, _ in found]
 
     def _holds_nothing(self, ws: Workspace) -> bool:
         """A workspace whose state holds no resource has nothing to destroy: done without running

@@ -166,6 +166,14 @@ class Terraform:
         args = ["apply", "-json", "-input=false", "-no-color", f"-lock-timeout={self.lock_timeout}", str(plan_file)]
         return self._stream("apply", args, on_event)
 
+    def planned_changes(self, plan_file: str | Path) -> dict[str, tuple[str, ...]]:
+        """{resource address: actions} of what a saved plan changes (reads and no-ops left out). Read
+        in memory only: the JSON of a plan carries variable values, the secrets among them."""
+        data = self._capture(["show", "-json", "-no-color", str(plan_file)]) or {}
+        return {str(rc.get("address")): tuple((rc.get("change") or {}).get("actions") or ())
+                for rc in data.get("resource_changes") or []
+                if tuple((rc.get("change") or {}).get("actions") or ()) not in ((), ("no-op",), ("read",))}
+
     def state_meta(self) -> dict[str, Any] | None:
         """The state's `serial` and `lineage` (None: no state yet)."""
         data = self.state_document()

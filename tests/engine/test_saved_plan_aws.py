@@ -71,6 +71,27 @@ def test_saved_plan_on_aws(tmp_path):
         _json(ccds(["plan", "ccds.yaml", "--out", "plan-3", "-o", "json"], env, tmp_path))
         again = _json(ccds(["up", "ccds.yaml", "--plan", "plan-3", "--yes", "-o", "json"], env, tmp_path))
         assert again["result"]["workspaces"][0]["result"] == "ok"
+
+        # A saved plan whose create meets the resource already there (created, the answer lost): it is
+        # imported and the rest of the plan, planned again alike, applied; no duplicate, no new plan.
+        (tmp_path / "ccds.yaml").write_text(SPEC.replace("[203.0.113.0/24]", "[203.0.113.0/24, 198.51.100.0/24]"))
+        _json(ccds(["plan", "ccds.yaml", "--out", "plan-4", "-o", "json"], env, tmp_path))
+        ec2 = moto.ec2("us-east-1")
+        (group,) = ec2.describe_security_groups(Filters=[{"Name": "tag:Name", "Values": ["savedplan-na-east-edge"]}])[
+            "SecurityGroups"]
+        ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "198.51.100.0/24"}]}])
+        finished = _json(ccds(["up", "ccds.yaml", "--plan", "plan-4", "--yes", "-o", "json"], env, tmp_path))
+        (ws,) = finished["result"]["workspaces"]
+        planned = json.loads((tmp_path / "plan-4" / "manifest.json").read_text())["workspaces"][0]["planned"]
+        assert ws["result"] == "ok" and ws["changes"]["add"] == planned["add"], ws
+        assert any("already existed" in r for r in ws["retries"]) and any(
+            r.startswith("finishing the saved plan: ") for r in ws["retries"]), ws["retries"]
+        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group["GroupId"]]}])
+        ssh = [r for r in rules["SecurityGroupRules"] if r.get("CidrIpv4") == "198.51.100.0/24" and r["FromPort"] == 22]
+        assert len(ssh) == 1
+        assert _json(ccds(["plan", "ccds.yaml", "-o", "json"], env, tmp_path))["result"]["terraform"][0]["planned"] == {
+            "add": 0, "change": 0, "destroy": 0, "import": 0}
         _json(ccds(["down", "ccds.yaml", "--yes", "-o", "json"], env, tmp_path))
         assert _running(moto) == 0
     finally:
