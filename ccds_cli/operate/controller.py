@@ -112,6 +112,7 @@ class Controller:
         going = state.load_memory(self.root, "deployment").get("down")
         if not lease.get("granted") or going:
             self.role = "standby"
+            self._note_self(now, lease)  # before the ledger says it: `ccds status` then agrees with it
             if going:
                 self.lease.release()
                 self.say(f"standing by: `ccds down` is taking the deployment down (since {state.iso(going)})",
@@ -119,7 +120,6 @@ class Controller:
             else:
                 self.say(f"standing by: stream managers unreachable ({lease['error']})" if lease.get("error")
                          else f"standing by: lease {self.lease.name} held by {lease.get('holder')}", topic="role")
-            self._note_self(now, lease)
             self._push()
             report.duration = time.monotonic() - t0
             return report

@@ -142,8 +142,10 @@ def test_killed_edge_is_replaced_and_a_standby_controller_takes_over(make):
     dep.wait_ledger("acting: lease", 30)
     second = dep.start_controller("ctl-b")
     dep.wait_ledger("standing by: lease", 30)
-    st = state.controller_status(dep.root)
-    assert st["alive"] and len(st["standby"]) == 1 and st["active"]["pid"] == first.pid
+    # the ledger line comes first, the controller's own row right after it
+    st = wait_for(lambda: (lambda s: len(s["standby"]) == 1 and s)(state.controller_status(dep.root)), 10,
+                  what="the standby in controller_status")
+    assert st["alive"] and st["standby"][0]["pid"] == second.pid and st["active"]["pid"] == first.pid
 
     # the acting controller dies without a word; the standby takes over once its lease expires
     killed_at = time.time()
