@@ -10,6 +10,7 @@ import http.client
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,7 +19,7 @@ from urllib.request import Request, urlopen
 
 from tests.modules.tfhelp import find_mirror, free_port, terraform_env
 
-__all__ = ["find_mirror", "free_port", "Moto", "FaultProxy", "ccds", "ccds_env", "publish_jammy"]
+__all__ = ["find_mirror", "free_port", "Moto", "FaultProxy", "ccds", "ccds_env", "publish_jammy", "s3_server"]
 
 
 CANONICAL = "099720109477"
@@ -38,6 +39,26 @@ def publish_jammy(regions=REGIONS) -> None:
             virtualization_type="hvm", root_device_type="ebs", root_device_name="/dev/sda1",
             name="ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20250301",
             creation_date=datetime(2025, 3, 1, tzinfo=timezone.utc))
+
+
+@contextmanager
+def s3_server(bucket: str):
+    """A bare moto server with one S3 bucket: (its URL, a boto3 S3 client). For tests of objects only
+    (no AMIs published, no provider)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    client = boto3.client("s3", region_name="us-east-1", endpoint_url=url, aws_access_key_id="k",
+                          aws_secret_access_key="s")
+    client.create_bucket(Bucket=bucket)
+    try:
+        yield url, client
+    finally:
+        server.stop()
 
 
 class Moto:

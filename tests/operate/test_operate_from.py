@@ -33,22 +33,10 @@ regions:
 
 @pytest.fixture(scope="module")
 def s3():
-    import boto3
-    from moto.server import ThreadedMotoServer
+    from tests.engine.motoenv import s3_server
 
-    from tests.modules.tfhelp import free_port
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    client = boto3.client("s3", region_name="us-east-1", endpoint_url=url, aws_access_key_id="k",
-                          aws_secret_access_key="s")
-    client.create_bucket(Bucket=BUCKET)
-    try:
-        yield url, client
-    finally:
-        server.stop()
+    with s3_server(BUCKET) as got:
+        yield got
 
 
 def _operate(tmp_path: Path, url: str, source: str, **extra: str) -> subprocess.CompletedProcess:
