@@ -72,12 +72,12 @@ def _source(url: str):
     return S3Objects(bucket, key, region, os.environ.get("AWS_ENDPOINT_URL_S3") or None), (bucket, prefix, name)
 
 
-def _fetch_spec(url: str, spec: Path, etag: str | None = None) -> str | None:
-    """Write the shared spec into `spec` (0600); its ETag, or None when it did not change."""
+def _fetch_spec(objects, url: str, spec: Path, etag: str | None = None) -> str | None:
+    """Write the shared spec (`objects` of `_source(url)`) into `spec` (0600); its ETag, or None when
+    it did not change."""
     from ccds_cli.errors import BadInput
     from ccds_cli.state.shared import SPEC
 
-    objects, _ = _source(url)
     got = objects.get(SPEC, etag)
     if got is False:
         return None
@@ -223,8 +223,8 @@ def run(spec: SpecArg, once: OnceOpt = False, unblock: UnblockOpt = None, resume
     out = start("operate", output)
     spec_etag = None
     if source is not None:
-        _source(source)  # its form, before anything is fetched
-        spec_etag = _fetch_spec(source, Path(spec))
+        objects, _ = _source(source)  # its form, before anything is fetched; one client for every round
+        spec_etag = _fetch_spec(objects, source, Path(spec))
     loaded, root = _root(spec, state_dir, source)
     show_warnings(out, loaded)
     if unblock or resume:
@@ -271,7 +271,7 @@ def run(spec: SpecArg, once: OnceOpt = False, unblock: UnblockOpt = None, resume
     def follow_spec(_report) -> None:
         """`--from`: a spec applied since (a new `ccds up`) ends this controller's run; it restarts on it."""
         try:
-            etag = _fetch_spec(source, Path(spec), spec_etag)
+            etag = _fetch_spec(objects, source, Path(spec), spec_etag)
         except Exception as exc:  # the store does not answer now: keep the spec we have
             controller.say(f"shared spec not read ({getattr(exc, 'message', exc)})", topic="spec")
             return

@@ -73,20 +73,7 @@ exec /opt/ccds/bin/ccds sm serve --host 0.0.0.0 --port {port} --deployment {spec
   --workers "$(nproc)" --database-url "{database_url(user, host, db_port, name)}"
 SM
 chmod 0755 /usr/local/sbin/ccds-sm
-cat > /etc/systemd/system/ccds-sm.service <<'UNIT'
-[Unit]
-Description=ccds stream manager
-After=network-online.target
-[Service]
-ExecStart=/usr/local/sbin/ccds-sm
-Restart=always
-RestartSec=3
-[Install]
-WantedBy=multi-user.target
-UNIT
-systemctl daemon-reload
-systemctl enable --now ccds-sm.service
-{operator_script(operator) if operator is not None else ""}"""
+{service_unit("ccds-sm", "ccds stream manager", "network-online.target", 3)}{operator_script(operator) if operator is not None else ""}"""
     password_file = {"path": DB_PASSWORD_FILE, "permissions": "0600", "encoding": "b64", "content": password_b64}
     return cloud_config([password_file], script)
 
@@ -138,19 +125,25 @@ export {" ".join(env)}
 exec {command}
 OPERATE
 chmod 0755 /usr/local/sbin/ccds-operate
-cat > /etc/systemd/system/ccds-operate.service <<'UNIT'
+{service_unit("ccds-operate", "ccds operate (the deployment's controller; one of the managers acts, the others stand by)",
+               "network-online.target ccds-sm.service", 10)}"""
+
+
+def service_unit(name: str, description: str, after: str, restart_sec: int) -> str:
+    """Shell lines that install and start `/usr/local/sbin/<name>` as a systemd service, restarted always."""
+    return f"""cat > /etc/systemd/system/{name}.service <<'UNIT'
 [Unit]
-Description=ccds operate (the deployment's controller; one of the managers acts, the others stand by)
-After=network-online.target ccds-sm.service
+Description={description}
+After={after}
 [Service]
-ExecStart=/usr/local/sbin/ccds-operate
+ExecStart=/usr/local/sbin/{name}
 Restart=always
-RestartSec=10
+RestartSec={restart_sec}
 [Install]
 WantedBy=multi-user.target
 UNIT
 systemctl daemon-reload
-systemctl enable --now ccds-operate.service
+systemctl enable --now {name}.service
 """
 
 
